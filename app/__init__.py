@@ -1,0 +1,1 @@
+"""Restora's HTTP API (FastAPI). Never imports torch or the models."""

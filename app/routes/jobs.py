@@ -1,0 +1,122 @@
+"""/v1/jobs: submit, poll, list, download, cancel or delete."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
+from fastapi.responses import FileResponse
+
+from app import metrics
+from app.deps import JobDep, OwnerDep, RedisDep, SettingsDep, StorageDep, StoreDep
+from app.schemas import JobList, JobOut
+from app.submit import check_capacity, claim_idempotency, create_job, parse_options, release_idempotency
+from app.uploads import receive_upload
+from core.jobs import ACTIVE, RESULT_FORMATS, Status, new_job_id
+from core.queues import queue
+from core.storage import result_key
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+MEDIA_TYPES = {"npy": "application/octet-stream", "tiff": "image/tiff", "png": "image/png", "mp4": "video/mp4", "mkv": "video/x-matroska"}
+UPLOAD_FORM = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary", "description": ".npy stack or frame, video clip, or image"},
+                        "noise_level": {"type": "string", "enum": ["auto", "low", "medium", "high"], "default": "auto"},
+                        "layout": {"type": "string", "enum": ["auto", "thw", "hwt"], "default": "auto"},
+                        "webhook": {"type": "string", "format": "uri", "description": "http(s) URL that receives the final job JSON"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut, openapi_extra=UPLOAD_FORM)
+async def submit(
+    request: Request,
+    response: Response,
+    owner: OwnerDep,
+    settings: SettingsDep,
+    client: RedisDep,
+    store: StoreDep,
+    storage: StorageDep,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> JobOut:
+    """Upload a file and queue it. The upload streams to storage and is checked before it is queued."""
+    check_capacity(client, settings)
+    job_id = new_job_id()
+    earlier = claim_idempotency(client, store, owner, idempotency_key, job_id)
+    if earlier is None:
+        try:
+            upload = await receive_upload(request, settings.staging_dir, settings.max_upload_mb * 2**20)
+            try:
+                job = create_job(upload, parse_options(upload.fields), owner, job_id, settings, store, storage, client)
+            finally:
+                upload.path.unlink(missing_ok=True)
+        except BaseException:
+            release_idempotency(client, owner, idempotency_key)
+            raise
+        metrics.jobs_submitted.labels(job.kind).inc()
+        metrics.upload_bytes.inc(upload.size)
+    else:
+        job = earlier
+    response.headers["Location"] = f"/v1/jobs/{job.id}"
+    return JobOut.from_record(job)
+
+
+@router.get("", response_model=JobList)
+def list_jobs(
+    owner: OwnerDep,
+    store: StoreDep,
+    status_filter: Annotated[Status | None, Query(alias="status")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> JobList:
+    """The caller's recent jobs, newest first."""
+    return JobList(jobs=[JobOut.from_record(j) for j in store.list(owner, status_filter, limit)])
+
+
+@router.get("/{job_id}", response_model=JobOut)
+def get_job(job: JobDep) -> JobOut:
+    return JobOut.from_record(job)
+
+
+@router.get("/{job_id}/result", response_class=FileResponse, responses={409: {}, 410: {}, 422: {}})
+def get_result(job: JobDep, storage: StorageDep, format: Annotated[str | None, Query(description="npy/tiff/png, or mp4/mkv for video")] = None):
+    """The result file; 409 until the job succeeded, 410 once it expired."""
+    formats = RESULT_FORMATS[job.kind]
+    fmt = format or formats[0]
+    if fmt not in formats:
+        raise HTTPException(422, f"format {fmt!r} is not available for a {job.kind} job; choose one of {', '.join(formats)}")
+    if job.expired:
+        raise HTTPException(status.HTTP_410_GONE, f"the result expired at {job.expires_at.isoformat()} and was deleted")
+    if job.status != "succeeded":
+        reason = f": {job.error}" if job.error else ""
+        raise HTTPException(status.HTTP_409_CONFLICT, f"job is {job.status}{reason}; the result exists only once it succeeded")
+    key = result_key(job.id, fmt)
+    if not storage.exists(key):
+        raise HTTPException(status.HTTP_410_GONE, "the result files are gone (expired or deleted)")
+    return FileResponse(storage.path(key), media_type=MEDIA_TYPES[fmt], filename=f"restora-{job.id}.{fmt}")
+
+
+@router.delete("/{job_id}", responses={200: {"model": JobOut}, 204: {}})
+def cancel_or_delete(job: JobDep, store: StoreDep, storage: StorageDep, client: RedisDep, settings: SettingsDep):
+    """Cancel a queued or running job (200, its JSON), or delete a finished one and its files (204)."""
+    if job.status in ACTIVE:
+        canceled = store.finish(job.id, "canceled", settings.result_ttl, stage="canceled", error="canceled by the client")
+        if canceled is not None:
+            rq_job = queue(client).fetch_job(job.id)
+            if rq_job is not None and rq_job.get_status() == "queued":
+                rq_job.cancel()
+            return JobOut.from_record(canceled)
+        job = store.get(job.id) or job  # it finished meanwhile: delete it below
+    storage.delete_prefix(f"jobs/{job.id}")
+    store.delete(job)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

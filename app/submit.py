@@ -1,0 +1,83 @@
+"""Turning an upload into a queued job: validate the options, check the file, store it, queue it."""
+from __future__ import annotations
+
+import hashlib
+import time
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import redis
+from pydantic import ValidationError
+
+from app.uploads import Upload
+from app.validation import InvalidInput, inspect_upload, suffix_of
+from core.jobs import JobRecord, JobStore, Options, new_job_id, now
+from core.queues import enqueue_restore, queued_count
+from core.settings import Settings
+from core.storage import LocalStorage, input_key
+
+IDEMPOTENCY_TTL = timedelta(hours=24)
+
+
+def parse_options(fields: dict[str, str]) -> Options:
+    try:
+        options = Options.model_validate({k: v for k, v in fields.items() if k in Options.model_fields and v != ""})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise InvalidInput(422, f"invalid {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+    if options.webhook:
+        parts = urlsplit(options.webhook)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InvalidInput(422, "webhook must be an http:// or https:// URL")
+    return options
+
+
+def check_capacity(client: redis.Redis, settings: Settings) -> None:
+    if queued_count(client) >= settings.max_queued_jobs:
+        raise InvalidInput(429, f"the queue is full ({settings.max_queued_jobs} jobs waiting); retry later")
+
+
+def _idempotency_key(owner: str, key: str) -> str:
+    return f"restora:idempotency:{owner}:{hashlib.sha256(key.encode()).hexdigest()}"
+
+
+def claim_idempotency(client: redis.Redis, store: JobStore, owner: str, key: str | None, job_id: str) -> JobRecord | None:
+    """Reserve ``key`` for ``job_id``; if an earlier submit holds it, return that job instead."""
+    if not key:
+        return None
+    redis_key = _idempotency_key(owner, key)
+    if client.set(redis_key, job_id, nx=True, ex=int(IDEMPOTENCY_TTL.total_seconds())):
+        return None
+    earlier = client.get(redis_key).decode()
+    for _ in range(50):  # the first submit may still be storing its upload
+        job = store.get(earlier)
+        if job is not None:
+            return job
+        time.sleep(0.1)
+    raise InvalidInput(409, "a submit with this Idempotency-Key is still in progress; retry shortly")
+
+
+def release_idempotency(client: redis.Redis, owner: str, key: str | None) -> None:
+    if key:
+        client.delete(_idempotency_key(owner, key))
+
+
+def create_job(upload: Upload, options: Options, owner: str, job_id: str, settings: Settings, store: JobStore, storage: LocalStorage, client: redis.Redis) -> JobRecord:
+    """Check the staged upload, move it into storage and queue it. Raises ``InvalidInput``."""
+    kind, info = inspect_upload(upload.path, upload.filename, settings)
+    if kind == "stack":
+        info["layout"] = options.layout
+    key = input_key(job_id, suffix_of(upload.filename))
+    storage.put(key, upload.path)
+    job = JobRecord(
+        id=job_id,
+        owner=owner,
+        kind=kind,
+        input=info,
+        options=options,
+        input_key=key,
+        expires_at=now() + timedelta(hours=settings.result_ttl_hours) + timedelta(seconds=settings.job_timeout_s),
+    )
+    store.create(job)
+    enqueue_restore(client, settings, job_id)
+    return job

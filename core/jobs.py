@@ -1,0 +1,168 @@
+"""Job records: one JSON document per job in Redis, the single source of truth for the job JSON.
+
+RQ only carries the job id to a worker; everything a client sees lives here. Status changes go
+through ``transition`` (a WATCH/MULTI compare-and-set) so a cancel and a worker can never both win.
+"""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import redis
+from pydantic import BaseModel, Field
+
+Status = Literal["queued", "running", "succeeded", "failed", "canceled"]
+Kind = Literal["stack", "video", "image"]
+ACTIVE: tuple[Status, ...] = ("queued", "running")
+FINISHED: tuple[Status, ...] = ("succeeded", "failed", "canceled")
+# Result formats per kind, default first (the API's ``?format=`` choices).
+RESULT_FORMATS: dict[str, tuple[str, ...]] = {"stack": ("npy", "tiff", "png"), "image": ("npy", "tiff", "png"), "video": ("mp4", "mkv")}
+# A finished job's record outlives its files by this long, so a late poll gets 410, not 404.
+RECORD_GRACE = timedelta(days=7)
+
+PREFIX = "restora"
+EXPIRY_KEY = f"{PREFIX}:expiry"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_job_id() -> str:
+    """128 random bits, URL-safe: ids cannot be guessed."""
+    return secrets.token_urlsafe(16)
+
+
+def owner_of(api_key: str | None) -> str:
+    """Jobs are filed under a hash of the key that made them, never the key itself."""
+    return hashlib.sha256(api_key.encode()).hexdigest()[:32] if api_key else "anonymous"
+
+
+class Options(BaseModel):
+    noise_level: Literal["auto", "low", "medium", "high"] = "auto"
+    layout: Literal["auto", "thw", "hwt"] = "auto"
+    webhook: str | None = None
+
+
+class JobRecord(BaseModel):
+    id: str
+    owner: str
+    status: Status = "queued"
+    kind: Kind
+    progress: float = 0.0
+    stage: str = "queued"
+    input: dict[str, Any]
+    noise: dict[str, Any] | None = None
+    model: dict[str, Any] | None = None
+    error: str | None = None
+    created_at: datetime = Field(default_factory=now)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    expires_at: datetime
+    options: Options = Field(default_factory=Options)
+    attempts: int = 0
+    input_key: str
+
+    @property
+    def expired(self) -> bool:
+        return now() >= self.expires_at
+
+    def public(self) -> dict[str, Any]:
+        """The job JSON of the API contract (also the body of webhooks)."""
+        data = self.model_dump(mode="json", exclude={"owner", "options", "attempts", "input_key"})
+        data["result_url"] = f"/v1/jobs/{self.id}/result" if self.status == "succeeded" else None
+        return data
+
+
+def _key(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}"
+
+
+def _owner_key(owner: str) -> str:
+    return f"{PREFIX}:owner:{owner}"
+
+
+class JobStore:
+    def __init__(self, client: redis.Redis):
+        self.redis = client
+
+    def create(self, job: JobRecord) -> None:
+        with self.redis.pipeline() as pipe:
+            pipe.set(_key(job.id), job.model_dump_json())
+            pipe.zadd(_owner_key(job.owner), {job.id: job.created_at.timestamp()})
+            pipe.zadd(EXPIRY_KEY, {job.id: job.expires_at.timestamp()})
+            pipe.execute()
+
+    def get(self, job_id: str) -> JobRecord | None:
+        raw = self.redis.get(_key(job_id))
+        return JobRecord.model_validate_json(raw) if raw else None
+
+    def list(self, owner: str, status: Status | None, limit: int) -> list[JobRecord]:
+        """Newest first. Ids whose record is gone are dropped from the index on the way."""
+        jobs: list[JobRecord] = []
+        start = 0
+        while len(jobs) < limit:
+            ids = self.redis.zrevrange(_owner_key(owner), start, start + 4 * limit - 1)
+            if not ids:
+                break
+            start += len(ids)
+            for job_id, raw in zip(ids, self.redis.mget([_key(i.decode()) for i in ids])):
+                if raw is None:
+                    self.redis.zrem(_owner_key(owner), job_id)
+                    continue
+                job = JobRecord.model_validate_json(raw)
+                if status is None or job.status == status:
+                    jobs.append(job)
+        return jobs[:limit]
+
+    def update(self, job_id: str, *, allowed_from: tuple[Status, ...] | None = None, **fields: Any) -> JobRecord | None:
+        """Set ``fields`` atomically, only if the job's status is in ``allowed_from`` (any when None).
+
+        Returns the new record, or None when the job is gone or in another status.
+        """
+        key = _key(job_id)
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    raw = pipe.get(key)
+                    if raw is None:
+                        return None
+                    job = JobRecord.model_validate_json(raw)
+                    if allowed_from is not None and job.status not in allowed_from:
+                        return None
+                    job = job.model_copy(update=fields)
+                    pipe.multi()
+                    pipe.set(key, job.model_dump_json(), keepttl=True)
+                    if "expires_at" in fields:
+                        pipe.zadd(EXPIRY_KEY, {job_id: job.expires_at.timestamp()})
+                    pipe.execute()
+                    return job
+                except redis.WatchError:
+                    continue
+
+    def finish(self, job_id: str, status: Status, ttl: timedelta, *, allowed_from: tuple[Status, ...] = ACTIVE, **fields: Any) -> JobRecord | None:
+        """Move an active job to a final status; its files expire ``ttl`` from now."""
+        finished = now()
+        return self.update(
+            job_id, allowed_from=allowed_from, status=status, finished_at=finished, expires_at=finished + ttl, **fields
+        )
+
+    def due_for_expiry(self, limit: int = 100) -> list[str]:
+        return [i.decode() for i in self.redis.zrangebyscore(EXPIRY_KEY, 0, now().timestamp(), start=0, num=limit)]
+
+    def mark_expired(self, job_id: str) -> None:
+        """Files are gone: drop the job from the sweep and let its record lapse after a grace period."""
+        with self.redis.pipeline() as pipe:
+            pipe.zrem(EXPIRY_KEY, job_id)
+            pipe.expire(_key(job_id), int(RECORD_GRACE.total_seconds()))
+            pipe.execute()
+
+    def delete(self, job: JobRecord) -> None:
+        with self.redis.pipeline() as pipe:
+            pipe.delete(_key(job.id))
+            pipe.zrem(_owner_key(job.owner), job.id)
+            pipe.zrem(EXPIRY_KEY, job.id)
+            pipe.execute()

@@ -1,0 +1,67 @@
+"""Queue names and the one way jobs are put on them (RQ, JSON serializer: never pickle)."""
+from __future__ import annotations
+
+import json
+
+import redis
+from rq import Callback, Queue, Retry, Worker
+from rq.serializers import JSONSerializer
+
+from core.settings import Settings
+
+RESTORE_QUEUE = "restora-restore"
+WEBHOOK_QUEUE = "restora-webhooks"
+# Imported by name in the worker, so the API never imports the worker code (or torch).
+RESTORE_TASK = "workers.tasks.restore_job"
+RESTORE_LOST_CALLBACK = "workers.tasks.on_restore_abandoned"
+WEBHOOK_TASK = "workers.webhooks.deliver"
+
+
+def connect(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30)
+
+
+def queue(client: redis.Redis, name: str = RESTORE_QUEUE) -> Queue:
+    return Queue(name, connection=client, serializer=JSONSerializer)
+
+
+def enqueue_restore(client: redis.Redis, settings: Settings, job_id: str) -> None:
+    """Queue a restore; a job whose worker dies is run again up to ``job_retries`` times."""
+    queue(client).enqueue(
+        RESTORE_TASK,
+        job_id,
+        job_id=job_id,
+        job_timeout=settings.job_timeout_s,
+        result_ttl=3600,
+        failure_ttl=7 * 24 * 3600,
+        retry=Retry(max=settings.job_retries) if settings.job_retries else None,
+        on_failure=Callback(RESTORE_LOST_CALLBACK),
+    )
+
+
+def enqueue_webhook(client: redis.Redis, job_id: str) -> None:
+    """Deliveries have their own queue and worker, so a slow receiver never holds a restore worker."""
+    queue(client, WEBHOOK_QUEUE).enqueue(
+        WEBHOOK_TASK, job_id, job_timeout=60, result_ttl=600, failure_ttl=7 * 24 * 3600, retry=Retry(max=5, interval=[5, 15, 60, 300, 900])
+    )
+
+
+def queued_count(client: redis.Redis) -> int:
+    return queue(client).count
+
+
+MODELS_KEY = "restora:models"
+
+
+def publish_models(client: redis.Redis, catalog: list[dict]) -> None:
+    """A worker announces the models it has loaded (``GET /v1/models`` reads this)."""
+    client.set(MODELS_KEY, json.dumps(catalog))
+
+
+def published_models(client: redis.Redis) -> list[dict]:
+    raw = client.get(MODELS_KEY)
+    return json.loads(raw) if raw else []
+
+
+def live_workers(client: redis.Redis) -> int:
+    return Worker.count(connection=client, queue=queue(client))

@@ -1,0 +1,62 @@
+"""All configuration, from environment variables prefixed ``RESTORA_`` (documented in the README)."""
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RESTORA_", env_file=".env", extra="ignore")
+
+    redis_url: str | None = Field(None, description="Redis for the queue and job records; unset: `restora serve` starts its own")
+    data_dir: Path = Field(Path("restora-data"), description="Local working directory (uploads being checked, local storage)")
+    storage_url: str | None = Field(None, description="Where inputs and results live: file:///path (unset: <data_dir>/storage)")
+    api_keys: str = Field("", description="Comma-separated API keys; empty = no auth")
+    webhook_secret: str | None = Field(None, description="HMAC-SHA256 key for the X-Restora-Signature webhook header")
+
+    max_upload_mb: int = Field(2048, description="Largest upload accepted (413 above it)")
+    max_elements: int = Field(400_000_000, description="Largest frames x height x width of a stack or image")
+    max_video_seconds: float = Field(600.0, description="Longest video accepted")
+    max_video_pixels: int = Field(1920 * 1088, description="Largest video frame (width x height)")
+    max_queued_jobs: int = Field(1000, description="Queue length at which submits get 429")
+
+    result_ttl_hours: float = Field(24.0, description="Stored files are deleted this long after a job ends")
+    job_timeout_s: int = Field(4 * 3600, description="A single job is failed after running this long")
+    job_retries: int = Field(2, description="How often a job whose worker died is run again")
+    worker_heartbeat_s: int = Field(5, description="How often a busy worker says it is alive")
+    device: str | None = Field(None, description="Torch device for workers; unset = cuda if present, else cpu")
+
+    @field_validator("storage_url")
+    @classmethod
+    def _local_storage_only(cls, url: str | None) -> str | None:
+        if url and not url.startswith("file://"):
+            raise ValueError("only file:// storage URLs are supported")
+        return url
+
+    @property
+    def api_key_set(self) -> frozenset[str]:
+        return frozenset(k.strip() for k in self.api_keys.split(",") if k.strip())
+
+    @property
+    def result_ttl(self) -> timedelta:
+        return timedelta(hours=self.result_ttl_hours)
+
+    @property
+    def storage_root(self) -> Path:
+        """Root directory of local storage."""
+        if self.storage_url and self.storage_url.startswith("file://"):
+            return Path(self.storage_url.removeprefix("file://"))
+        return self.data_dir / "storage"
+
+    @property
+    def staging_dir(self) -> Path:
+        return self.data_dir / "staging"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,41 @@
+"""What every model looks like from outside, after Replicate's Cog: ``setup()`` once, ``predict()`` many times.
+
+Units: stacks and images stay in their input units (e.g. 12-bit DN with the black level kept);
+video frames are float32 RGB in 8-bit units (0..255), whatever the source bit depth.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+NoiseLevel = Literal["low", "medium", "high"]
+Kind = Literal["stack", "video", "image"]
+NOISE_LEVELS: tuple[NoiseLevel, ...] = ("low", "medium", "high")
+
+
+@dataclass(frozen=True)
+class NoiseEstimate:
+    """A classifier's verdict: the level picks the model, sigma is the noise std in input units."""
+
+    level: NoiseLevel
+    sigma: float
+
+
+class Canceled(Exception):
+    """Raised by a progress callback to stop work between frames or tiles."""
+
+
+class Progress(Protocol):
+    """Called with the fraction done (0..1) and a short stage name; may raise ``Canceled``."""
+
+    def __call__(self, fraction: float, stage: str) -> None: ...
+
+
+def no_progress(fraction: float, stage: str) -> None:
+    """The progress callback for callers that do not watch."""
+
+
+class Model(Protocol):
+    """A loaded model. ``device`` is a torch device string ("cuda" or "cpu"); classical models ignore it."""
+
+    def setup(self, device: str) -> None: ...

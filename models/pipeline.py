@@ -1,0 +1,117 @@
+"""Restore one file: read it, classify its noise, run the model for that level, write the result.
+
+The one code path behind the worker and ``restora run``, so both give the same numbers.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+from models import io
+from models.device import pick_device
+from models.interface import Kind, NoiseEstimate, NoiseLevel, Progress
+from models.registry import REGISTRY, ModelSpec, classifier_for, restorer_for
+
+NoiseChoice = Literal["auto", "low", "medium", "high"]
+# Video noise is classified on the first frames of the clip.
+VIDEO_NOISE_FRAMES = 8
+
+
+class Reporter(Protocol):
+    """What a caller hears while a file is restored. ``progress`` may raise ``Canceled``."""
+
+    def input(self, info: dict[str, Any]) -> None: ...
+    def noise(self, estimate: NoiseEstimate, source: str) -> None: ...
+    def model(self, name: str, version: str) -> None: ...
+    def progress(self, fraction: float, stage: str) -> None: ...
+
+
+class SilentReporter:
+    def input(self, info: dict[str, Any]) -> None: ...
+    def noise(self, estimate: NoiseEstimate, source: str) -> None: ...
+    def model(self, name: str, version: str) -> None: ...
+    def progress(self, fraction: float, stage: str) -> None: ...
+
+
+@dataclass
+class RunSummary:
+    kind: Kind
+    input: dict[str, Any]
+    noise: NoiseEstimate
+    noise_source: str
+    model: ModelSpec
+    seconds: float
+
+
+class Pipeline:
+    """Holds every classifier and restoration model, loaded once, on one device."""
+
+    def __init__(self, device: str | None = None, kinds: tuple[Kind, ...] = ("stack", "image", "video")):
+        self.device = pick_device(device)
+        self.specs = [s for s in REGISTRY if s.kind in kinds]
+        self._loaded = {spec.name: spec.build(self.device) for spec in self.specs}
+
+    def catalog(self) -> list[dict[str, Any]]:
+        return [spec.describe() for spec in self.specs]
+
+    def restore_file(
+        self,
+        src: Path,
+        outputs: list[Path],
+        *,
+        noise_level: NoiseChoice = "auto",
+        layout: io.Layout = "auto",
+        report: Reporter | None = None,
+    ) -> RunSummary:
+        """Restore ``src`` into each of ``outputs`` (format by extension)."""
+        report = report or SilentReporter()
+        started = time.perf_counter()
+        kind = io.detect_kind(src)
+        if kind == "video":
+            info, estimate, source, spec = self._restore_video(src, outputs, noise_level, report)
+        else:
+            info, estimate, source, spec = self._restore_frame(kind, src, outputs, noise_level, layout, report)
+        report.progress(1.0, "done")
+        return RunSummary(kind, info, estimate, source, spec, time.perf_counter() - started)
+
+    def _classify(self, kind: Kind, sample: Any, noise_level: NoiseChoice, report: Reporter) -> tuple[NoiseEstimate, str, ModelSpec, Any]:
+        report.progress(0.0, "classifying noise")
+        estimate: NoiseEstimate = self._loaded[classifier_for(kind).name].predict(sample)
+        source = "classifier"
+        if noise_level != "auto":
+            estimate = NoiseEstimate(level=noise_level, sigma=estimate.sigma)
+            source = "override"
+        report.noise(estimate, source)
+        spec = restorer_for(kind, estimate.level)
+        report.model(spec.name, spec.version)
+        return estimate, source, spec, self._loaded[spec.name]
+
+    def _restore_frame(self, kind: Kind, src: Path, outputs: list[Path], noise_level: NoiseChoice, layout: io.Layout, report: Reporter):
+        report.progress(0.0, "reading")
+        data, info = io.read_stack(src, layout) if kind == "stack" else io.read_image(src)
+        report.input(info)
+        estimate, source, spec, model = self._classify(kind, data, noise_level, report)
+        restored = model.predict(data, estimate, report.progress)
+        report.progress(0.99, "writing")
+        for path in outputs:
+            io.write_frame(path, restored, info)
+        return info, estimate, source, spec
+
+    def _restore_video(self, src: Path, outputs: list[Path], noise_level: NoiseChoice, report: Reporter):
+        from models.video.io import VideoReader, VideoWriter
+
+        with VideoReader(src) as reader:
+            info = reader.info
+            report.input(info)
+            estimate, source, spec, model = self._classify("video", reader.head(VIDEO_NOISE_FRAMES), noise_level, report)
+            total = max(int(info["frames"]), 1)
+            with VideoWriter(outputs, reader) as writer:
+                for done, frame in enumerate(model.predict(reader.frames(), estimate), start=1):
+                    writer.write(frame)
+                    report.progress(min(done / total, 0.99), f"frame {done}/{total}")
+        return info, estimate, source, spec
+

@@ -1,0 +1,73 @@
+"""Every model Restora serves, by name: what it does, which level it serves, its class and weight file.
+
+After BasicSR's registry: a name maps to a class (imported lazily, so listing the registry needs no
+torch) and a weight file under ``models/weights``. Adding a model is one line here.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from models.interface import NOISE_LEVELS, Kind, NoiseLevel
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+Role = Literal["classifier", "restorer"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    version: str
+    kind: Kind
+    role: Role
+    target: str  # "package.module:Class"
+    level: NoiseLevel | None = None  # None for classifiers
+    weights: str | None = None  # file name under WEIGHTS_DIR
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def build(self, device: str) -> Any:
+        """Instantiate the class with its level and weights, and set it up on ``device``."""
+        module_name, class_name = self.target.split(":")
+        cls = getattr(importlib.import_module(module_name), class_name)
+        weights = WEIGHTS_DIR / self.weights if self.weights else None
+        model = cls(level=self.level, weights=weights, **self.options)
+        model.setup(device)
+        return model
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "kind": self.kind, "role": self.role, "level": self.level}
+
+
+def _per_level(kind: Kind, name: str, version: str, target: str, weights: str | None = None) -> list[ModelSpec]:
+    return [
+        ModelSpec(
+            name=f"{name}-{level}",
+            version=version,
+            kind=kind,
+            role="restorer",
+            target=target,
+            level=level,
+            weights=weights.format(level=level) if weights else None,
+        )
+        for level in NOISE_LEVELS
+    ]
+
+
+REGISTRY: tuple[ModelSpec, ...] = (
+    ModelSpec("stack-noise", "1", "stack", "classifier", "models.stack.noise:StackNoiseClassifier"),
+    *_per_level("stack", "stack-fusion", "1", "models.stack.restorer:StackRestorer"),
+    ModelSpec("image-noise", "1", "image", "classifier", "models.image.noise:ImageNoiseClassifier"),
+    *_per_level("image", "image-denoise", "1", "models.image.restorer:ImageRestorer"),
+    ModelSpec("video-noise", "1", "video", "classifier", "models.video.noise:VideoNoiseClassifier"),
+    *_per_level("video", "video-fusion", "1", "models.video.restorer:VideoRestorer"),
+)
+
+
+def classifier_for(kind: Kind) -> ModelSpec:
+    return next(s for s in REGISTRY if s.kind == kind and s.role == "classifier")
+
+
+def restorer_for(kind: Kind, level: NoiseLevel) -> ModelSpec:
+    return next(s for s in REGISTRY if s.kind == kind and s.role == "restorer" and s.level == level)

@@ -1,0 +1,184 @@
+"""The ``restora`` command: serve, worker, run, submit."""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from core.queues import RESTORE_QUEUE, WEBHOOK_QUEUE
+from core.settings import Settings
+
+app = typer.Typer(help="Restora: restoration of raw image stacks, video clips and images.", no_args_is_help=True)
+console = Console(stderr=True)
+SUFFIX_FORMATS = {".npy": "npy", ".tif": "tiff", ".tiff": "tiff", ".png": "png", ".mp4": "mp4", ".mkv": "mkv"}
+
+
+class NoiseLevel(str, Enum):
+    auto = "auto"
+    low = "low"
+    medium = "medium"
+    high = "high"
+
+
+class Layout(str, Enum):
+    auto = "auto"
+    thw = "thw"
+    hwt = "hwt"
+
+
+def _progress_bar() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(), console=console)
+
+
+def _output_format(output: Path) -> str:
+    fmt = SUFFIX_FORMATS.get(output.suffix.lower())
+    if fmt is None:
+        raise typer.BadParameter(f"unknown output extension {output.suffix!r}; use one of {', '.join(SUFFIX_FORMATS)}", param_hint="-o")
+    return fmt
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+) -> None:
+    """Run the whole service on this machine: API, a worker, and (without RESTORA_REDIS_URL) its own Redis."""
+    import uvicorn
+
+    from app.main import create_app
+    from restora.redis_server import RedisServer
+
+    settings = Settings()
+    redis_server = None
+    if not settings.redis_url:
+        redis_server = RedisServer(settings.data_dir / "redis")
+        settings.redis_url = redis_server.start()
+        console.print(f"embedded Redis at {settings.redis_url}")
+    env = os.environ | {"RESTORA_REDIS_URL": settings.redis_url}
+    workers = [
+        subprocess.Popen([sys.executable, "-m", "restora.cli", "worker"], env=env),
+        subprocess.Popen([sys.executable, "-m", "restora.cli", "worker", "--queue", WEBHOOK_QUEUE], env=env),
+    ]
+    try:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            try:
+                worker.wait(60)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        if redis_server:
+            redis_server.stop()
+
+
+@app.command()
+def worker(
+    queue: Annotated[list[str] | None, typer.Option(help="Queue(s) to serve")] = None,
+    burst: Annotated[bool, typer.Option(help="Stop when the queues are empty")] = False,
+) -> None:
+    """Run a worker against RESTORA_REDIS_URL (start more to scale out)."""
+    from workers.worker import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    queues = tuple(queue or [RESTORE_QUEUE])
+    unknown = set(queues) - {RESTORE_QUEUE, WEBHOOK_QUEUE}
+    if unknown:
+        raise typer.BadParameter(f"unknown queue(s) {', '.join(sorted(unknown))}; use {RESTORE_QUEUE} or {WEBHOOK_QUEUE}", param_hint="--queue")
+    run_worker(Settings(), queues, burst=burst)
+
+
+@app.command()
+def run(
+    input: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A .npy stack or frame, a video, or an image")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Result file; its extension picks the format")],
+    noise_level: Annotated[NoiseLevel, typer.Option(help="Override the noise classifier")] = NoiseLevel.auto,
+    layout: Annotated[Layout, typer.Option(help="Axis order of a .npy stack")] = Layout.auto,
+    device: Annotated[str | None, typer.Option(help="Torch device (default: cuda if present, else cpu)")] = None,
+) -> None:
+    """Restore one file in this process, no server."""
+    from models import io
+    from models.pipeline import Pipeline
+
+    _output_format(output)
+    try:
+        kind = io.detect_kind(input)
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    pipeline = Pipeline(device, kinds=(kind,))
+
+    with _progress_bar() as bar:
+        task = bar.add_task("restoring", total=1.0)
+
+        class BarReporter:
+            def input(self, info):  # noqa: D102
+                bar.console.print(f"input: {info}")
+
+            def noise(self, estimate, source):  # noqa: D102
+                bar.console.print(f"noise: {estimate.level} (sigma {estimate.sigma:.2f}, {source})")
+
+            def model(self, name, version):  # noqa: D102
+                bar.console.print(f"model: {name} v{version}")
+
+            def progress(self, fraction, stage):  # noqa: D102
+                bar.update(task, completed=fraction, description=stage)
+
+        try:
+            summary = pipeline.restore_file(input, [output], noise_level=noise_level.value, layout=layout.value, report=BarReporter())
+        except ValueError as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(1) from None
+    console.print(f"wrote {output} in {summary.seconds:.2f} s")
+
+
+@app.command()
+def submit(
+    input: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to save the result; its extension picks the format")],
+    server: Annotated[str, typer.Option(envvar="RESTORA_SERVER", help="Restora server URL")] = "http://127.0.0.1:8000",
+    api_key: Annotated[str | None, typer.Option(envvar="RESTORA_API_KEY", help="API key, when the server needs one")] = None,
+    noise_level: Annotated[NoiseLevel, typer.Option(help="Override the noise classifier")] = NoiseLevel.auto,
+    layout: Annotated[Layout, typer.Option(help="Axis order of a .npy stack")] = Layout.auto,
+) -> None:
+    """Upload a file to a server, show progress, download the result."""
+    import httpx
+
+    from restora.client import Client, RestoraError
+
+    fmt = _output_format(output)
+    try:
+        with Client(server, api_key) as client, _progress_bar() as bar:
+            job = client.submit(input, noise_level=noise_level.value, layout=layout.value)
+            task = bar.add_task(f"job {job.id}", total=1.0)
+
+            def show(j) -> None:
+                level = f" [{j.noise['level']}]" if j.noise else ""
+                bar.update(task, completed=j.progress, description=f"{j.status}: {j.stage}{level}")
+
+            job = client.wait(job.id, on_progress=show)
+            if job.status != "succeeded":
+                console.print(f"[red]job {job.id} {job.status}:[/red] {job.error or ''}")
+                raise typer.Exit(1)
+            client.download(job.id, output, fmt)
+    except RestoraError as exc:
+        console.print(f"[red]server refused ({exc.status_code}):[/red] {exc.detail}")
+        raise typer.Exit(1) from None
+    except httpx.HTTPError as exc:
+        console.print(f"[red]cannot reach {server}:[/red] {exc}")
+        raise typer.Exit(1) from None
+    console.print(f"wrote {output} (noise {job.noise['level']}, model {job.model['name']})")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,110 @@
+"""Python client for a Restora server (httpx). ``restora submit`` is built on it."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydantic import BaseModel
+
+FINISHED = ("succeeded", "failed", "canceled")
+
+
+class RestoraError(Exception):
+    """The server refused a request; ``detail`` is its message."""
+
+    def __init__(self, status_code: int, detail: str):
+        super().__init__(f"{status_code}: {detail}")
+        self.status_code, self.detail = status_code, detail
+
+
+class Job(BaseModel):
+    id: str
+    status: str
+    kind: str
+    progress: float
+    stage: str
+    input: dict[str, Any]
+    noise: dict[str, Any] | None = None
+    model: dict[str, Any] | None = None
+    error: str | None = None
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    expires_at: datetime
+    result_url: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+
+class Client:
+    def __init__(self, base_url: str = "http://127.0.0.1:8000", api_key: str | None = None, timeout: float = 300.0):
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout)
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.http.close()
+
+    def _check(self, response: httpx.Response) -> httpx.Response:
+        if response.is_error:
+            try:
+                detail = response.json().get("detail", response.text)
+            except ValueError:
+                detail = response.text
+            raise RestoraError(response.status_code, str(detail))
+        return response
+
+    def submit(self, path: Path, *, noise_level: str = "auto", layout: str = "auto", webhook: str | None = None, idempotency_key: str | None = None) -> Job:
+        data = {"noise_level": noise_level, "layout": layout} | ({"webhook": webhook} if webhook else {})
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        with Path(path).open("rb") as f:
+            response = self.http.post("/v1/jobs", files={"file": (Path(path).name, f)}, data=data, headers=headers)
+        return Job.model_validate(self._check(response).json())
+
+    def get(self, job_id: str) -> Job:
+        return Job.model_validate(self._check(self.http.get(f"/v1/jobs/{job_id}")).json())
+
+    def list(self, status: str | None = None, limit: int = 50) -> list[Job]:
+        params = {"limit": limit} | ({"status": status} if status else {})
+        return [Job.model_validate(j) for j in self._check(self.http.get("/v1/jobs", params=params)).json()["jobs"]]
+
+    def wait(self, job_id: str, on_progress: Callable[[Job], None] | None = None, poll_s: float = 0.5, timeout: float | None = None) -> Job:
+        """Poll until the job finishes; ``on_progress`` sees every poll."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            job = self.get(job_id)
+            if on_progress:
+                on_progress(job)
+            if job.finished:
+                return job
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"job {job_id} still {job.status} after {timeout} s")
+            time.sleep(poll_s)
+
+    def download(self, job_id: str, dest: Path, format: str | None = None) -> Path:
+        """Stream the result to ``dest`` (written whole or not at all)."""
+        params = {"format": format} if format else {}
+        dest = Path(dest)
+        tmp = dest.with_name(dest.name + ".part")
+        with self.http.stream("GET", f"/v1/jobs/{job_id}/result", params=params) as response:
+            if response.is_error:
+                response.read()
+                self._check(response)
+            with tmp.open("wb") as f:
+                for chunk in response.iter_bytes():
+                    f.write(chunk)
+        tmp.replace(dest)
+        return dest
+
+    def cancel(self, job_id: str) -> Job | None:
+        """Cancel an active job (returns it) or delete a finished one (returns None)."""
+        response = self._check(self.http.delete(f"/v1/jobs/{job_id}"))
+        return Job.model_validate(response.json()) if response.status_code == 200 else None

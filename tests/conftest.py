@@ -1,0 +1,79 @@
+"""Test setup: a real Redis on a free port, real worker processes, the real API in-process."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from core.settings import Settings
+from restora.redis_server import RedisServer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory) -> str:
+    with RedisServer(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+def start_worker(settings: Settings, *queues: str) -> subprocess.Popen:
+    """A real `restora worker` process with the test's settings."""
+    env = os.environ | {
+        "RESTORA_REDIS_URL": settings.redis_url,
+        "RESTORA_DATA_DIR": str(settings.data_dir),
+        "RESTORA_WORKER_HEARTBEAT_S": str(settings.worker_heartbeat_s),
+        "RESTORA_WEBHOOK_SECRET": settings.webhook_secret or "",
+    }
+    args = [sys.executable, "-m", "restora.cli", "worker"] + [a for q in queues for a in ("--queue", q)]
+    return subprocess.Popen(args, env=env, cwd=ROOT)
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="session")
+def settings(redis_url, tmp_path_factory) -> Settings:
+    return Settings(redis_url=redis_url, data_dir=tmp_path_factory.mktemp("data"), worker_heartbeat_s=1, max_upload_mb=64)
+
+
+@pytest.fixture(scope="session")
+def worker(settings):
+    """One restore worker for the whole session, ready once it has published its models."""
+    process = start_worker(settings)
+    api = TestClient(create_app(settings))
+    deadline = time.monotonic() + 120
+    while api.get("/readyz").status_code != 200:
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop(process)
+            pytest.fail("the worker did not become ready")
+        time.sleep(0.2)
+    yield process
+    stop(process)
+
+
+@pytest.fixture
+def api(settings) -> TestClient:
+    return TestClient(create_app(settings))
+
+
+def wait_for(api: TestClient, job_id: str, timeout: float = 120, until=("succeeded", "failed", "canceled")) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        job = api.get(f"/v1/jobs/{job_id}").json()
+        if job["status"] in until:
+            return job
+        assert time.monotonic() < deadline, f"job still {job['status']} ({job['stage']}) after {timeout} s"
+        time.sleep(0.1)

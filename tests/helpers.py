@@ -1,0 +1,27 @@
+"""Small shared test helpers: synthetic inputs with ground truth, and PSNR."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+
+def psnr(estimate: np.ndarray, truth: np.ndarray, data_range: float) -> float:
+    mse = float(np.mean((estimate.astype(np.float64) - truth.astype(np.float64)) ** 2))
+    return 10 * np.log10(data_range**2 / mse)
+
+
+def synthetic_stack(level: str, seed: int = 0, frames: int = 40, size: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    """A (T,H,W) uint16 stack of a validation image at ``level`` and its ground truth."""
+    from models.data.sources import clean_images
+    from models.data.synthetic import make_stack, sample_photons
+
+    rng = np.random.default_rng(seed)
+    clean = clean_images("val", size=size, seed=seed)[seed % 3]
+    return make_stack(clean, rng, photons=sample_photons(level, rng), frames=frames)
+
+
+def npy_bytes(array: np.ndarray, allow_pickle: bool = False) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=allow_pickle)
+    return buffer.getvalue()

@@ -1,0 +1,70 @@
+"""Video through the service: same frame count, fps, size and audio; cleaner than the input."""
+from __future__ import annotations
+
+import io
+import time
+
+import av
+import numpy as np
+import pytest
+
+from models.video.synthetic import make_clip
+from tests.conftest import wait_for
+from tests.helpers import psnr
+
+pytestmark = pytest.mark.usefixtures("worker")
+
+
+def decode(data: bytes) -> tuple[list[np.ndarray], dict]:
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.video[0]
+        info = {"fps": float(stream.average_rate), "width": stream.width, "height": stream.height, "audio": len(container.streams.audio)}
+        frames = [f.to_ndarray(format="rgb24").astype(np.float64) for f in container.decode(stream)]
+    return frames, info
+
+
+@pytest.mark.parametrize("color", [True, False], ids=["colour", "gray"])
+def test_video_round_trip_keeps_timing_and_audio_and_removes_noise(api, tmp_path, color):
+    clip = tmp_path / "clip.mp4"
+    scene = make_clip(clip, np.random.default_rng(7), sigma=20, frames=30, width=320, height=180, fps=25, color=color)
+    job = api.post("/v1/jobs", files={"file": ("clip.mp4", clip.read_bytes())}).json()
+    job = wait_for(api, job["id"])
+    assert job["status"] == "succeeded", job["error"]
+    assert job["kind"] == "video" and job["input"]["frames"] == 30 and job["input"]["fps"] == 25
+    assert job["noise"]["level"] in ("medium", "high")
+
+    mp4 = api.get(f"/v1/jobs/{job['id']}/result")
+    assert mp4.headers["content-type"] == "video/mp4"
+    frames, info = decode(mp4.content)
+    assert (len(frames), info["fps"], info["width"], info["height"], info["audio"]) == (30, 25.0, 320, 180, 1)
+
+    restored, _ = decode(api.get(f"/v1/jobs/{job['id']}/result", params={"format": "mkv"}).content)
+    noisy, _ = decode(clip.read_bytes())
+    clean = [c if c.ndim == 3 else np.repeat(c[..., None], 3, -1) for c in scene.clean_frames()]
+    before = np.mean([psnr(n, c, 255) for n, c in zip(noisy, clean)])
+    after = np.mean([psnr(r, c, 255) for r, c in zip(restored, clean)])
+    assert after > before + 2.0, (before, after)
+
+
+def test_cancel_stops_a_running_job_and_frees_the_worker(api, tmp_path):
+    clip = tmp_path / "long.mkv"
+    make_clip(clip, np.random.default_rng(1), sigma=15, frames=400, width=320, height=180, audio=False)
+    job = api.post("/v1/jobs", files={"file": ("long.mkv", clip.read_bytes())}).json()
+    wait_for(api, job["id"], until=("running",))
+    deadline = time.monotonic() + 60
+    while api.get(f"/v1/jobs/{job['id']}").json()["progress"] == 0.0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    canceled = api.delete(f"/v1/jobs/{job['id']}")
+    assert canceled.status_code == 200 and canceled.json()["status"] == "canceled"
+    started = time.monotonic()
+    follow_up = api.post("/v1/jobs", files={"file": ("s.npy", _small_stack())}).json()
+    assert wait_for(api, follow_up["id"], timeout=60)["status"] == "succeeded"
+    assert time.monotonic() - started < 30, "the worker kept working on the canceled job"
+    assert api.get(f"/v1/jobs/{job['id']}").json()["status"] == "canceled"
+    assert api.get(f"/v1/jobs/{job['id']}/result").status_code == 409
+
+
+def _small_stack() -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.random.default_rng(0).integers(100, 200, (6, 32, 32), dtype=np.uint16))
+    return buffer.getvalue()

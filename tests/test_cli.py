@@ -1,0 +1,88 @@
+"""The command line: `restora serve` with its own Redis, `restora submit` against it, `restora run` in-process."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import numpy as np
+import pytest
+
+from restora.redis_server import free_port
+from tests.helpers import psnr, synthetic_stack
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def restora(*args: str, env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "restora.cli", *args], env=env, cwd=ROOT, capture_output=True, text=True, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """`restora serve` exactly as the README runs it: no RESTORA_REDIS_URL, so it starts its own Redis."""
+    data = tmp_path_factory.mktemp("serve")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RESTORA_")} | {"RESTORA_DATA_DIR": str(data)}
+    process = subprocess.Popen([sys.executable, "-m", "restora.cli", "serve", "--port", str(port)], env=env, cwd=ROOT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(f"{url}/readyz").status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            os.killpg(process.pid, signal.SIGKILL)
+            pytest.fail("restora serve did not become ready")
+        time.sleep(0.3)
+    yield url, env
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        pytest.fail("restora serve did not stop on SIGINT")
+    leftovers = subprocess.run(["pgrep", "-g", str(process.pid)], capture_output=True, text=True).stdout.split()
+    assert leftovers == [], "serve left its Redis or workers running"
+
+
+def test_submit_downloads_a_restored_stack(served, tmp_path):
+    url, env = served
+    stack, truth = synthetic_stack("medium", seed=11)
+    np.save(tmp_path / "in.npy", stack)
+    done = restora("submit", str(tmp_path / "in.npy"), "-o", str(tmp_path / "out.npy"), "--server", url, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "medium" in done.stderr
+    restored = np.load(tmp_path / "out.npy")
+    assert psnr(restored, truth, 4095) > psnr(stack.mean(axis=0), truth, 4095)
+
+
+def test_submit_fails_clearly_on_bad_input(served, tmp_path):
+    url, env = served
+    (tmp_path / "bad.npy").write_bytes(b"not an array")
+    done = restora("submit", str(tmp_path / "bad.npy"), "-o", str(tmp_path / "out.npy"), "--server", url, env=env, timeout=60)
+    assert done.returncode == 1 and "400" in done.stderr and "npy" in done.stderr
+
+
+def test_run_matches_the_service(tmp_path):
+    stack, truth = synthetic_stack("high", seed=12)
+    np.save(tmp_path / "in.npy", np.ascontiguousarray(stack.transpose(1, 2, 0)))
+    done = restora("run", str(tmp_path / "in.npy"), "-o", str(tmp_path / "out.tif"), timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "high" in done.stderr and "hwt" in done.stderr
+    import tifffile
+
+    restored = tifffile.imread(tmp_path / "out.tif")
+    assert restored.shape == truth.shape and restored.dtype == np.uint16
+    assert psnr(restored, truth, 4095) > psnr(stack.mean(axis=0), truth, 4095)
+
+
+def test_run_refuses_unknown_output_extension(tmp_path):
+    np.save(tmp_path / "in.npy", np.zeros((4, 16, 16), np.uint16))
+    done = restora("run", str(tmp_path / "in.npy"), "-o", str(tmp_path / "out.gif"), timeout=60)
+    assert done.returncode == 2 and "extension" in done.stderr

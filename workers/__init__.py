@@ -1,0 +1,1 @@
+"""Queue workers: they keep the models loaded and run restore jobs (and webhook deliveries)."""

@@ -1,0 +1,43 @@
+"""What a worker process holds for its whole life: settings, Redis, storage and the loaded models.
+
+RQ calls task functions by name, so tasks find these here rather than as arguments.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import redis
+
+from core.jobs import JobStore
+from core.settings import Settings
+from core.storage import LocalStorage
+
+if TYPE_CHECKING:
+    from models.pipeline import Pipeline
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    redis: redis.Redis
+    storage: LocalStorage
+    pipeline: "Pipeline | None" = None
+
+    @property
+    def store(self) -> JobStore:
+        return JobStore(self.redis)
+
+
+_current: Runtime | None = None
+
+
+def install(runtime: Runtime) -> None:
+    global _current
+    _current = runtime
+
+
+def current() -> Runtime:
+    if _current is None:
+        raise RuntimeError("no worker runtime: tasks run only inside `restora worker`")
+    return _current

@@ -1,0 +1,121 @@
+"""The restore job as RQ runs it: fetch the input, run the pipeline, store the results.
+
+The job record in Redis is the truth a client sees; this module moves it through
+queued -> running -> succeeded/failed, and stops when a client cancels (status ``canceled``).
+"""
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from core.jobs import ACTIVE, RESULT_FORMATS, JobStore, now
+from core.queues import enqueue_webhook
+from core.storage import result_key
+from models.interface import Canceled, NoiseEstimate
+from workers.runtime import current
+
+log = logging.getLogger("restora.worker")
+PROGRESS_EVERY_S = 0.5  # how often progress is written (and a cancel is noticed)
+
+
+class JobReporter:
+    """Carries the pipeline's progress into the job record; raises ``Canceled`` once the job is no longer running."""
+
+    def __init__(self, store: JobStore, job_id: str):
+        self.store, self.job_id = store, job_id
+        self._last_write = 0.0
+
+    def _write(self, **fields: Any) -> None:
+        if self.store.update(self.job_id, allowed_from=("running",), **fields) is None:
+            raise Canceled(self.job_id)
+        self._last_write = time.monotonic()
+
+    def input(self, info: dict[str, Any]) -> None:
+        job = self.store.get(self.job_id)
+        if job is not None:
+            self._write(input={**job.input, **{k: v for k, v in info.items() if k != "filename"}})
+
+    def noise(self, estimate: NoiseEstimate, source: str) -> None:
+        self._write(noise={"level": estimate.level, "sigma": round(float(estimate.sigma), 4), "source": source})
+
+    def model(self, name: str, version: str) -> None:
+        self._write(model={"name": name, "version": version})
+
+    def progress(self, fraction: float, stage: str) -> None:
+        if time.monotonic() - self._last_write >= PROGRESS_EVERY_S:
+            self._write(progress=round(min(max(fraction, 0.0), 1.0), 4), stage=stage)
+
+
+def restore_job(job_id: str) -> str:
+    """Run one restore job. Returns the final status; failures are recorded, not raised, so RQ
+    retries only jobs whose worker died (see ``on_restore_abandoned``)."""
+    rt = current()
+    store = rt.store
+    job = store.get(job_id)
+    if job is None or job.status not in ACTIVE:
+        return job.status if job else "gone"
+    job = store.update(job_id, allowed_from=ACTIVE, status="running", started_at=now(), stage="starting", attempts=job.attempts + 1)
+    if job is None:
+        return "canceled"
+    log.info("job %s: %s %s, attempt %d", job_id, job.kind, job.input.get("shape"), job.attempts)
+    work_dir = rt.settings.data_dir / "work"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=work_dir, prefix=f"{job_id}-") as tmp:
+        outputs = {fmt: Path(tmp) / f"result.{fmt}" for fmt in RESULT_FORMATS[job.kind]}
+        try:
+            rt.pipeline.restore_file(
+                rt.storage.path(job.input_key),
+                list(outputs.values()),
+                noise_level=job.options.noise_level,
+                layout=job.options.layout,
+                report=JobReporter(store, job_id),
+            )
+            for fmt, path in outputs.items():
+                rt.storage.put(result_key(job_id, fmt), path)
+        except Canceled:
+            log.info("job %s: canceled", job_id)
+            _drop_results(job_id)
+            return "canceled"
+        except Exception as exc:  # any failure of the input or the model ends this job, not the worker
+            log.exception("job %s: failed", job_id)
+            message = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+            _finish(job_id, "failed", error=f"restoration failed: {message}", stage="failed")
+            return "failed"
+    if _finish(job_id, "succeeded", progress=1.0, stage="done") is None:
+        _drop_results(job_id)  # canceled at the last moment
+        return "canceled"
+    log.info("job %s: succeeded", job_id)
+    return "succeeded"
+
+
+def _drop_results(job_id: str) -> None:
+    rt = current()
+    for fmt in {f for formats in RESULT_FORMATS.values() for f in formats}:
+        rt.storage.path(result_key(job_id, fmt)).unlink(missing_ok=True)
+
+
+def _finish(job_id: str, status: str, **fields: Any):
+    rt = current()
+    job = rt.store.finish(job_id, status, rt.settings.result_ttl, **fields)
+    if job is not None and job.options.webhook:
+        enqueue_webhook(rt.redis, job_id)
+    return job
+
+
+def on_restore_abandoned(rq_job, connection, exc_type, exc_value, traceback) -> None:
+    """RQ's failure callback, called when a job's worker died mid-job (or it raised out of ``restore_job``).
+
+    With retries left the job goes back to ``queued``; otherwise it fails with the reason.
+    """
+    store = JobStore(connection)
+    job_id = rq_job.id
+    if rq_job.retries_left:
+        store.update(job_id, allowed_from=ACTIVE, status="queued", stage="requeued: the worker running it stopped", progress=0.0)
+        return
+    rt_ttl = current().settings.result_ttl
+    job = store.finish(job_id, "failed", rt_ttl, stage="failed", error=f"the worker stopped during the job on each of its attempts ({exc_type.__name__ if exc_type else 'lost'})")
+    if job is not None and job.options.webhook:
+        enqueue_webhook(connection, job_id)

@@ -1,0 +1,82 @@
+"""The worker process: loads every model once, then runs jobs from the queue in this same process.
+
+RQ's forking worker would lose CUDA in the child, so Restora runs jobs in-process (``SimpleWorker``)
+and adds the heartbeat that ``SimpleWorker`` lacks: a thread renews the job's lease every few
+seconds, so a worker killed mid-job is noticed within ``4 x heartbeat`` and its job is retried by
+the next worker's maintenance pass instead of RQ's default ten minutes.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+
+from rq import SimpleWorker
+from rq.job import Job
+from rq.queue import Queue
+from rq.serializers import JSONSerializer
+from rq.worker import WorkerStatus
+
+from core.queues import RESTORE_QUEUE, WEBHOOK_QUEUE, connect, publish_models
+from core.settings import Settings
+from core.storage import get_storage
+from workers import runtime
+from workers.expiry import sweep_expired
+
+log = logging.getLogger("restora.worker")
+
+
+class RestoraWorker(SimpleWorker):
+    heartbeat_s: int = 5
+
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        return self.heartbeat_s * 4
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        execution = self.prepare_execution(job)
+        done = threading.Event()
+
+        def beat() -> None:
+            while not done.wait(self.heartbeat_s):
+                try:
+                    self.maintain_heartbeats(job, execution)
+                except Exception:  # a missed beat is retried next time; the lease has slack
+                    log.warning("heartbeat failed", exc_info=True)
+
+        thread = threading.Thread(target=beat, name="heartbeat", daemon=True)
+        thread.start()
+        try:
+            self.perform_job(job, queue, execution)
+        finally:
+            done.set()
+            thread.join()
+        self.set_state(WorkerStatus.IDLE)
+
+    def run_maintenance_tasks(self) -> None:
+        super().run_maintenance_tasks()
+        rt = runtime.current()
+        sweep_expired(rt.store, rt.storage, rt.settings)
+
+
+def run_worker(settings: Settings, queues: tuple[str, ...] = (RESTORE_QUEUE,), burst: bool = False) -> None:
+    """Serve ``queues`` until stopped. Models are loaded only by workers of the restore queue."""
+    if not settings.redis_url:
+        raise RuntimeError("RESTORA_REDIS_URL is not set")
+    client = connect(settings.redis_url)
+    pipeline = None
+    if RESTORE_QUEUE in queues:
+        from models.pipeline import Pipeline
+
+        pipeline = Pipeline(settings.device)
+        log.info("models loaded on %s: %s", pipeline.device, ", ".join(s.name for s in pipeline.specs))
+        publish_models(client, pipeline.catalog())
+    runtime.install(runtime.Runtime(settings, client, get_storage(settings), pipeline))
+    worker = RestoraWorker(
+        list(queues),
+        connection=client,
+        serializer=JSONSerializer,
+        worker_ttl=max(3 * settings.worker_heartbeat_s, 20),
+        job_monitoring_interval=settings.worker_heartbeat_s,
+        maintenance_interval=4 * settings.worker_heartbeat_s,
+    )
+    worker.heartbeat_s = settings.worker_heartbeat_s
+    worker.work(burst=burst, with_scheduler=WEBHOOK_QUEUE in queues, logging_level="INFO")
