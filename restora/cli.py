@@ -180,5 +180,57 @@ def submit(
     console.print(f"wrote {output} (noise {job.noise['level']}, model {job.model['name']})")
 
 
+synth = typer.Typer(help="Make seeded synthetic inputs with ground truth (to try Restora or measure it).", no_args_is_help=True)
+app.add_typer(synth, name="synth")
+
+
+@synth.command("stack")
+def synth_stack(
+    output: Annotated[Path, typer.Argument(help="The noisy stack (.npy, uint16)")],
+    level: Annotated[NoiseLevel, typer.Option(help="Noise level (photons at the brightest part)")] = NoiseLevel.medium,
+    frames: Annotated[int, typer.Option(min=2)] = 100,
+    size: Annotated[int, typer.Option(min=32)] = 271,
+    layout: Annotated[Layout, typer.Option(help="thw (frames first) or hwt (frames last)")] = Layout.thw,
+    seed: int = 0,
+    truth: Annotated[Path | None, typer.Option(help="Also save the ground truth frame (.npy, float32 DN)")] = None,
+) -> None:
+    """A 12-bit raw stack of a validation image with every degradation of DATA.md."""
+    import numpy as np
+
+    from models.data.sources import clean_images
+    from models.data.synthetic import make_stack, sample_photons
+
+    if level is NoiseLevel.auto:
+        raise typer.BadParameter("pick low, medium or high", param_hint="--level")
+    rng = np.random.default_rng(seed)
+    images = clean_images("val", size=size, seed=seed)
+    stack, ground_truth = make_stack(images[seed % len(images)], rng, photons=sample_photons(level.value, rng), frames=frames)
+    np.save(output, stack if layout is not Layout.hwt else np.ascontiguousarray(stack.transpose(1, 2, 0)))
+    if truth:
+        np.save(truth, ground_truth)
+    console.print(f"wrote {output} {list(np.load(output, mmap_mode='r').shape)} ({level.value} noise)")
+
+
+@synth.command("video")
+def synth_video(
+    output: Annotated[Path, typer.Argument(help="The noisy clip (.mp4: H.264 + AAC; .mkv: lossless FFV1)")],
+    sigma: Annotated[float, typer.Option(help="Gaussian noise std in 8-bit units")] = 15.0,
+    seconds: Annotated[float, typer.Option(min=0.1)] = 5.0,
+    width: int = 640,
+    height: int = 360,
+    fps: int = 25,
+    audio: bool = True,
+    seed: int = 0,
+) -> None:
+    """A clip of smooth camera motion over a colour scene, with noise and a tone for audio."""
+    import numpy as np
+
+    from models.video.synthetic import make_clip
+
+    frames = max(1, round(seconds * fps))
+    make_clip(output, np.random.default_rng(seed), sigma=sigma, frames=frames, width=width, height=height, fps=fps, audio=audio)
+    console.print(f"wrote {output}: {frames} frames {width}x{height} at {fps} fps, sigma {sigma}")
+
+
 if __name__ == "__main__":
     app()
