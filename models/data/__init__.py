@@ -1,0 +1,1 @@
+"""Training and evaluation data: clean source images and their simulated degradations."""

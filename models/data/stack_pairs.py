@@ -1,0 +1,98 @@
+"""Synthetic stacks turned into (network inputs, target) pairs, cached on disk for training.
+
+Each pair: a 100-frame stack from :func:`models.data.synthetic.make_stack` of one clean image,
+passed through :func:`models.stack.learned.prepare` (normalise, register, merge: the exact code the
+restorer runs) -> inputs (2, H, W) = registered mean and scaled std of the mean; target (H, W) =
+the ground truth in the same normalised units.
+
+Registration costs ~0.6 s a stack, so pairs are made once and stored in shards under ``CACHE_DIR``
+(outside the repository; override with RESTORA_CACHE). Every stack has its own seed
+(``[seed, level, shard, index]``), so a shard is the same whichever order shards are made in, and
+a half-made cache resumes where it stopped.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from models.data.sources import Split, clean_images
+from models.data.synthetic import PHOTON_RANGES, make_stack
+from models.interface import NOISE_LEVELS, NoiseLevel
+from models.stack.learned import LEVEL_REGISTRATION, RegistrationConfig, prepare
+
+CACHE_DIR = Path(os.environ.get("RESTORA_CACHE", "/tmp/restora-cache/stack-pairs"))
+# Train slightly past each level's edges: the classifier may send a boundary stack either way.
+TRAIN_MARGIN = 1.25
+
+
+def training_photons(level: NoiseLevel, rng: np.random.Generator, margin: float = TRAIN_MARGIN) -> float:
+    """Log-uniform photons over ``level``'s range widened by ``margin`` at both ends."""
+    low, high = PHOTON_RANGES[level]
+    return float(math.exp(rng.uniform(math.log(low / margin), math.log(high * margin))))
+
+
+def make_pair(clean01: np.ndarray, rng: np.random.Generator, photons: float, cfg: RegistrationConfig, frames: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """(inputs (C, H, W), target (H, W)) in normalised units for one synthetic stack."""
+    stack, truth = make_stack(clean01, rng, photons, frames)
+    prepared = prepare(stack, cfg)
+    target = (truth - np.float32(prepared.offset)) / np.float32(prepared.scale)
+    return prepared.inputs, target.astype(np.float32)
+
+
+def shard_path(level: NoiseLevel, split: Split, shard: int, root: Path = CACHE_DIR) -> Path:
+    return root / f"{level}-{split}" / f"shard{shard:03d}.npz"
+
+
+def build_shard(level: NoiseLevel, split: Split, shard: int, seed: int = 0, root: Path = CACHE_DIR) -> Path:
+    """One shard: every source image of ``split`` (cropped with seed ``[seed, shard]``) once."""
+    path = shard_path(level, split, shard, root)
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cfg = LEVEL_REGISTRATION[level]
+    images = clean_images(split, seed=seed * 1000 + shard)
+    inputs, targets, photons = [], [], []
+    for index, clean in enumerate(images):
+        rng = np.random.default_rng([seed, NOISE_LEVELS.index(level), shard, index])
+        count = training_photons(level, rng)
+        x, y = make_pair(clean, rng, count, cfg)
+        inputs.append(x)
+        targets.append(y)
+        photons.append(count)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, inputs=np.stack(inputs), targets=np.stack(targets), photons=np.array(photons))
+    tmp.rename(path)
+    return path
+
+
+def build_cache(level: NoiseLevel, split: Split = "train", shards: int = 12, seed: int = 0, root: Path = CACHE_DIR, log=print) -> list[Path]:
+    paths = []
+    for shard in range(shards):
+        started = time.perf_counter()
+        existed = shard_path(level, split, shard, root).exists()
+        paths.append(build_shard(level, split, shard, seed, root))
+        if not existed:
+            log(f"{level}/{split} shard {shard + 1}/{shards}: {time.perf_counter() - started:.0f} s")
+    return paths
+
+
+def load_cache(paths: list[Path]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(inputs (N, C, H, W), targets (N, 1, H, W), photons (N,)) from shards."""
+    parts = [np.load(p) for p in paths]
+    inputs = np.concatenate([p["inputs"] for p in parts]).astype(np.float32)
+    targets = np.concatenate([p["targets"] for p in parts])[:, None].astype(np.float32)
+    photons = np.concatenate([p["photons"] for p in parts])
+    return inputs, targets, photons
+
+
+if __name__ == "__main__":  # python -m models.data.stack_pairs LEVEL [SHARDS]: fill the cache only
+    import sys
+
+    import cv2
+
+    cv2.setNumThreads(1)
+    build_cache(sys.argv[1], shards=int(sys.argv[2]) if len(sys.argv) > 2 else 12)

@@ -1,0 +1,1 @@
+"""Raw stacks of a static scene: noise classification, registration and merging."""

@@ -1,0 +1,231 @@
+"""Learned stack restoration: fast local registration, mean merge, then a small per-level network.
+
+1. Normalise: ``(stack - p0.5) / (p99.5 - p0.5)`` of the temporal mean (an affine map, undone at the
+   end, so the black level and the user's DN scale are kept).
+2. Register every frame to the temporal mean with a coarse-to-fine Lucas-Kanade flow solved on a
+   4-pixel grid with Gaussian windows (the turbulent field is smooth, ~24 px correlation length,
+   so a dense per-pixel flow such as DIS spends most of its time on detail that is not there).
+   Then the flows are centred, i.e. their mean over frames is subtracted at every pixel: the
+   displacements are zero-mean by nature, so the true (still) geometry is best estimated by the
+   frames' mean position, not by the mean image's slightly-off one. Measured on training stacks
+   this costs ~0.5 s for 100 frames and beats two-pass DIS registration by ~0.5 dB.
+3. Merge: mean and temporal std of the registered frames.
+4. A compact residual U-Net (models/archs/resunet.py), trained per noise level by
+   ``python -m models.train_stack --level LEVEL``, removes the remaining blur and noise.
+
+Training (models/data/stack_pairs.py) calls :func:`prepare` below, so the network sees exactly
+what it sees here.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from models.interface import NoiseEstimate, NoiseLevel, Progress, no_progress
+
+STD_GAIN = 10.0  # the std-of-the-mean channel is scaled up to a useful range for the network
+
+
+@dataclass(frozen=True)
+class RegistrationConfig:
+    """Coarse-to-fine Lucas-Kanade on a grid: one entry of ``scales``/``iters``/``prefilter`` per pyramid level."""
+
+    scales: tuple[int, ...] = (4, 2)
+    iters: tuple[int, ...] = (4, 4)
+    prefilter: tuple[float, ...] = (0.0, 0.5)  # Gaussian sigma on each level's images, in that level's px
+    window: float = 8.0  # Gaussian window sigma, full-resolution px
+    cell: int = 4  # flow grid spacing, full-resolution px
+    ridge: float = 1e-2  # Tikhonov weight, relative to the mean structure tensor trace
+    center: bool = True  # subtract the mean flow over frames
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> RegistrationConfig:
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+# Noisier stacks need wider windows to average the noise out of the flow.
+LEVEL_REGISTRATION: dict[NoiseLevel, RegistrationConfig] = {
+    "low": RegistrationConfig(window=8.0),
+    "medium": RegistrationConfig(window=8.0),
+    "high": RegistrationConfig(window=12.0),
+}
+
+
+@dataclass
+class Prepared:
+    """Network inputs (C, H, W) in normalised units and the affine map back to input units."""
+
+    inputs: np.ndarray
+    offset: float
+    scale: float
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_input_units(self, normalised: np.ndarray) -> np.ndarray:
+        return (normalised * self.scale + self.offset).astype(np.float32)
+
+
+def normalise(stack: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """float32 frames mapped so the temporal mean's 0.5/99.5 percentiles go to 0/1."""
+    mean = np.mean(stack, axis=0, dtype=np.float32)
+    lo, hi = np.percentile(mean[::2, ::2], (0.5, 99.5))
+    scale = max(float(hi - lo), 1e-3)
+    frames = (np.asarray(stack, np.float32) - np.float32(lo)) * np.float32(1.0 / scale)
+    return frames, float(lo), scale
+
+
+def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+
+
+def _down(image: np.ndarray, s: int) -> np.ndarray:
+    if s == 1:
+        return image
+    h, w = image.shape[:2]
+    return cv2.resize(image, (-(-w // s), -(-h // s)), interpolation=cv2.INTER_AREA)
+
+
+def estimate_flows(frames: np.ndarray, reference: np.ndarray, cfg: RegistrationConfig, progress: Progress = no_progress) -> np.ndarray:
+    """Flows (T, H, W, 2) in px such that ``frames[t](x + flow[t](x)) ~ reference(x)``."""
+    t_count, h, w = frames.shape
+    flows = np.zeros((t_count, h, w, 2), np.float32)
+    total = len(cfg.scales)
+    for level_index, (s, iters, pre) in enumerate(zip(cfg.scales, cfg.iters, cfg.prefilter)):
+        ref = _down(reference, s)
+        if pre > 0:
+            ref = cv2.GaussianBlur(ref, (0, 0), pre)
+        hs, ws = ref.shape
+        c = max(1, cfg.cell // s)
+        hc, wc = -(-hs // c), -(-ws // c)
+        sigma = cfg.window / s / c
+
+        def window(image: np.ndarray) -> np.ndarray:
+            pooled = cv2.resize(image, (wc, hc), interpolation=cv2.INTER_AREA) if c > 1 else image
+            return cv2.GaussianBlur(pooled, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
+
+        gx = cv2.Sobel(ref, cv2.CV_32F, 1, 0, ksize=1, scale=0.5)
+        gy = cv2.Sobel(ref, cv2.CV_32F, 0, 1, ksize=1, scale=0.5)
+        tensor = window(np.dstack([gx * gx, gx * gy, gy * gy]))
+        a, b, d = tensor[..., 0], tensor[..., 1], tensor[..., 2]
+        ridge = cfg.ridge * float(np.mean(a + d)) + 1e-12
+        a, d = a + ridge, d + ridge
+        det = a * d - b * b
+        # -(inverse structure tensor): the update is du = ia*Bx + ib*By, dv = ib*Bx + id*By
+        ia, ib, id_ = -d / det, b / det, -a / det
+        xs, ys = _grid(hs, ws)
+        for t in range(t_count):
+            frame = _down(frames[t], s)
+            if pre > 0:
+                frame = cv2.GaussianBlur(frame, (0, 0), pre)
+            flow = flows[t] if s == 1 else cv2.resize(flows[t], (ws, hs), interpolation=cv2.INTER_LINEAR) * (1.0 / s)
+            for _ in range(iters):
+                residual = cv2.remap(frame, xs + flow[..., 0], ys + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                residual -= ref
+                bx, by = cv2.split(window(np.dstack([gx * residual, gy * residual])))
+                step = np.dstack([ia * bx + ib * by, ib * bx + id_ * by])
+                if c > 1:
+                    step = cv2.resize(step, (ws, hs), interpolation=cv2.INTER_LINEAR)
+                flow = flow + step
+            flows[t] = flow if s == 1 else cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) * float(s)
+            if t % 10 == 0:
+                progress((level_index + t / t_count) / total, "registering")
+    if cfg.center:
+        flows -= flows.mean(axis=0)
+    return flows
+
+
+def merge(frames: np.ndarray, flows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std over time of the frames warped by ``flows``."""
+    t_count, h, w = frames.shape
+    xs, ys = _grid(h, w)
+    total = np.zeros((h, w), np.float64)
+    squares = np.zeros((h, w), np.float64)
+    for t in range(t_count):
+        warped = cv2.remap(frames[t], xs + flows[t, ..., 0], ys + flows[t, ..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        total += warped
+        squares += np.square(warped, dtype=np.float64)
+    mean = total / t_count
+    std = np.sqrt(np.maximum(squares / t_count - mean ** 2, 0.0))
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
+def prepare(stack: np.ndarray, cfg: RegistrationConfig, progress: Progress = no_progress) -> Prepared:
+    """Everything before the network: normalise, register, merge -> inputs (2, H, W)."""
+    import time
+
+    started = time.perf_counter()
+    frames, offset, scale = normalise(stack)
+    reference = frames.mean(axis=0)
+    normalised = time.perf_counter()
+    flows = estimate_flows(frames, reference, cfg, progress)
+    registered = time.perf_counter()
+    mean, std = merge(frames, flows)
+    std_of_mean = std * np.float32(STD_GAIN / math.sqrt(len(frames)))
+    merged = time.perf_counter()
+    seconds = {"normalise": normalised - started, "register": registered - normalised, "merge": merged - registered}
+    return Prepared(np.stack([mean, std_of_mean]), offset, scale, seconds)
+
+
+def save_weights(path: Path, net, meta: dict[str, Any]) -> None:
+    """A small file: float16 state dict plus the metadata needed to rebuild and feed the network."""
+    import torch
+
+    state = {k: v.detach().to(torch.float16) if v.is_floating_point() else v for k, v in net.state_dict().items()}
+    torch.save({"meta": meta, "state_dict": state}, path)
+
+
+def load_weights(path: Path, device: str = "cpu"):
+    """(network in eval mode, metadata) from a file written by :func:`save_weights`."""
+    import torch
+
+    from models.archs import build
+
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    meta = blob["meta"]
+    net = build(meta["arch"], meta["config"])
+    net.load_state_dict({k: v.float() for k, v in blob["state_dict"].items()})
+    return net.to(device).eval(), meta
+
+
+class LearnedStackRestorer:
+    """Registered mean of the stack, deblurred and denoised by the network trained for ``level``."""
+
+    def __init__(self, level: NoiseLevel | None = None, weights: Path | None = None):
+        if level is None or weights is None:
+            raise ValueError("LearnedStackRestorer needs a noise level and a weight file")
+        self.level = level
+        self.weights = Path(weights)
+        self.net = None
+        self.meta: dict[str, Any] = {}
+        self.registration = LEVEL_REGISTRATION[level]
+        self.device = "cpu"
+        self.last_seconds: dict[str, float] = {}
+
+    def setup(self, device: str) -> None:
+        self.net, self.meta = load_weights(self.weights, device)
+        self.device = device
+        if self.meta.get("level") != self.level:
+            raise ValueError(f"{self.weights.name} was trained for level {self.meta.get('level')!r}, not {self.level!r}")
+        self.registration = RegistrationConfig.from_dict(self.meta["registration"])
+
+    def predict(self, stack: np.ndarray, estimate: NoiseEstimate | None = None, progress: Progress = no_progress) -> np.ndarray:
+        """float32 (H, W) in the stack's units from a (T, H, W) stack."""
+        import time
+
+        import torch
+
+        if stack.ndim != 3 or stack.shape[0] < 2:
+            raise ValueError(f"a stack must be (T, H, W) with T >= 2, got shape {stack.shape}")
+        prepared = prepare(stack, self.registration, lambda f, s: progress(0.9 * f, s))
+        progress(0.9, "deblurring")
+        started = time.perf_counter()
+        with torch.inference_mode():
+            x = torch.from_numpy(prepared.inputs)[None].to(self.device)
+            out = self.net(x)[0, 0].float().cpu().numpy()
+        prepared.seconds["network"] = time.perf_counter() - started
+        self.last_seconds = prepared.seconds
+        return prepared.to_input_units(out)

@@ -1,0 +1,351 @@
+"""Read and write clips with PyAV: frames stream through as float32 RGB in 8-bit units.
+
+Reading is locked down (local files only, a short list of demuxers, bounded probing) because clips
+come from users: a playlist or concat script renamed to .mp4 must not make FFmpeg open other files
+or URLs. Writing keeps what a user expects to survive: frame count, each frame's timestamp (so
+variable frame rate stays variable), size, rotation and the audio track.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+# The containers API.md accepts (mp4, mov, mkv, webm, avi), by FFmpeg demuxer name.
+DEMUXERS = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi"
+SAFE_INPUT_OPTIONS = {
+    "protocol_whitelist": "file",
+    "format_whitelist": DEMUXERS,
+    "probesize": str(10_000_000),  # bytes
+    "analyzeduration": str(10_000_000),  # microseconds
+}
+# Audio codecs that common MP4 players take; others are re-encoded to AAC. Matroska takes anything.
+MP4_AUDIO_CODECS = {"aac", "mp3", "ac3", "eac3", "alac", "flac", "opus"}
+# Matrices we convert RGB with when the source names one; anything else gets BT.709.
+YUV_MATRICES = {1: "ITU709", 5: "ITU601", 6: "SMPTE170M", 7: "SMPTE240M", 9: "BT2020"}
+BT709 = 1
+
+
+def open_input(path: Path) -> av.container.InputContainer:
+    """Open a user's clip for reading, or raise ValueError saying why it cannot be read."""
+    try:
+        return av.open(str(path), "r", container_options=SAFE_INPUT_OPTIONS)
+    except (av.FFmpegError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{Path(path).name} is not a readable video ({exc})") from exc
+
+
+def video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream:
+    """The clip's picture: the first video stream that is not cover art."""
+    for stream in container.streams.video:
+        if not stream.disposition & av.stream.Disposition.attached_pic:
+            return stream
+    raise ValueError(f"{Path(container.name).name} has no video stream")
+
+
+@dataclass(frozen=True)
+class SourceVideo:
+    """What a writer copies from the source's video stream so the result plays like it."""
+
+    time_base: Fraction
+    rate: Fraction
+    rotation: int  # degrees counter-clockwise, as PyAV reports it
+    colorspace: int  # AVColorSpace of the source (2 = unspecified)
+    color_primaries: int
+    color_trc: int
+
+
+class VideoReader:
+    """A clip's facts up front, then its frames in decode order, one at a time.
+
+    Each pass (``head``, ``frames``) opens its own demuxer, so classifying on the first frames
+    does not move the stream the restorer reads. ``timestamps`` receives each frame's pts as
+    ``frames()`` yields it; the writer takes them back in order, so output frames keep them.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.timestamps: deque[int] = deque()
+        self._passes: list[Iterator[np.ndarray]] = []
+        try:
+            self._probe()
+        except av.FFmpegError as exc:
+            raise ValueError(f"{self.path.name} is not a readable video ({exc})") from exc
+
+    def _probe(self) -> None:
+        """Read the facts the job reports and the writer copies; decode the first frame to be sure."""
+        with open_input(self.path) as container:
+            stream = video_stream(container)
+            first = next(container.decode(stream), None)
+            if first is None:
+                raise ValueError(f"{self.path.name} has no decodable video frame")
+            frames = stream.frames or _count_packets(self.path)
+            duration = _duration(container, stream)
+            rate = stream.average_rate or stream.guessed_rate or _rate_from(frames, duration)
+            self.source = SourceVideo(
+                time_base=stream.time_base,
+                rate=rate,
+                rotation=first.rotation,
+                colorspace=first.colorspace,
+                color_primaries=first.color_primaries,
+                color_trc=first.color_trc,
+            )
+            self.info = {
+                "filename": self.path.name,
+                "frames": frames,
+                "fps": float(rate),
+                "width": stream.width,
+                "height": stream.height,
+                "has_audio": bool(container.streams.audio),
+                "codec": stream.codec_context.name,
+                "pix_fmt": stream.codec_context.pix_fmt,
+                "duration": duration,
+            }
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for frames in self._passes:
+            frames.close()  # closes its demuxer even when the consumer stopped early
+        self._passes.clear()
+
+    def head(self, n: int) -> list[np.ndarray]:
+        """The first ``n`` frames (fewer if the clip is shorter), decoded apart from ``frames()``."""
+        with contextlib.closing(self._decode(record=False)) as frames:
+            return [frame for _, frame in zip(range(n), frames)]
+
+    def frames(self) -> Iterator[np.ndarray]:
+        """Every frame in order, as float32 RGB (H, W, 3) in 8-bit units; never the whole clip."""
+        self.timestamps.clear()
+        frames = self._decode(record=True)
+        self._passes.append(frames)
+        return frames
+
+    def _decode(self, record: bool) -> Iterator[np.ndarray]:
+        step = max(1, round(1 / (self.source.rate * self.source.time_base)))
+        last_pts: int | None = None
+        with open_input(self.path) as container:
+            stream = video_stream(container)
+            stream.thread_type = "AUTO"
+            for frame in container.decode(stream):
+                if record:
+                    last_pts = _next_pts(frame.pts, last_pts, step)
+                    self.timestamps.append(last_pts)
+                yield to_rgb(frame)
+
+
+def to_rgb(frame: av.VideoFrame) -> np.ndarray:
+    """float32 RGB in 8-bit units; deeper sources keep their extra precision as fractions."""
+    if frame.format.components[0].bits > 8:
+        return frame.to_ndarray(format="rgb48le").astype(np.float32) / np.float32(257)
+    return frame.to_ndarray(format="rgb24").astype(np.float32)
+
+
+def _next_pts(pts: int | None, last: int | None, step: int) -> int:
+    """The frame's pts, made strictly increasing (encoders refuse repeats) and invented when missing."""
+    if last is None:
+        return 0 if pts is None else pts
+    return last + step if pts is None else max(pts, last + 1)
+
+
+def _count_packets(path: Path) -> int:
+    """Frame count for containers that do not store it: demux (no decoding) and count."""
+    with open_input(path) as container:
+        stream = video_stream(container)
+        return sum(1 for packet in container.demux(stream) if packet.size)
+
+
+def _duration(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float:
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    return container.duration / av.time_base if container.duration else 0.0
+
+
+def _rate_from(frames: int, duration: float) -> Fraction:
+    return Fraction(frames / duration).limit_denominator(1001) if frames and duration else Fraction(25)
+
+
+class VideoWriter:
+    """Writes restored frames to every output at once; the files appear only when all succeed.
+
+    Each output is written under a temporary name and renamed on success, so a failure or a
+    ``Canceled`` mid-clip leaves nothing behind.
+    """
+
+    def __init__(self, outputs: list[Path], reader: VideoReader):
+        self._reader = reader
+        self._outputs: list[_Output] = []
+        try:
+            for path in outputs:
+                self._outputs.append(_Output(Path(path), reader))
+        except BaseException:
+            self._abort()
+            raise
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self._abort()
+
+    def write(self, frame: np.ndarray) -> None:
+        """One restored frame (float32 RGB, 8-bit units); it takes the next source timestamp."""
+        if not self._reader.timestamps:
+            raise RuntimeError("more frames written than read from the source")
+        pts = self._reader.timestamps.popleft()
+        rgb = np.clip(np.rint(frame), 0, 255).astype(np.uint8)
+        picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        for output in self._outputs:
+            output.write(picture, pts)
+
+    def close(self) -> None:
+        try:
+            for output in self._outputs:
+                output.finish()
+        except BaseException:
+            self._abort()
+            raise
+        for output in self._outputs:
+            os.replace(output.temp, output.path)
+        self._outputs.clear()
+
+    def _abort(self) -> None:
+        for output in self._outputs:
+            output.discard()
+        self._outputs.clear()
+
+
+class _Output:
+    """One output file: H.264 in .mp4, FFV1 in .mkv, with the source's audio interleaved."""
+
+    def __init__(self, path: Path, reader: VideoReader):
+        formats = {".mp4": "mp4", ".mkv": "matroska"}
+        if path.suffix.lower() not in formats:
+            raise ValueError(f"cannot write video to {path.name}: use .mp4 or .mkv")
+        self.path = path
+        self.temp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.partial{path.suffix}")
+        self.source = reader.source
+        fmt = formats[path.suffix.lower()]
+        options = {"movflags": "+faststart"} if fmt == "mp4" else {}
+        self.container = av.open(str(self.temp), "w", format=fmt, options=options)
+        self.audio: _AudioTrack | None = None
+        try:
+            self.video = self._add_video(fmt, reader.info["width"], reader.info["height"])
+            if reader.info["has_audio"]:
+                self.audio = _AudioTrack(reader.path, self.container, fmt)
+        except BaseException:
+            self.discard()
+            raise
+
+    def _add_video(self, fmt: str, width: int, height: int) -> av.video.stream.VideoStream:
+        source = self.source
+        if fmt == "mp4":
+            stream = self.container.add_stream("libx264", rate=source.rate, options={"crf": "18", "preset": "veryfast"})
+            # 4:2:0 needs even sides; odd-sized clips keep their size in 4:4:4 instead.
+            stream.pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
+            stream.codec_context.colorspace = source.colorspace if source.colorspace in YUV_MATRICES else BT709
+            stream.codec_context.color_range = 1  # limited ("tv") range, what players assume
+            stream.codec_context.color_primaries = source.color_primaries
+            stream.codec_context.color_trc = source.color_trc
+        else:
+            # bgr0 is stored as RGB (FFV1's reversible colour transform), so it decodes to the very
+            # same 8-bit RGB we wrote; yuv444p would round in the RGB->YUV step.
+            stream = self.container.add_stream("ffv1", rate=source.rate, options={"level": "3", "slicecrc": "1"})
+            stream.pix_fmt = "bgr0"
+        stream.width, stream.height = width, height
+        stream.time_base = source.time_base
+        stream.codec_context.time_base = source.time_base
+        if source.rotation:
+            stream.set_display_rotation(source.rotation)
+        return stream
+
+    def write(self, picture: av.VideoFrame, pts: int) -> None:
+        if self.audio:
+            self.audio.mux_until(float(pts * self.source.time_base))
+        if self.video.pix_fmt == "bgr0":
+            frame = picture.reformat(format="bgr0")
+        else:
+            matrix = YUV_MATRICES[self.video.codec_context.colorspace]
+            frame = picture.reformat(format=self.video.pix_fmt, dst_colorspace=matrix, dst_color_range="MPEG")
+        frame.pts = pts
+        frame.time_base = self.source.time_base
+        self.container.mux(self.video.encode(frame))
+
+    def finish(self) -> None:
+        """Flush the encoders and the rest of the audio, and close the temporary file."""
+        self.container.mux(self.video.encode(None))
+        if self.audio:
+            self.audio.finish()
+            self.audio.close()
+        self.container.close()
+
+    def discard(self) -> None:
+        with contextlib.suppress(Exception):
+            if self.audio:
+                self.audio.close()
+        with contextlib.suppress(Exception):
+            self.container.close()
+        self.temp.unlink(missing_ok=True)
+
+
+class _AudioTrack:
+    """The source's first audio stream, fed to the output as far as the video has got.
+
+    Packets are copied (no re-encode) when the output container takes the codec, else decoded and
+    encoded to AAC. A demuxer of its own keeps audio in step with video without buffering the clip.
+    """
+
+    def __init__(self, source_path: Path, container: av.container.OutputContainer, fmt: str):
+        self._output = container
+        self._input = open_input(source_path)
+        self._source = self._input.streams.audio[0]
+        codec = self._source.codec_context.name
+        self._remux = codec in MP4_AUDIO_CODECS if fmt == "mp4" else codec in container.supported_codecs
+        if self._remux:
+            self._stream = container.add_stream_from_template(self._source)
+        else:
+            self._stream = container.add_stream("aac", rate=self._source.rate)
+            # By channel count: sources may name no layout ("1 channels"), which the encoder refuses.
+            self._stream.layout = av.AudioLayout(f"{self._source.layout.nb_channels}c")
+            self._stream.format = "fltp"  # the only sample format FFmpeg's AAC encoder takes
+        self._packets = (p for p in self._input.demux(self._source) if p.dts is not None)
+        self._pending: av.Packet | None = None
+
+    def mux_until(self, seconds: float) -> None:
+        """Write every audio packet that starts before ``seconds`` into the clip."""
+        while True:
+            packet = next(self._packets, None) if self._pending is None else self._pending
+            self._pending = None
+            if packet is None:
+                return
+            if float(packet.dts * packet.time_base) > seconds:
+                self._pending = packet
+                return
+            self._mux(packet)
+
+    def finish(self) -> None:
+        self.mux_until(float("inf"))
+        if not self._remux:
+            self._output.mux(self._stream.encode(None))
+
+    def close(self) -> None:
+        self._input.close()
+
+    def _mux(self, packet: av.Packet) -> None:
+        if self._remux:
+            packet.stream = self._stream
+            self._output.mux(packet)
+            return
+        for frame in packet.decode():
+            self._output.mux(self._stream.encode(frame))

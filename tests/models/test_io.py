@@ -1,0 +1,156 @@
+"""models.io: kinds, layouts, reading and writing frames, refusing what is not numeric."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+
+from models import io
+
+
+def scene_stack(frames: int, size: int, seed: int = 0) -> np.ndarray:
+    """A (T, H, W) uint16 stack: one static smooth scene plus per-frame noise."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:size, 0:size]
+    scene = 2000 + 1500 * np.sin(x / 5.0) * np.cos(y / 7.0)
+    return np.clip(scene + rng.normal(0, 30, (frames, size, size)), 0, 4095).astype(np.uint16)
+
+
+@pytest.mark.parametrize(("name", "kind"), [("a.png", "image"), ("a.TIF", "image"), ("a.tiff", "image"), ("a.jpeg", "image"),
+                                            ("a.mp4", "video"), ("a.mkv", "video"), ("a.webm", "video")])
+def test_detect_kind_by_extension(tmp_path, name, kind):
+    assert io.detect_kind(tmp_path / name) == kind
+
+
+def test_detect_kind_reads_npy_header(tmp_path):
+    np.save(tmp_path / "s.npy", np.zeros((4, 5, 6), np.uint16))
+    np.save(tmp_path / "i.npy", np.zeros((5, 6), np.float32))
+    np.save(tmp_path / "v.npy", np.zeros(5))
+    assert io.detect_kind(tmp_path / "s.npy") == "stack"
+    assert io.detect_kind(tmp_path / "i.npy") == "image"
+    with pytest.raises(ValueError, match="2-D"):
+        io.detect_kind(tmp_path / "v.npy")
+    with pytest.raises(ValueError, match="unsupported"):
+        io.detect_kind(tmp_path / "notes.txt")
+    (tmp_path / "fake.npy").write_bytes(b"not numpy at all")
+    with pytest.raises(ValueError, match="not a valid"):
+        io.detect_kind(tmp_path / "fake.npy")
+
+
+@pytest.mark.parametrize("stored", ["thw", "hwt"])
+def test_read_stack_round_trip_both_layouts(tmp_path, stored):
+    stack = scene_stack(20, 33)
+    on_disk = stack if stored == "thw" else np.moveaxis(stack, 0, 2)
+    np.save(tmp_path / "s.npy", on_disk)
+    for layout in ("auto", stored):
+        frames, info = io.read_stack(tmp_path / "s.npy", layout)
+        assert frames.dtype == np.float32 and frames.shape == (20, 33, 33)
+        np.testing.assert_array_equal(frames, stack.astype(np.float32))
+        assert info == {"filename": "s.npy", "shape": list(on_disk.shape), "dtype": "uint16", "layout": stored}
+
+
+def test_layout_by_shape():
+    assert io.detect_layout(np.zeros((100, 271, 271))) == "thw"
+    assert io.detect_layout(np.zeros((271, 271, 100))) == "hwt"
+
+
+@pytest.mark.parametrize("shape_frames", [(48, 48, 48), (30, 40, 50)])
+def test_layout_by_content_when_shape_is_ambiguous(shape_frames):
+    t, h, w = shape_frames
+    rng = np.random.default_rng(1)
+    y, x = np.mgrid[0:h, 0:w]
+    scene = 2000 + 1500 * np.sin(x / 3.0 + y / 4.0)
+    stack = (scene + rng.normal(0, 50, (t, h, w))).astype(np.float32)
+    assert io.detect_layout(stack) == "thw"
+    assert io.detect_layout(np.moveaxis(stack, 0, 2)) == "hwt"
+
+
+def test_read_stack_explicit_layout_overrides(tmp_path):
+    np.save(tmp_path / "s.npy", scene_stack(10, 16))
+    frames, info = io.read_stack(tmp_path / "s.npy", "hwt")
+    assert frames.shape == (16, 10, 16) and info["layout"] == "hwt"
+
+
+@pytest.mark.parametrize("bad", [
+    np.array([[1, None]], dtype=object),
+    np.zeros((3, 4, 4), np.complex64),
+    np.zeros((3, 4, 4), dtype=[("a", "u2"), ("b", "f4")]),
+    np.zeros((3, 4, 4), bool),
+    np.full((3, 4, 4), np.nan, np.float32),
+])
+def test_non_numeric_or_non_finite_npy_refused(tmp_path, bad):
+    np.save(tmp_path / "bad.npy", bad, allow_pickle=True)
+    reader = io.read_stack if bad.ndim == 3 else io.read_image
+    with pytest.raises(ValueError):
+        reader(tmp_path / "bad.npy")
+
+
+def test_read_image_npy_keeps_units(tmp_path):
+    frame = np.arange(12, dtype=np.uint16).reshape(3, 4) * 300
+    np.save(tmp_path / "f.npy", frame)
+    image, info = io.read_image(tmp_path / "f.npy")
+    np.testing.assert_array_equal(image, frame.astype(np.float32))
+    assert info == {"filename": "f.npy", "shape": [3, 4], "dtype": "uint16", "layout": None}
+
+
+def test_read_png_gray_16bit_and_rgba(tmp_path):
+    gray16 = (np.arange(64, dtype=np.uint16).reshape(8, 8) * 1000)
+    Image.fromarray(gray16).save(tmp_path / "g16.png")
+    image, info = io.read_image(tmp_path / "g16.png")
+    np.testing.assert_array_equal(image, gray16.astype(np.float32))
+    assert image.shape == (8, 8)
+
+    rgba = np.random.default_rng(0).integers(0, 256, (8, 9, 4), dtype=np.uint8)
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "c.png")
+    image, info = io.read_image(tmp_path / "c.png")
+    assert image.shape == (8, 9, 3) and info["dtype"] == "uint8"
+    np.testing.assert_array_equal(image, rgba[..., :3].astype(np.float32))
+
+
+def test_read_tiff_gray_and_rgb(tmp_path):
+    gray = np.random.default_rng(0).integers(0, 65536, (10, 12), dtype=np.uint16)
+    rgb = np.random.default_rng(1).integers(0, 65536, (10, 12, 3), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "g.tif", gray)
+    tifffile.imwrite(tmp_path / "c.tiff", rgb, photometric="rgb")
+    np.testing.assert_array_equal(io.read_image(tmp_path / "g.tif")[0], gray.astype(np.float32))
+    np.testing.assert_array_equal(io.read_image(tmp_path / "c.tiff")[0], rgb.astype(np.float32))
+
+
+def test_read_jpeg_gray_and_colour(tmp_path):
+    smooth = np.tile(np.linspace(20, 230, 32, dtype=np.uint8), (24, 1))
+    Image.fromarray(smooth).save(tmp_path / "g.jpg", quality=95)
+    Image.fromarray(np.stack([smooth] * 3, axis=2)).save(tmp_path / "c.jpg", quality=95)
+    gray, _ = io.read_image(tmp_path / "g.jpg")
+    colour, _ = io.read_image(tmp_path / "c.jpg")
+    assert gray.shape == (24, 32) and colour.shape == (24, 32, 3)
+    assert np.abs(gray - smooth).max() < 8 and np.abs(colour[..., 1] - smooth).max() < 8
+
+
+def test_write_npy_and_tiff(tmp_path):
+    frame = np.array([[-5.0, 10.4], [10.6, 70000.0]], np.float32)
+    io.write_frame(tmp_path / "o.npy", frame, {"dtype": "uint16"})
+    io.write_frame(tmp_path / "o.tif", frame, {"dtype": "uint16"})
+    np.testing.assert_array_equal(np.load(tmp_path / "o.npy"), frame)
+    written = tifffile.imread(tmp_path / "o.tif")
+    assert written.dtype == np.uint16
+    np.testing.assert_array_equal(written, [[0, 10], [11, 65535]])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.npy", "o.tif"]  # no temp files left
+
+
+def test_write_png_preview(tmp_path):
+    eight_bit = np.array([[-3.0, 100.2], [254.6, 300.0]], np.float32)
+    io.write_frame(tmp_path / "a.png", eight_bit, {"dtype": "uint8"})
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "a.png")), [[0, 100], [255, 255]])
+
+    raw = np.linspace(100, 3000, 100 * 100, dtype=np.float32).reshape(100, 100)
+    io.write_frame(tmp_path / "b.png", raw, {"dtype": "uint16"})
+    preview = np.asarray(Image.open(tmp_path / "b.png"))
+    assert preview.dtype == np.uint8 and preview.min() == 0 and preview.max() == 255
+    assert 120 < preview[50, 50] < 135  # the middle value lands mid-range
+
+
+def test_write_unknown_extension_refused(tmp_path):
+    with pytest.raises(ValueError, match="cannot write"):
+        io.write_frame(tmp_path / "o.bmp", np.zeros((2, 2), np.float32), {})
+    assert list(tmp_path.iterdir()) == []

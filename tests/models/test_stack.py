@@ -1,0 +1,114 @@
+"""Raw stacks: the simulator, the noise classifier, registration and the classical restorer."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.data.sources import dead_leaves, load_source, random_square
+from models.data.synthetic import BRIGHT_PERCENTILE, MAX_DN, brightest_part, level_of, make_stack, sample_photons
+from models.interface import Canceled, NoiseEstimate, no_progress
+from models.stack.noise import StackNoiseClassifier
+from models.stack.registration import register_stack
+from models.stack.restorer import StackRestorer
+
+SIZE, FRAMES = 128, 30
+
+
+def psnr(image: np.ndarray, truth: np.ndarray) -> float:
+    return float(10 * np.log10(MAX_DN ** 2 / np.mean((image - truth) ** 2)))
+
+
+@pytest.fixture(scope="module")
+def camera() -> np.ndarray:
+    """A val-split source image (models.data.sources), cropped small."""
+    return random_square(load_source("camera"), SIZE, np.random.default_rng(3))
+
+
+def test_level_thresholds_and_photon_sampling():
+    assert level_of(20000) == level_of(1000) == "low"
+    assert level_of(999.9) == level_of(100) == "medium"
+    assert level_of(99.9) == level_of(10) == "high"
+    rng = np.random.default_rng(0)
+    for level in ("low", "medium", "high"):
+        assert all(level_of(sample_photons(level, rng)) == level for _ in range(200))
+
+
+def test_make_stack_units_black_level_and_seed(camera):
+    clean = camera.copy()
+    clean[:, :16] = 0.0  # a black strip shows the black level
+    stack, truth = make_stack(clean, np.random.default_rng(5), photons=2000, frames=FRAMES)
+    again, _ = make_stack(clean, np.random.default_rng(5), photons=2000, frames=FRAMES)
+    assert stack.dtype == np.uint16 and stack.shape == (FRAMES, SIZE, SIZE) and truth.shape == (SIZE, SIZE)
+    assert truth.dtype == np.float32 and stack.max() <= MAX_DN
+    np.testing.assert_array_equal(stack, again)
+    black = float(truth[:, :8].mean())
+    assert 20 <= black <= 80 and np.ptp(truth[:, :8]) < 1e-3
+    assert abs(float(stack[:, :, 2:6].mean()) - black) < 3  # dark pixels: zero-mean noise around black
+    exposure = brightest_part(truth - black)
+    assert 0.44 * MAX_DN < exposure < 0.86 * MAX_DN
+    assert np.percentile(stack.mean(axis=0), BRIGHT_PERCENTILE) > black + 0.8 * exposure
+
+
+def test_make_stack_noise_follows_photons():
+    """Relative noise in the bright part is 1/sqrt(photons): Poisson, read noise aside."""
+    half_dark = np.zeros((64, 64), np.float32)
+    half_dark[:, 32:] = 0.7
+    for photons in (30.0, 3000.0):
+        stack, truth = make_stack(half_dark, np.random.default_rng(1), photons=photons, frames=40)
+        black, bright = float(truth[:, :8].mean()), float(truth[:, -8:].mean())
+        relative_std = stack[:, :, -16:-4].astype(np.float64).std(axis=0).mean() / (bright - black)
+        assert relative_std == pytest.approx(1 / np.sqrt(photons), rel=0.15)
+
+
+@pytest.mark.parametrize(("photons", "level"), [(6000, "low"), (300, "medium"), (25, "high")])
+def test_classifier_levels_on_clear_stacks(camera, photons, level):
+    stack, _ = make_stack(camera, np.random.default_rng(11), photons=photons, frames=FRAMES)
+    classifier = StackNoiseClassifier()
+    classifier.setup("cpu")
+    estimate = classifier.predict(stack.astype(np.float32))
+    assert estimate.level == level
+    assert np.log(classifier.photons / photons) == pytest.approx(0, abs=0.25)
+    assert estimate.sigma > 0
+
+
+def test_register_stack_keeps_shape_and_aligns():
+    rng = np.random.default_rng(2)
+    scene = dead_leaves(96, rng) * 3000 + 50
+    shifted = np.stack([np.roll(scene, (dy, dx), axis=(0, 1)) for dy, dx in [(0, 0), (1, -2), (-2, 1), (2, 2), (-1, 0)]]).astype(np.float32)
+    registered = register_stack(shifted)
+    assert registered.shape == shifted.shape and registered.dtype == np.float32
+    inner = (slice(None), slice(8, -8), slice(8, -8))
+    assert registered[inner].std(axis=0).mean() < 0.3 * shifted[inner].std(axis=0).mean()
+
+
+@pytest.mark.parametrize("level", ["low", "medium", "high"])
+def test_restorer_beats_temporal_mean(camera, level):
+    rng = np.random.default_rng({"low": 21, "medium": 22, "high": 23}[level])
+    stack, truth = make_stack(camera, rng, photons=sample_photons(level, rng), frames=FRAMES)
+    stack = stack.astype(np.float32)
+    estimate = StackNoiseClassifier().predict(stack)
+    restorer = StackRestorer(level)
+    restorer.setup("cpu")
+    seen = []
+    restored = restorer.predict(stack, estimate, lambda fraction, stage: seen.append(fraction))
+    assert restored.shape == truth.shape and restored.dtype == np.float32
+    assert psnr(restored, truth) > psnr(stack.mean(axis=0), truth) + 1.0
+    assert seen == sorted(seen) and 0 <= seen[0] and seen[-1] < 1
+
+
+def test_restorer_cancel_propagates(camera):
+    stack, _ = make_stack(camera, np.random.default_rng(4), photons=500, frames=10)
+
+    def cancel_at_half(fraction: float, stage: str) -> None:
+        if fraction > 0.5:
+            raise Canceled
+
+    with pytest.raises(Canceled):
+        StackRestorer("medium").predict(stack.astype(np.float32), NoiseEstimate("medium", 50.0), cancel_at_half)
+
+
+def test_restorer_keeps_units_of_a_static_stack():
+    scene = (dead_leaves(64, np.random.default_rng(8)) * 2000 + 60).astype(np.float32)
+    stack = np.repeat(scene[None], 8, axis=0)
+    restored = StackRestorer("low").predict(stack, NoiseEstimate("low", 1.0), no_progress)
+    assert abs(float(restored.mean()) - float(scene.mean())) < 5

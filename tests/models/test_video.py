@@ -1,0 +1,165 @@
+"""Video path: real PyAV encode and decode of small synthetic clips, fixed seeds, no mocks."""
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from models.interface import Canceled, NoiseEstimate
+from models.video.io import VideoReader, VideoWriter
+from models.video.noise import VideoNoiseClassifier
+from models.video.restorer import VideoRestorer
+from models.video.synthetic import make_clip
+
+
+def restore(src: Path, outputs: list[Path], stop_after: int | None = None) -> None:
+    """What the pipeline does with a clip; raises Canceled after ``stop_after`` frames if given."""
+    with VideoReader(src) as reader:
+        estimate = VideoNoiseClassifier().predict(reader.head(8))
+        restorer = VideoRestorer(estimate.level)
+        restorer.setup("cpu")
+        with VideoWriter(outputs, reader) as writer:
+            for done, frame in enumerate(restorer.predict(reader.frames(), estimate), start=1):
+                writer.write(frame)
+                if done == stop_after:
+                    raise Canceled()
+
+
+def decoded(path: Path) -> list[np.ndarray]:
+    with VideoReader(path) as reader:
+        return list(reader.frames())
+
+
+def psnr(frames: list[np.ndarray], clean: list[np.ndarray]) -> float:
+    error = np.mean((np.clip(np.stack(frames), 0, 255) - np.stack(clean)) ** 2)
+    return float(10 * np.log10(255**2 / error))
+
+
+@pytest.mark.parametrize("source", ["clip.mkv", "clip.mp4"])
+def test_round_trip_keeps_frames_timing_size_and_audio(tmp_path, source):
+    src = tmp_path / source
+    make_clip(src, np.random.default_rng(0), sigma=15, frames=20, width=160, height=96)
+    outputs = [tmp_path / "out.mp4", tmp_path / "out.mkv"]
+    restore(src, outputs)
+    with av.open(str(src)) as container:
+        source_times = [frame.time for frame in container.decode(video=0)]
+    for path in outputs:
+        with VideoReader(path) as reader:
+            assert len(list(reader.frames())) == 20
+            assert (reader.info["width"], reader.info["height"]) == (160, 96)
+            assert reader.info["fps"] == pytest.approx(25)
+            assert reader.info["has_audio"]
+        with av.open(str(path)) as container:
+            times = [frame.time for frame in container.decode(video=0)]
+        offset = times[0] - source_times[0]  # Matroska may shift a clip so AAC priming is not negative
+        assert times == pytest.approx([t + offset for t in source_times], abs=1e-3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([source, "out.mp4", "out.mkv"])
+
+
+def test_mkv_output_is_lossless(tmp_path):
+    src = tmp_path / "clip.mkv"
+    make_clip(src, np.random.default_rng(1), sigma=10, frames=5, width=64, height=48, audio=False)
+    known = [np.random.default_rng(i).integers(0, 256, (48, 64, 3)).astype(np.float32) for i in range(5)]
+    with VideoReader(src) as reader, VideoWriter([tmp_path / "out.mkv"], reader) as writer:
+        for _, frame in zip(reader.frames(), known):
+            writer.write(frame)
+    assert all(np.array_equal(a, b) for a, b in zip(decoded(tmp_path / "out.mkv"), known, strict=True))
+
+
+def test_variable_frame_rate_rotation_and_pcm_audio_survive(tmp_path):
+    src = tmp_path / "phone.mkv"
+    times_ms = [0, 40, 100, 120, 200, 230, 300, 333]
+    with av.open(str(src), "w") as container:
+        video = container.add_stream("ffv1", rate=25)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        video.codec_context.time_base = Fraction(1, 1000)
+        video.set_display_rotation(90)
+        audio = container.add_stream("pcm_s16le", rate=48000)
+        for i, ms in enumerate(times_ms):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 30 * i, np.uint8), format="rgb24").reformat(format="yuv420p")
+            frame.pts, frame.time_base = ms, Fraction(1, 1000)
+            container.mux(video.encode(frame))
+        container.mux(video.encode(None))
+        samples = av.AudioFrame.from_ndarray(np.zeros((1, 2 * 16000), np.int16), format="s16", layout="stereo")
+        samples.sample_rate, samples.pts = 48000, 0
+        container.mux(audio.encode(samples))
+    outputs = [tmp_path / "out.mp4", tmp_path / "out.mkv"]
+    restore(src, outputs)
+    for path in outputs:
+        with av.open(str(path)) as container:
+            frames = list(container.decode(video=0))
+            assert [round(frame.time * 1000) for frame in frames] == times_ms
+            assert frames[0].rotation == 90
+            # PCM is not for MP4, so it is re-encoded to AAC there and copied into Matroska.
+            assert container.streams.audio[0].codec_context.name == ("aac" if path.suffix == ".mp4" else "pcm_s16le")
+
+
+def test_gray_input_gives_gray_frames_and_restores(tmp_path):
+    src = tmp_path / "gray.mkv"
+    make_clip(src, np.random.default_rng(2), sigma=15, frames=10, width=96, height=64, color=False)
+    with VideoReader(src) as reader:
+        assert reader.info["pix_fmt"] == "gray"
+        first = reader.head(1)[0]
+    assert first.shape == (64, 96, 3) and np.array_equal(first[..., 0], first[..., 2])
+    restore(src, [tmp_path / "out.mkv"])
+    frames = decoded(tmp_path / "out.mkv")
+    assert len(frames) == 10 and np.array_equal(frames[5][..., 0], frames[5][..., 1])
+
+
+def test_restorer_raises_psnr_at_sigma_15(tmp_path):
+    src = tmp_path / "clip.mkv"
+    scene = make_clip(src, np.random.default_rng(3), sigma=15, frames=12, width=192, height=108, audio=False)
+    clean = list(scene.clean_frames())
+    noisy = decoded(src)
+    restorer = VideoRestorer("medium")
+    restorer.setup("cpu")
+    restored = list(restorer.predict(iter(noisy), NoiseEstimate("medium", 15.0)))
+    assert len(restored) == len(noisy)
+    assert psnr(restored, clean) > psnr(noisy, clean) + 5
+
+
+def test_restorer_streams_with_bounded_lookahead():
+    pulled = []
+
+    def frames():
+        for i in range(30):
+            pulled.append(i)
+            yield np.full((24, 32, 3), 100.0, np.float32)
+
+    restorer = VideoRestorer("low")
+    restorer.setup("cpu")
+    for done, _ in enumerate(restorer.predict(frames(), NoiseEstimate("low", 3.0)), start=1):
+        assert len(pulled) <= done + restorer.settings.ahead
+    assert done == 30
+
+
+@pytest.mark.parametrize(("sigma", "level"), [(4, "low"), (14, "medium"), (30, "high")])
+def test_classifier_finds_the_level(tmp_path, sigma, level):
+    src = tmp_path / "clip.mkv"
+    make_clip(src, np.random.default_rng(sigma), sigma=sigma, frames=8, width=320, height=180, audio=False)
+    with VideoReader(src) as reader:
+        estimate = VideoNoiseClassifier().predict(reader.head(8))
+    assert estimate.level == level
+    assert estimate.sigma == pytest.approx(sigma, abs=2 + 0.1 * sigma)  # texture adds a little
+
+
+def test_cancel_between_frames_leaves_no_output(tmp_path):
+    src = tmp_path / "clip.mp4"
+    make_clip(src, np.random.default_rng(4), sigma=10, frames=20, width=160, height=96)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(Canceled):
+        restore(src, [out / "result.mp4", out / "result.mkv"], stop_after=7)
+    assert list(out.iterdir()) == []
+
+
+def test_playlist_disguised_as_video_is_refused(tmp_path):
+    secret = tmp_path / "secret.mkv"
+    make_clip(secret, np.random.default_rng(5), sigma=5, frames=2, width=32, height=32, audio=False)
+    disguised = tmp_path / "upload.mp4"
+    disguised.write_text(f"ffconcat version 1.0\nfile '{secret}'\n")
+    with pytest.raises(ValueError, match="not a readable video"):
+        VideoReader(disguised)
