@@ -12,6 +12,7 @@ import numpy as np
 SHARPNESS_PRE_BLUR_PX = 1.0  # keeps noise out of the sharpness measure
 OUTLIER_CLIP_STD = 2.5
 DEBLUR_PAD_PX = 16
+DEBLUR_MAX_GAIN = 8.0  # no frequency is amplified more: bounds ringing from what registration missed
 
 
 def sharpness(frame: np.ndarray) -> float:
@@ -23,6 +24,8 @@ def sharpness(frame: np.ndarray) -> float:
 def frame_weights(registered: np.ndarray, power: float) -> np.ndarray:
     """Weights (T,) summing to 1 that favour the sharpest frames (lucky imaging, chosen by algorithm)."""
     scores = np.array([sharpness(frame) for frame in registered])
+    if scores.mean() <= 0:  # featureless frames: nothing to prefer
+        return np.full(len(registered), 1.0 / len(registered))
     weights = (scores / scores.mean()) ** power
     return weights / weights.sum()
 
@@ -52,7 +55,9 @@ def wiener_deblur(image: np.ndarray, psf_sigma: float, noise_var: float, regular
     """Wiener deconvolution by a Gaussian PSF, with a 1/f^2 image spectrum prior.
 
     ``noise_var`` is the merged frame's noise variance; ``regularisation`` scales the
-    noise-to-signal ratio (larger: smoother, safer).
+    noise-to-signal ratio (larger: smoother, safer). The gain is capped at ``DEBLUR_MAX_GAIN``
+    (measured: 8 changes PSNR by < 0.05 dB on train and val stacks; 4 gains 0.4 dB on train but
+    loses 0.3 dB on val at low noise).
     """
     padded = cv2.copyMakeBorder(image, *(DEBLUR_PAD_PX,) * 4, cv2.BORDER_REFLECT)
     fy = np.fft.fftfreq(padded.shape[0])[:, None]
@@ -60,7 +65,8 @@ def wiener_deblur(image: np.ndarray, psf_sigma: float, noise_var: float, regular
     f2 = fx ** 2 + fy ** 2
     transfer = np.exp(-2.0 * np.pi ** 2 * psf_sigma ** 2 * f2)
     signal_scale = max(float(np.var(image)) * 0.02, 1e-6)  # image power ~ var * 0.02 / f^2
-    noise_to_signal = regularisation * noise_var * f2 / signal_scale
+    noise_to_signal = np.maximum(regularisation * noise_var * f2 / signal_scale,
+                                 transfer / DEBLUR_MAX_GAIN - transfer ** 2)
     restored = np.fft.irfft2(np.fft.rfft2(padded) * transfer / (transfer ** 2 + noise_to_signal), s=padded.shape)
     p = DEBLUR_PAD_PX
     return restored[p:-p, p:-p].astype(np.float32)
