@@ -57,7 +57,7 @@ class FusionSettings:
     tolerance: float = 1.0  # patch difference beyond noise that still counts, in noise variances
     patch: int = 5  # side of the patch that differences are averaged over
     spatial: float = 4.0  # bilateral colour sigma, in units of the noise left after fusion
-    spatial_size: int = 5  # bilateral diameter
+    spatial_size: int = 5  # bilateral diameter (its spatial sigma is diameter / 2.5)
 
 
 class VideoRestorer:
@@ -125,8 +125,9 @@ class _Fusion:
             weight = self._similarity(warped, estimate.rgb, 1 + 1 / estimate.count)
             total += warped * weight[..., None]
             weights += weight
-        left = float(np.sqrt(np.mean(1 / weights) * self.variance))
-        return cv2.bilateralFilter(total / weights[..., None], self.settings.spatial_size, self.settings.spatial * left, self.settings.spatial_size / 2.5)
+        left = float(np.sqrt(np.mean(1 / weights) * self.variance))  # noise std after fusion
+        size = self.settings.spatial_size
+        return cv2.bilateralFilter(total / weights[..., None], size, self.settings.spatial * left, size / 2.5)
 
     def _merge_past(self, frame: _Frame) -> _Estimate:
         """The frame averaged with the warped past estimate where they agree; becomes the new past."""
