@@ -39,6 +39,25 @@ def _progress_bar() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(), console=console)
 
 
+class _BarReporter:
+    """Shows ``restora run``'s progress and what the classifier decided."""
+
+    def __init__(self, bar: Progress):
+        self.bar, self.task = bar, bar.add_task("restoring", total=1.0)
+
+    def input(self, info: dict) -> None:
+        self.bar.console.print(f"input: {info}")
+
+    def noise(self, estimate, source: str) -> None:
+        self.bar.console.print(f"noise: {estimate.level} (sigma {estimate.sigma:.2f}, {source})")
+
+    def model(self, name: str, version: str) -> None:
+        self.bar.console.print(f"model: {name} v{version}")
+
+    def progress(self, fraction: float, stage: str) -> None:
+        self.bar.update(self.task, completed=fraction, description=stage)
+
+
 def _output_format(output: Path) -> str:
     fmt = SUFFIX_FORMATS.get(output.suffix.lower())
     if fmt is None:
@@ -119,23 +138,8 @@ def run(
     pipeline = Pipeline(device, kinds=(kind,))
 
     with _progress_bar() as bar:
-        task = bar.add_task("restoring", total=1.0)
-
-        class BarReporter:
-            def input(self, info):  # noqa: D102
-                bar.console.print(f"input: {info}")
-
-            def noise(self, estimate, source):  # noqa: D102
-                bar.console.print(f"noise: {estimate.level} (sigma {estimate.sigma:.2f}, {source})")
-
-            def model(self, name, version):  # noqa: D102
-                bar.console.print(f"model: {name} v{version}")
-
-            def progress(self, fraction, stage):  # noqa: D102
-                bar.update(task, completed=fraction, description=stage)
-
         try:
-            summary = pipeline.restore_file(input, [output], noise_level=noise_level.value, layout=layout.value, report=BarReporter())
+            summary = pipeline.restore_file(input, [output], noise_level=noise_level.value, layout=layout.value, report=_BarReporter(bar))
         except ValueError as exc:
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(1) from None
