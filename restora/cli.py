@@ -184,6 +184,20 @@ def submit(
     console.print(f"wrote {output} (noise {job.noise['level']}, model {job.model['name']})")
 
 
+evaluate = typer.Typer(help="Measure Restora against strong baselines on seeded synthetic data.", no_args_is_help=True)
+app.add_typer(evaluate, name="eval")
+PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+@evaluate.command("stacks", context_settings=PASS_THROUGH)
+def eval_stacks(ctx: typer.Context) -> None:
+    """PSNR/SSIM/seconds per level vs frame 0, temporal mean, flow-aligned mean, BM3D, BM3D deblurring
+    (options: --quick, --stacks N, --out DIR; see python -m models.eval_stacks --help)."""
+    from models.eval_stacks import main
+
+    main(ctx.args)
+
+
 synth = typer.Typer(help="Make seeded synthetic inputs with ground truth (to try Restora or measure it).", no_args_is_help=True)
 app.add_typer(synth, name="synth")
 

@@ -1,6 +1,8 @@
 """Expired jobs lose their files to the sweep and answer 410; active jobs are never swept."""
 from __future__ import annotations
 
+import os
+import time
 from datetime import timedelta
 
 import numpy as np
@@ -11,7 +13,7 @@ from core.jobs import JobStore, now
 from core.settings import Settings
 from core.storage import get_storage, result_key
 from tests.helpers import npy_bytes
-from workers.expiry import sweep_expired
+from workers.expiry import sweep_expired, sweep_staging
 
 
 def test_sweep_deletes_expired_files_and_result_answers_410(redis_url, tmp_path):
@@ -31,3 +33,13 @@ def test_sweep_deletes_expired_files_and_result_answers_410(redis_url, tmp_path)
     assert api.get(f"/v1/jobs/{finished}").json()["status"] == "succeeded"
     assert storage.exists(store.get(active).input_key), "a queued job's input must survive the sweep"
     assert store.get(active).expires_at > now()
+
+
+def test_stale_staged_uploads_are_removed(tmp_path):
+    fresh, stale = tmp_path / "fresh", tmp_path / "stale"
+    fresh.write_bytes(b"x")
+    stale.write_bytes(b"x")
+    old = time.time() - 7200
+    os.utime(stale, (old, old))
+    assert sweep_staging(tmp_path) == 1
+    assert fresh.exists() and not stale.exists()

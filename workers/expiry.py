@@ -1,13 +1,17 @@
-"""Deletes the stored files of jobs past their ``expires_at``; run by workers between jobs."""
+"""Deletes the stored files of jobs past their ``expires_at``, and uploads an API left half-staged
+(it crashed mid-upload); run by workers between jobs."""
 from __future__ import annotations
 
 import logging
+import time
+from pathlib import Path
 
 from core.jobs import ACTIVE, JobStore, now
 from core.settings import Settings
 from core.storage import LocalStorage
 
 log = logging.getLogger("restora.expiry")
+STAGING_MAX_AGE_S = 3600  # no upload takes this long to receive and check
 
 
 def sweep_expired(store: JobStore, storage: LocalStorage, settings: Settings) -> int:
@@ -24,3 +28,12 @@ def sweep_expired(store: JobStore, storage: LocalStorage, settings: Settings) ->
     if swept:
         log.info("expired %d job(s)", swept)
     return swept
+
+
+def sweep_staging(staging_dir: Path, max_age_s: float = STAGING_MAX_AGE_S) -> int:
+    """Remove staged uploads older than ``max_age_s``; returns how many."""
+    cutoff = time.time() - max_age_s
+    stale = [p for p in staging_dir.glob("*") if p.is_file() and p.stat().st_mtime < cutoff] if staging_dir.is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)

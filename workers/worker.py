@@ -20,7 +20,7 @@ from core.queues import RESTORE_QUEUE, WEBHOOK_QUEUE, connect, publish_models
 from core.settings import Settings
 from core.storage import get_storage
 from workers import runtime
-from workers.expiry import sweep_expired
+from workers.expiry import sweep_expired, sweep_staging
 
 log = logging.getLogger("restora.worker")
 
@@ -55,6 +55,7 @@ class RestoraWorker(SimpleWorker):
         super().run_maintenance_tasks()
         rt = runtime.current()
         sweep_expired(rt.store, rt.storage, rt.settings)
+        sweep_staging(rt.settings.staging_dir)
 
 
 def run_worker(settings: Settings, queues: tuple[str, ...] = (RESTORE_QUEUE,), burst: bool = False) -> None:

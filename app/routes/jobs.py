@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
 from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
 
 from app import metrics
 from app.deps import JobDep, OwnerDep, RedisDep, SettingsDep, StorageDep, StoreDep
@@ -53,12 +54,13 @@ async def submit(
     """Upload a file and queue it. The upload streams to storage and is checked before it is queued."""
     check_capacity(client, settings)
     job_id = new_job_id()
-    earlier = claim_idempotency(client, store, owner, idempotency_key, job_id)
+    earlier = await run_in_threadpool(claim_idempotency, client, store, owner, idempotency_key, job_id)
     if earlier is None:
         try:
             upload = await receive_upload(request, settings.staging_dir, settings.max_upload_mb * 2**20)
             try:
-                job = create_job(upload, parse_options(upload.fields), owner, job_id, settings, store, storage, client)
+                # Probing a video or moving a large file must not hold up the event loop.
+                job = await run_in_threadpool(create_job, upload, parse_options(upload.fields), owner, job_id, settings, store, storage, client)
             finally:
                 upload.path.unlink(missing_ok=True)
         except BaseException:
