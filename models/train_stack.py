@@ -25,11 +25,11 @@ import numpy as np
 from models.data.stack_pairs import CACHE_DIR, build_cache, load_cache
 from models.interface import NOISE_LEVELS
 from models.registry import WEIGHTS_DIR
-from models.stack.learned import LEVEL_REGISTRATION, STD_GAIN, save_weights
+from models.stack.learned import LEVEL_REGISTRATION, SHARPNESS_POWER, STD_GAIN, save_weights
 
 VERSION = "2"
 ARCH = "resunet"
-ARCH_CONFIG = {"in_ch": 2, "widths": [16, 32, 48, 64], "blocks": [1, 1, 2, 2]}
+ARCH_CONFIG = {"in_ch": 3, "widths": [16, 32, 48, 64], "blocks": [1, 1, 2, 2]}
 
 
 def crops(inputs, targets, rng, batch: int, size: int):
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--iters", type=int, default=3000)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--crop", type=int, default=96)
-    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--shards", type=int, default=12, help="cache shards of 24 stacks; the last is held out")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
@@ -94,26 +94,27 @@ def main(argv: list[str] | None = None) -> dict:
     net = build(ARCH, ARCH_CONFIG)
     params = sum(p.numel() for p in net.parameters())
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.iters, pct_start=0.05)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.iters, pct_start=0.1)
     print(f"{ARCH} {ARCH_CONFIG}: {params} parameters; before: {evaluate(net.eval(), held_inputs, held_targets)}", flush=True)
     net.train()
     train_started = time.perf_counter()
-    running = 0.0
+    running, counted = 0.0, 0
     for it in range(1, args.iters + 1):
         x, t = crops(inputs, targets, rng, args.batch, args.crop)
         loss = torch.nn.functional.l1_loss(net(x), t)
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 0.5)
         opt.step()
         sched.step()
-        running += loss.item()
+        running, counted = running + loss.item(), counted + 1
         if it % 250 == 0 or it == args.iters:
-            msg = f"iter {it}: loss {running / 250:.5f}, {time.perf_counter() - train_started:.0f} s"
+            msg = f"iter {it}: loss {running / counted:.5f}, {time.perf_counter() - train_started:.0f} s"
             if it % 1000 == 0 or it == args.iters:
                 msg += f", held-out {evaluate(net.eval(), held_inputs, held_targets)}"
                 net.train()
             print(msg, flush=True)
-            running = 0.0
+            running, counted = 0.0, 0
     train_seconds = time.perf_counter() - train_started
     held = evaluate(net.eval(), held_inputs, held_targets)
     meta = {
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> dict:
         "version": VERSION,
         "arch": ARCH,
         "config": ARCH_CONFIG,
-        "inputs": ["registered mean", f"temporal std / sqrt(T) x {STD_GAIN}"],
+        "inputs": [f"sharpness-weighted registered mean (power {SHARPNESS_POWER})", "registered mean", f"temporal std / sqrt(T) x {STD_GAIN}"],
         "normalisation": "x -> (x - p0.5) / (p99.5 - p0.5) of the temporal mean; output mapped back",
         "registration": asdict(LEVEL_REGISTRATION[args.level]),
         "training": {

@@ -19,6 +19,8 @@ class ResBlock(nn.Module):
         self.conv1 = nn.Conv2d(ch, ch, 3, padding=1)
         self.conv2 = nn.Conv2d(ch, ch, 3, padding=1)
         self.act = nn.LeakyReLU(0.1, inplace=True)
+        with torch.no_grad():  # small residual branches at the start keep deep stacks stable
+            self.conv2.weight.mul_(0.1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.conv2(self.act(self.conv1(x)))

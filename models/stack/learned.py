@@ -1,4 +1,4 @@
-"""Learned stack restoration: fast local registration, mean merge, then a small per-level network.
+"""Learned stack restoration: fast local registration, lucky-imaging merge, then a small per-level network.
 
 1. Normalise: ``(stack - p0.5) / (p99.5 - p0.5)`` of the temporal mean (an affine map, undone at the
    end, so the black level and the user's DN scale are kept).
@@ -7,9 +7,12 @@
    so a dense per-pixel flow such as DIS spends most of its time on detail that is not there).
    Then the flows are centred, i.e. their mean over frames is subtracted at every pixel: the
    displacements are zero-mean by nature, so the true (still) geometry is best estimated by the
-   frames' mean position, not by the mean image's slightly-off one. Measured on training stacks
-   this costs ~0.5 s for 100 frames and beats two-pass DIS registration by ~0.5 dB.
-3. Merge: mean and temporal std of the registered frames.
+   frames' mean position, not by the mean image's slightly-off one (+0.3 to +0.5 dB). Measured
+   on training stacks: ~0.3 s of CPU for 100 frames of 271 x 271, as accurate as DIS at its
+   MEDIUM preset (~1.4 s a pass here) and ~0.7 dB better than DIS at its FAST preset.
+3. Merge (bicubic resampling): a sharpness-weighted mean (lucky imaging: frames weighted by
+   their Laplacian energy to the 16th power, chosen by algorithm), the plain mean and the
+   temporal std of the registered frames.
 4. A compact residual U-Net (models/archs/resunet.py), trained per noise level by
    ``python -m models.train_stack --level LEVEL``, removes the remaining blur and noise.
 
@@ -29,6 +32,8 @@ import numpy as np
 from models.interface import NoiseEstimate, NoiseLevel, Progress, no_progress
 
 STD_GAIN = 10.0  # the std-of-the-mean channel is scaled up to a useful range for the network
+SHARPNESS_POWER = 16.0  # frame weights (sharpness / mean) ** power: +0.3 (high) to +1.5 dB (low noise) on the merge
+SHARPNESS_PRE_BLUR_PX = 1.0
 
 
 @dataclass(frozen=True)
@@ -36,7 +41,7 @@ class RegistrationConfig:
     """Coarse-to-fine Lucas-Kanade on a grid: one entry of ``scales``/``iters``/``prefilter`` per pyramid level."""
 
     scales: tuple[int, ...] = (4, 2)
-    iters: tuple[int, ...] = (4, 4)
+    iters: tuple[int, ...] = (3, 3)
     prefilter: tuple[float, ...] = (0.0, 0.5)  # Gaussian sigma on each level's images, in that level's px
     window: float = 8.0  # Gaussian window sigma, full-resolution px
     cell: int = 4  # flow grid spacing, full-resolution px
@@ -138,36 +143,63 @@ def estimate_flows(frames: np.ndarray, reference: np.ndarray, cfg: RegistrationC
     return flows
 
 
-def merge(frames: np.ndarray, flows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and std over time of the frames warped by ``flows``."""
+def frame_weights(frames: np.ndarray, power: float = SHARPNESS_POWER) -> np.ndarray:
+    """Weights (T,) summing to 1 favouring sharp frames: (Laplacian energy / its mean) ** power.
+
+    Measured on the raw frames (lightly smoothed so noise does not count as detail); per-frame blur
+    varies by +-30 %, and the sharp frames carry detail the others have lost. Noise flattens the
+    scores by itself, so noisy stacks keep many frames.
+    """
+    scores = np.empty(len(frames), np.float64)
+    for t, frame in enumerate(frames):
+        smoothed = cv2.GaussianBlur(frame, (0, 0), SHARPNESS_PRE_BLUR_PX)
+        scores[t] = float(np.mean(np.square(cv2.Laplacian(smoothed, cv2.CV_32F))))
+    if not np.all(np.isfinite(scores)) or scores.mean() <= 0:
+        return np.full(len(frames), 1.0 / len(frames))
+    weights = (scores / scores.mean()) ** power
+    return weights / weights.sum()
+
+
+def merge(frames: np.ndarray, flows: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Weighted mean, plain mean and std over time of the frames warped (bicubic) by ``flows``.
+
+    Bicubic rather than bilinear resampling: +0.4 to +1 dB on the merge.
+    """
     t_count, h, w = frames.shape
     xs, ys = _grid(h, w)
-    total = np.zeros((h, w), np.float64)
-    squares = np.zeros((h, w), np.float64)
+    weighted = np.zeros((h, w), np.float32)
+    total = np.zeros((h, w), np.float32)
+    squares = np.zeros((h, w), np.float32)
     for t in range(t_count):
-        warped = cv2.remap(frames[t], xs + flows[t, ..., 0], ys + flows[t, ..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        warped = cv2.remap(frames[t], xs + flows[t, ..., 0], ys + flows[t, ..., 1], cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+        weighted += np.float32(weights[t]) * warped
         total += warped
-        squares += np.square(warped, dtype=np.float64)
-    mean = total / t_count
-    std = np.sqrt(np.maximum(squares / t_count - mean ** 2, 0.0))
-    return mean.astype(np.float32), std.astype(np.float32)
+        squares += warped * warped
+    mean = total * np.float32(1.0 / t_count)
+    std = np.sqrt(np.maximum(squares * np.float32(1.0 / t_count) - mean * mean, 0.0))
+    return weighted, mean, std
 
 
 def prepare(stack: np.ndarray, cfg: RegistrationConfig, progress: Progress = no_progress) -> Prepared:
-    """Everything before the network: normalise, register, merge -> inputs (2, H, W)."""
+    """Everything before the network: normalise, register, merge -> inputs (3, H, W).
+
+    Channels: sharpness-weighted mean (the network adds its residual to this one), plain mean
+    (less noisy), temporal std / sqrt(T) x STD_GAIN (noise and registration-failure map).
+    """
     import time
 
     started = time.perf_counter()
     frames, offset, scale = normalise(stack)
     reference = frames.mean(axis=0)
+    weights = frame_weights(frames)
     normalised = time.perf_counter()
     flows = estimate_flows(frames, reference, cfg, progress)
     registered = time.perf_counter()
-    mean, std = merge(frames, flows)
+    weighted, mean, std = merge(frames, flows, weights)
     std_of_mean = std * np.float32(STD_GAIN / math.sqrt(len(frames)))
     merged = time.perf_counter()
-    seconds = {"normalise": normalised - started, "register": registered - normalised, "merge": merged - registered}
-    return Prepared(np.stack([mean, std_of_mean]), offset, scale, seconds)
+    seconds = {"normalise+weights": normalised - started, "register": registered - normalised, "merge": merged - registered}
+    return Prepared(np.stack([weighted, mean, std_of_mean]), offset, scale, seconds)
 
 
 def save_weights(path: Path, net, meta: dict[str, Any]) -> None:
