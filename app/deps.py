@@ -9,7 +9,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from core.jobs import JobRecord, JobStore, owner_of
 from core.settings import Settings
-from core.storage import LocalStorage
+from core.storage import Storage
 
 bearer = HTTPBearer(auto_error=False, description="An API key from RESTORA_API_KEYS (only when keys are configured)")
 
@@ -26,7 +26,7 @@ def get_store(client: Annotated[redis.Redis, Depends(get_redis)]) -> JobStore:
     return JobStore(client)
 
 
-def get_storage(request: Request) -> LocalStorage:
+def get_storage(request: Request) -> Storage:
     return request.app.state.storage
 
 
@@ -56,6 +56,6 @@ def get_own_job(job_id: str, owner: Annotated[str, Depends(get_owner)], store: A
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RedisDep = Annotated[redis.Redis, Depends(get_redis)]
 StoreDep = Annotated[JobStore, Depends(get_store)]
-StorageDep = Annotated[LocalStorage, Depends(get_storage)]
+StorageDep = Annotated[Storage, Depends(get_storage)]
 OwnerDep = Annotated[str, Depends(get_owner)]
 JobDep = Annotated[JobRecord, Depends(get_own_job)]

@@ -14,7 +14,7 @@ from app.validation import InvalidInput, inspect_upload, suffix_of
 from core.jobs import JobRecord, JobStore, Options, new_job_id, now
 from core.queues import enqueue_restore, queued_count
 from core.settings import Settings
-from core.storage import LocalStorage, input_key
+from core.storage import Storage, input_key
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
 
@@ -62,7 +62,7 @@ def release_idempotency(client: redis.Redis, owner: str, key: str | None) -> Non
         client.delete(_idempotency_key(owner, key))
 
 
-def create_job(upload: Upload, options: Options, owner: str, job_id: str, settings: Settings, store: JobStore, storage: LocalStorage, client: redis.Redis) -> JobRecord:
+def create_job(upload: Upload, options: Options, owner: str, job_id: str, settings: Settings, store: JobStore, storage: Storage, client: redis.Redis) -> JobRecord:
     """Check the staged upload, move it into storage and queue it. Raises ``InvalidInput``."""
     kind, info = inspect_upload(upload.path, upload.filename, settings)
     if kind == "stack":

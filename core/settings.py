@@ -14,7 +14,8 @@ class Settings(BaseSettings):
 
     redis_url: str | None = Field(None, description="Redis for the queue and job records; unset: `restora serve` starts its own")
     data_dir: Path = Field(Path("restora-data"), description="Local working directory (uploads being checked, local storage)")
-    storage_url: str | None = Field(None, description="Where inputs and results live: file:///path (unset: <data_dir>/storage)")
+    storage_url: str | None = Field(None, description="Where inputs and results live: file:///path or s3://bucket[/prefix] (unset: <data_dir>/storage)")
+    s3_endpoint_url: str | None = Field(None, description="S3 endpoint for an S3-compatible store such as MinIO (unset: AWS)")
     api_keys: str = Field("", description="Comma-separated API keys; empty = no auth")
     webhook_secret: str | None = Field(None, description="HMAC-SHA256 key for the X-Restora-Signature webhook header")
 
@@ -32,9 +33,9 @@ class Settings(BaseSettings):
 
     @field_validator("storage_url")
     @classmethod
-    def _local_storage_only(cls, url: str | None) -> str | None:
-        if url and not url.startswith("file://"):
-            raise ValueError("only file:// storage URLs are supported")
+    def _known_storage(cls, url: str | None) -> str | None:
+        if url and not (url.startswith("file://") or (url.startswith("s3://") and len(url) > len("s3://"))):
+            raise ValueError("storage URL must be file:///path or s3://bucket[/prefix]")
         return url
 
     @property

@@ -31,6 +31,8 @@ def start_worker(settings: Settings, *queues: str) -> subprocess.Popen:
         "RESTORA_WORKER_HEARTBEAT_S": str(settings.worker_heartbeat_s),
         "RESTORA_WEBHOOK_SECRET": settings.webhook_secret or "",
     }
+    if settings.storage_url:
+        env |= {"RESTORA_STORAGE_URL": settings.storage_url, "RESTORA_S3_ENDPOINT_URL": settings.s3_endpoint_url or ""}
     args = [sys.executable, "-m", "restora.cli", "worker"] + [a for q in queues for a in ("--queue", q)]
     return subprocess.Popen(args, env=env, cwd=ROOT)
 

@@ -8,13 +8,13 @@ from pathlib import Path
 
 from core.jobs import ACTIVE, JobStore, now
 from core.settings import Settings
-from core.storage import LocalStorage
+from core.storage import Storage
 
 log = logging.getLogger("restora.expiry")
 STAGING_MAX_AGE_S = 3600  # no upload takes this long to receive and check
 
 
-def sweep_expired(store: JobStore, storage: LocalStorage, settings: Settings) -> int:
+def sweep_expired(store: JobStore, storage: Storage, settings: Settings) -> int:
     """Remove expired jobs' files; returns how many jobs were swept. Active jobs are never touched."""
     swept = 0
     for job_id in store.due_for_expiry():

@@ -4,6 +4,7 @@ RQ calls task functions by name, so tasks find these here rather than as argumen
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -11,7 +12,7 @@ import redis
 
 from core.jobs import JobStore
 from core.settings import Settings
-from core.storage import LocalStorage
+from core.storage import Storage
 
 if TYPE_CHECKING:
     from models.pipeline import Pipeline
@@ -21,12 +22,17 @@ if TYPE_CHECKING:
 class Runtime:
     settings: Settings
     redis: redis.Redis
-    storage: LocalStorage
+    storage: Storage
     pipeline: "Pipeline | None" = None
+    # Set on SIGTERM (monotonic clock): the running job may go on until then, then it is requeued.
+    stop_deadline: float | None = None
 
     @property
     def store(self) -> JobStore:
         return JobStore(self.redis)
+
+    def must_stop(self) -> bool:
+        return self.stop_deadline is not None and time.monotonic() >= self.stop_deadline
 
 
 _current: Runtime | None = None

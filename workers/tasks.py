@@ -67,7 +67,7 @@ def restore_job(job_id: str) -> str:
         outputs = {fmt: Path(tmp) / f"result.{fmt}" for fmt in RESULT_FORMATS[job.kind]}
         try:
             rt.pipeline.restore_file(
-                rt.storage.path(job.input_key),
+                rt.storage.local_copy(job.input_key, Path(tmp)),
                 list(outputs.values()),
                 noise_level=job.options.noise_level,
                 layout=job.options.layout,
@@ -94,7 +94,7 @@ def restore_job(job_id: str) -> str:
 def _drop_results(job_id: str) -> None:
     rt = current()
     for fmt in {f for formats in RESULT_FORMATS.values() for f in formats}:
-        rt.storage.path(result_key(job_id, fmt)).unlink(missing_ok=True)
+        rt.storage.delete(result_key(job_id, fmt))
 
 
 def _finish(job_id: str, status: str, **fields: Any):

@@ -4,12 +4,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
-from fastapi.responses import FileResponse
+from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from app import metrics
 from app.deps import JobDep, OwnerDep, RedisDep, SettingsDep, StorageDep, StoreDep
 from app.schemas import JobList, JobOut
+from app.streaming import stream_file
 from app.submit import check_capacity, claim_idempotency, create_job, parse_options, release_idempotency
 from app.uploads import receive_upload
 from core.jobs import ACTIVE, RESULT_FORMATS, Status, new_job_id
@@ -90,7 +91,7 @@ def get_job(job: JobDep) -> JobOut:
     return JobOut.from_record(job)
 
 
-@router.get("/{job_id}/result", response_class=FileResponse, responses={409: {}, 410: {}, 422: {}})
+@router.get("/{job_id}/result", response_class=StreamingResponse, responses={409: {}, 410: {}, 422: {}})
 def get_result(job: JobDep, storage: StorageDep, format: Annotated[str | None, Query(description="npy/tiff/png, or mp4/mkv for video")] = None):
     """The result file; 409 until the job succeeded, 410 once it expired."""
     formats = RESULT_FORMATS[job.kind]
@@ -102,10 +103,11 @@ def get_result(job: JobDep, storage: StorageDep, format: Annotated[str | None, Q
     if job.status != "succeeded":
         reason = f": {job.error}" if job.error else ""
         raise HTTPException(status.HTTP_409_CONFLICT, f"job is {job.status}{reason}; the result exists only once it succeeded")
-    key = result_key(job.id, fmt)
-    if not storage.exists(key):
-        raise HTTPException(status.HTTP_410_GONE, "the result files are gone (expired or deleted)")
-    return FileResponse(storage.path(key), media_type=MEDIA_TYPES[fmt], filename=f"restora-{job.id}.{fmt}")
+    try:
+        stored = storage.open(result_key(job.id, fmt))
+    except FileNotFoundError:
+        raise HTTPException(status.HTTP_410_GONE, "the result files are gone (expired or deleted)") from None
+    return stream_file(stored, MEDIA_TYPES[fmt], f"restora-{job.id}.{fmt}")
 
 
 @router.delete("/{job_id}", responses={200: {"model": JobOut}, 204: {}})
