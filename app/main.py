@@ -2,16 +2,16 @@
 from __future__ import annotations
 
 import logging
-import time
 
 import redis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app import metrics
-from app.routes import jobs, system
+from app.metrics import ApiMetrics
+from app.routes import jobs, system, web
 from app.validation import InvalidInput
 from core.queues import connect
 from core.settings import Settings, get_settings
@@ -20,8 +20,8 @@ from core.storage import StorageError, get_storage
 log = logging.getLogger("restora.api")
 
 
-def _error(status_code: int, detail: str, headers: dict | None = None) -> JSONResponse:
-    metrics.errors.labels(str(status_code)).inc()
+def _error(request: Request, status_code: int, detail: str, headers: dict | None = None) -> JSONResponse:
+    request.app.state.metrics.errors.labels(str(status_code)).inc()
     return JSONResponse({"detail": detail}, status_code=status_code, headers=headers)
 
 
@@ -32,50 +32,46 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="Restora",
         version="0.1.0",
-        description="Restores 12-bit raw image stacks, video clips and single images. Submit a file, poll the job, download the result.",
+        description="Restores 12-bit raw image stacks, video clips and single images. Submit a file, poll the job, download the result. "
+        "A web page for trying it is at [/](/).",
     )
     app.state.settings = settings
     app.state.redis = connect(settings.redis_url)
     app.state.storage = get_storage(settings)
-    metrics.queue_collector.client = app.state.redis
+    app.state.metrics = ApiMetrics(app.state.redis)
+    app.state.metrics.instrument(app)
     app.include_router(jobs.router)
+    app.include_router(web.router)
     app.include_router(system.router)
-
-    @app.middleware("http")
-    async def time_requests(request: Request, call_next):
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        metrics.request_seconds.labels(request.method, getattr(route, "path", "unmatched")).observe(time.perf_counter() - started)
-        return response
+    app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
 
     @app.exception_handler(InvalidInput)
-    async def invalid_input(_: Request, exc: InvalidInput):
-        return _error(exc.status_code, exc.detail)
+    async def invalid_input(request: Request, exc: InvalidInput):
+        return _error(request, exc.status_code, exc.detail)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException):
-        return _error(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        return _error(request, exc.status_code, str(exc.detail), getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
-    async def bad_parameter(_: Request, exc: RequestValidationError):
+    async def bad_parameter(request: Request, exc: RequestValidationError):
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("query", "path", "header", "body"))
-        return _error(422, f"invalid {where or 'request'}: {first.get('msg', 'bad value')}")
+        return _error(request, 422, f"invalid {where or 'request'}: {first.get('msg', 'bad value')}")
 
     @app.exception_handler(redis.RedisError)
-    async def redis_down(_: Request, exc: redis.RedisError):
+    async def redis_down(request: Request, exc: redis.RedisError):
         log.warning("redis unavailable: %s", exc)
-        return _error(503, "the job queue is unavailable; retry shortly")
+        return _error(request, 503, "the job queue is unavailable; retry shortly")
 
     @app.exception_handler(StorageError)
-    async def storage_down(_: Request, exc: StorageError):
+    async def storage_down(request: Request, exc: StorageError):
         log.warning("storage unavailable: %s", exc)
-        return _error(503, "storage is unavailable; retry shortly")
+        return _error(request, 503, "storage is unavailable; retry shortly")
 
     @app.exception_handler(Exception)
-    async def internal(_: Request, exc: Exception):
+    async def internal(request: Request, exc: Exception):
         log.exception("unhandled error")
-        return _error(500, "internal error; the request was not processed")
+        return _error(request, 500, "internal error; the request was not processed")
 
     return app

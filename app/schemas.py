@@ -67,6 +67,8 @@ class JobOut(BaseModel):
 class JobList(BaseModel):
     jobs: list[JobOut]
 
+    model_config = {"json_schema_extra": {"examples": [{"jobs": JobOut.model_config["json_schema_extra"]["examples"]}]}}
+
 
 class ModelInfo(BaseModel):
     name: str
@@ -80,7 +82,51 @@ class ModelList(BaseModel):
     models: list[ModelInfo]
     workers: int = Field(description="Live workers that serve these models")
 
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "models": [
+                        {"name": "stack-noise", "version": "1", "kind": "stack", "role": "classifier", "level": None},
+                        {"name": "stack-fusion-medium", "version": "1", "kind": "stack", "role": "restorer", "level": "medium"},
+                    ],
+                    "workers": 2,
+                }
+            ]
+        }
+    }
+
 
 class Health(BaseModel):
-    status: str
-    detail: str | None = None
+    status: str = Field(examples=["ready"])
+    detail: str | None = Field(None, examples=["2 worker(s)"])
+
+    model_config = {"json_schema_extra": {"examples": [{"status": "ready", "detail": "2 worker(s)"}]}}
+
+
+class ErrorOut(BaseModel):
+    """Every error answer: one message a user can act on, never a traceback."""
+
+    detail: str
+
+
+ERROR_EXAMPLES = {
+    400: "not a readable .npy file: the magic string is not correct",
+    401: "missing or invalid API key: send 'Authorization: Bearer <key>'",
+    404: "no job 'q3Zk0cVxM1y7w9L2bH8T4A'",
+    409: "job is running; the result exists only once it succeeded",
+    410: "the result expired at 2026-11-23T10:00:00+00:00 and was deleted",
+    413: "upload exceeds the limit of 2048 MB",
+    415: "unsupported file type '.bmp'; accepted: .avi, .jpeg, .jpg, .mkv, .mov, .mp4, .npy, .png, .tif, .tiff, .webm",
+    422: "invalid noise_level: Input should be 'auto', 'low', 'medium' or 'high'",
+    429: "the queue is full (1000 jobs waiting); retry later",
+    503: "the job queue is unavailable; retry shortly",
+}
+
+
+def error_responses(*codes: int) -> dict[int, dict]:
+    """OpenAPI ``responses`` for these error codes, each with the JSON shape and an example."""
+    return {
+        code: {"model": ErrorOut, "description": ERROR_EXAMPLES[code].split(";")[0], "content": {"application/json": {"example": {"detail": ERROR_EXAMPLES[code]}}}}
+        for code in codes
+    }

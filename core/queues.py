@@ -14,6 +14,7 @@ WEBHOOK_QUEUE = "restora-webhooks"
 # Imported by name in the worker, so the API never imports the worker code (or torch).
 RESTORE_TASK = "workers.tasks.restore_job"
 RESTORE_LOST_CALLBACK = "workers.tasks.on_restore_abandoned"
+RESTORE_DONE_CALLBACK = "core.job_metrics.on_restore_done"
 WEBHOOK_TASK = "workers.webhooks.deliver"
 
 
@@ -36,6 +37,7 @@ def enqueue_restore(client: redis.Redis, settings: Settings, job_id: str) -> Non
         failure_ttl=7 * 24 * 3600,
         retry=Retry(max=settings.job_retries) if settings.job_retries else None,
         on_failure=Callback(RESTORE_LOST_CALLBACK),
+        on_success=Callback(RESTORE_DONE_CALLBACK),
     )
 
 

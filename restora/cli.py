@@ -1,7 +1,6 @@
 """The ``restora`` command: serve, worker, run, submit."""
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import subprocess
@@ -14,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from core.logs import configure_logging
 from core.queues import RESTORE_QUEUE, WEBHOOK_QUEUE
 from core.settings import Settings
 
@@ -76,6 +76,7 @@ def serve(
     from app.main import create_app
     from restora.redis_server import RedisServer
 
+    configure_logging()
     settings = Settings()
     redis_server = None
     if not settings.redis_url:
@@ -88,7 +89,7 @@ def serve(
         subprocess.Popen([sys.executable, "-m", "restora.cli", "worker", "--queue", WEBHOOK_QUEUE], env=env),
     ]
     try:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info", log_config=None)
     finally:
         for worker in workers:
             worker.send_signal(signal.SIGTERM)
@@ -109,7 +110,7 @@ def worker(
     """Run a worker against RESTORA_REDIS_URL (start more to scale out)."""
     from workers.worker import run_worker
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     queues = tuple(queue or [RESTORE_QUEUE])
     unknown = set(queues) - {RESTORE_QUEUE, WEBHOOK_QUEUE}
     if unknown:

@@ -7,12 +7,12 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, 
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from app import metrics
 from app.deps import JobDep, OwnerDep, RedisDep, SettingsDep, StorageDep, StoreDep
-from app.schemas import JobList, JobOut
+from app.schemas import JobList, JobOut, error_responses
 from app.streaming import stream_file
 from app.submit import check_capacity, claim_idempotency, create_job, parse_options, release_idempotency
 from app.uploads import receive_upload
+from core.job_metrics import record_finished
 from core.jobs import ACTIVE, RESULT_FORMATS, Status, new_job_id
 from core.queues import queue
 from core.storage import result_key
@@ -20,6 +20,7 @@ from core.storage import result_key
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 MEDIA_TYPES = {"npy": "application/octet-stream", "tiff": "image/tiff", "png": "image/png", "mp4": "video/mp4", "mkv": "video/x-matroska"}
+RESULT_EXAMPLES = {media: {"example": f"({fmt} bytes)"} for fmt, media in MEDIA_TYPES.items()}
 UPLOAD_FORM = {
     "requestBody": {
         "required": True,
@@ -41,7 +42,14 @@ UPLOAD_FORM = {
 }
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut, openapi_extra=UPLOAD_FORM)
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobOut,
+    openapi_extra=UPLOAD_FORM,
+    summary="Submit a file for restoration",
+    responses=error_responses(400, 401, 409, 413, 415, 422, 429, 503),
+)
 async def submit(
     request: Request,
     response: Response,
@@ -67,15 +75,15 @@ async def submit(
         except BaseException:
             release_idempotency(client, owner, idempotency_key)
             raise
-        metrics.jobs_submitted.labels(job.kind).inc()
-        metrics.upload_bytes.inc(upload.size)
+        request.app.state.metrics.jobs_submitted.labels(job.kind).inc()
+        request.app.state.metrics.upload_bytes.inc(upload.size)
     else:
         job = earlier
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     return JobOut.from_record(job)
 
 
-@router.get("", response_model=JobList)
+@router.get("", response_model=JobList, summary="List your recent jobs", responses=error_responses(401, 422, 503))
 def list_jobs(
     owner: OwnerDep,
     store: StoreDep,
@@ -86,12 +94,18 @@ def list_jobs(
     return JobList(jobs=[JobOut.from_record(j) for j in store.list(owner, status_filter, limit)])
 
 
-@router.get("/{job_id}", response_model=JobOut)
+@router.get("/{job_id}", response_model=JobOut, summary="Get a job", responses=error_responses(401, 404, 422, 503))
 def get_job(job: JobDep) -> JobOut:
+    """The job: status, progress, stage, the noise level and model chosen, and the result URL once it succeeded."""
     return JobOut.from_record(job)
 
 
-@router.get("/{job_id}/result", response_class=StreamingResponse, responses={409: {}, 410: {}, 422: {}})
+@router.get(
+    "/{job_id}/result",
+    response_class=StreamingResponse,
+    summary="Download the result",
+    responses={200: {"description": "The result file", "content": RESULT_EXAMPLES}, **error_responses(401, 404, 409, 410, 422, 503)},
+)
 def get_result(job: JobDep, storage: StorageDep, format: Annotated[str | None, Query(description="npy/tiff/png, or mp4/mkv for video")] = None):
     """The result file; 409 until the job succeeded, 410 once it expired."""
     formats = RESULT_FORMATS[job.kind]
@@ -110,12 +124,17 @@ def get_result(job: JobDep, storage: StorageDep, format: Annotated[str | None, Q
     return stream_file(stored, MEDIA_TYPES[fmt], f"restora-{job.id}.{fmt}")
 
 
-@router.delete("/{job_id}", responses={200: {"model": JobOut}, 204: {}})
+@router.delete(
+    "/{job_id}",
+    summary="Cancel or delete a job",
+    responses={200: {"model": JobOut, "description": "Canceled; the job JSON"}, 204: {"description": "Deleted with its files"}, **error_responses(401, 404, 422, 503)},
+)
 def cancel_or_delete(job: JobDep, store: StoreDep, storage: StorageDep, client: RedisDep, settings: SettingsDep):
     """Cancel a queued or running job (200, its JSON), or delete a finished one and its files (204)."""
     if job.status in ACTIVE:
         canceled = store.finish(job.id, "canceled", settings.result_ttl, stage="canceled", error="canceled by the client")
         if canceled is not None:
+            record_finished(client, canceled)
             rq_job = queue(client).fetch_job(job.id)
             if rq_job is not None and rq_job.get_status() == "queued":
                 rq_job.cancel()

@@ -1,0 +1,68 @@
+"""Browser-viewable PNG previews of a job's input (the "before" of the web page's comparison).
+
+A stack shows its first frame, an image itself, a video its first frame, stretched to 8 bits the way
+the result's ``?format=png`` preview is, so before and after compare fairly. A preview is made once
+and kept in storage next to the job's files (it expires and is deleted with them).
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import av
+import numpy as np
+import tifffile
+from PIL import Image
+
+from core.jobs import JobRecord
+from core.storage import Storage, StoredFile
+
+PREVIEW_MAX_SIDE = 2048  # larger inputs are shrunk: a preview is for looking, not measuring
+
+
+def preview_key(job_id: str) -> str:
+    return f"jobs/{job_id}/input-preview.png"
+
+
+def input_preview(job: JobRecord, storage: Storage, work_dir: Path) -> StoredFile:
+    """The stored preview of ``job``'s input, made first if needed. ``FileNotFoundError`` when the input is gone."""
+    key = preview_key(job.id)
+    try:
+        return storage.open(key)
+    except FileNotFoundError:
+        pass
+    work_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=work_dir, prefix=f"{job.id}-preview-") as tmp:
+        source = storage.local_copy(job.input_key, Path(tmp))
+        frame = _first_frame(source, job)
+        image = Image.fromarray(frame if frame.dtype == np.uint8 else _stretch8(frame))
+        image.thumbnail((PREVIEW_MAX_SIDE, PREVIEW_MAX_SIDE))
+        png = Path(tmp) / "preview.png"
+        image.save(png, format="PNG")
+        storage.put(key, png)
+    return storage.open(key)
+
+
+def _first_frame(path: Path, job: JobRecord) -> np.ndarray:
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+        if array.ndim == 2:
+            return np.asarray(array)
+        frames_last = job.input.get("layout") == "hwt" or (job.input.get("layout") != "thw" and array.shape[2] < array.shape[0])
+        return np.asarray(array[:, :, 0] if frames_last else array[0])
+    if suffix in (".tif", ".tiff"):
+        return np.squeeze(tifffile.imread(path, key=0))
+    if job.kind == "video":
+        with av.open(str(path)) as container:
+            return next(container.decode(video=0)).to_ndarray(format="rgb24")
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB" if image.mode not in ("L", "I;16", "I") else image.mode))
+
+
+def _stretch8(frame: np.ndarray) -> np.ndarray:
+    """0.1 to 99.9 percentile to 0..255 (the result preview's stretch)."""
+    frame = frame.astype(np.float32)
+    low, high = np.percentile(frame, [0.1, 99.9])
+    scale = 255.0 / (high - low) if high > low else 0.0
+    return np.clip(np.rint((frame - low) * scale), 0, 255).astype(np.uint8)

@@ -1,0 +1,143 @@
+// Restora's web page: upload a file, follow the job, compare before and after, download.
+// Plain browser JavaScript against the public API (/docs); no build step.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const POLL_MS = 500;
+const FORMATS = { stack: ["npy", "tiff", "png"], image: ["npy", "tiff", "png"], video: ["mp4", "mkv"] };
+let currentJob = null;
+
+function authHeaders() {
+  const key = $("api-key").value.trim();
+  localStorage.setItem("restora-api-key", key);
+  return key ? { Authorization: `Bearer ${key}` } : {};
+}
+
+async function api(path, options = {}) {
+  const response = await fetch(path, { ...options, headers: { ...authHeaders(), ...(options.headers || {}) } });
+  if (!response.ok) {
+    const body = await response.json().catch(() => ({ detail: response.statusText }));
+    throw new Error(`${response.status}: ${body.detail}`);
+  }
+  return response;
+}
+
+// Files are fetched with the API key and shown from memory, so the page works with auth on.
+async function objectUrl(path) {
+  return URL.createObjectURL(await (await api(path)).blob());
+}
+
+function submit(file) {
+  const form = new FormData();
+  form.append("file", file);
+  form.append("noise_level", $("noise-level").value);
+  form.append("layout", $("layout").value);
+  showJob({ id: "", status: "uploading", stage: "0%", progress: 0, input: { filename: file.name } });
+  $("result").hidden = true;
+  // XMLHttpRequest, not fetch: it reports upload progress.
+  const request = new XMLHttpRequest();
+  request.open("POST", "/v1/jobs");
+  for (const [name, value] of Object.entries(authHeaders())) request.setRequestHeader(name, value);
+  request.upload.onprogress = (e) => e.lengthComputable && showUpload(e.loaded / e.total);
+  request.onload = () => {
+    const body = JSON.parse(request.responseText || "{}");
+    if (request.status !== 202) return showError(`${request.status}: ${body.detail || "upload refused"}`);
+    follow(body.id);
+  };
+  request.onerror = () => showError("the upload failed: is the server reachable?");
+  request.send(form);
+}
+
+function showUpload(fraction) {
+  $("job-stage").textContent = `uploading ${Math.round(fraction * 100)}%`;
+  $("job-progress").value = fraction;
+}
+
+async function follow(jobId) {
+  try {
+    const job = await (await api(`/v1/jobs/${jobId}`)).json();
+    showJob(job);
+    if (job.status === "queued" || job.status === "running") return setTimeout(() => follow(jobId), POLL_MS);
+    if (job.status === "succeeded") await showResult(job);
+  } catch (error) {
+    showError(error.message);
+  }
+}
+
+function showJob(job) {
+  currentJob = job;
+  $("job").hidden = false;
+  $("job-error").hidden = true;
+  $("job-id").textContent = job.id;
+  $("job-status").textContent = job.status;
+  $("job-status").className = `status ${job.status}`;
+  $("job-stage").textContent = job.stage;
+  $("job-progress").value = job.progress;
+  const input = job.input || {};
+  $("job-input").textContent = [input.filename, input.shape && `shape ${input.shape.join("x")}`, input.dtype, input.layout].filter(Boolean).join(", ");
+  $("job-noise").textContent = job.noise ? `${job.noise.level} (sigma ${job.noise.sigma}, from the ${job.noise.source})` : "–";
+  $("job-model").textContent = job.model ? `${job.model.name} v${job.model.version}` : "–";
+  $("cancel").hidden = !(job.status === "queued" || job.status === "running");
+  if (job.error) showError(job.error);
+}
+
+function showError(message) {
+  $("job").hidden = false;
+  $("job-error").textContent = message;
+  $("job-error").hidden = false;
+}
+
+async function showResult(job) {
+  const isVideo = job.kind === "video";
+  $("compare-image").hidden = isVideo;
+  $("compare-video").hidden = !isVideo;
+  if (isVideo) {
+    $("before-video").src = await objectUrl(`/v1/jobs/${job.id}/input`);
+    $("after-video").src = await objectUrl(`/v1/jobs/${job.id}/result?format=mp4`);
+  } else {
+    $("before").src = await objectUrl(`/v1/jobs/${job.id}/input?format=png`);
+    $("after").src = await objectUrl(`/v1/jobs/${job.id}/result?format=png`);
+  }
+  const links = FORMATS[job.kind].map((fmt) => {
+    const link = document.createElement("a");
+    link.href = "#";
+    link.textContent = fmt;
+    link.dataset.format = fmt;
+    link.onclick = (e) => { e.preventDefault(); download(job.id, fmt); };
+    return link;
+  });
+  $("downloads").replaceChildren("Download: ", ...links);
+  $("result").hidden = false;
+}
+
+async function download(jobId, fmt) {
+  const link = document.createElement("a");
+  link.href = await objectUrl(`/v1/jobs/${jobId}/result?format=${fmt}`);
+  link.download = `restora-${jobId}.${fmt}`;
+  link.click();
+}
+
+function setSlider(percent) {
+  $("after-clip").style.clipPath = `inset(0 0 0 ${percent}%)`;
+}
+
+$("file").addEventListener("change", (e) => e.target.files[0] && submit(e.target.files[0]));
+$("slider").addEventListener("input", (e) => setSlider(e.target.value));
+$("cancel").addEventListener("click", async () => {
+  if (!currentJob || !currentJob.id) return;
+  try {
+    showJob(await (await api(`/v1/jobs/${currentJob.id}`, { method: "DELETE" })).json());
+  } catch (error) {
+    showError(error.message);
+  }
+});
+const drop = $("drop");
+drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+drop.addEventListener("drop", (e) => {
+  e.preventDefault();
+  drop.classList.remove("over");
+  if (e.dataTransfer.files[0]) submit(e.dataTransfer.files[0]);
+});
+$("api-key").value = localStorage.getItem("restora-api-key") || "";
+setSlider($("slider").value);

@@ -1,0 +1,83 @@
+"""The web page in a real headless Chromium against a live server, the session Redis and a real worker:
+upload a stack, watch the job, see the comparison and the downloads. Saves a screenshot."""
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import uvicorn
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from app.main import create_app
+from restora.redis_server import free_port
+from tests.helpers import synthetic_stack
+
+ROOT = Path(__file__).resolve().parents[1]
+SCREENSHOT = ROOT / "benchmarks/results/web-page.png"
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+
+pytestmark = [
+    pytest.mark.usefixtures("worker"),
+    pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="needs Debian's chromium and chromium-driver (make system-deps)"),
+]
+
+
+@pytest.fixture(scope="module")
+def live_url(settings):
+    """The API served by uvicorn on a free port, in a thread of this process."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture
+def browser(tmp_path):
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1100,1250",
+                 f"--user-data-dir={tmp_path / 'chromium-profile'}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    yield driver
+    driver.quit()
+
+
+def test_upload_a_stack_and_see_before_and_after(live_url, browser, tmp_path):
+    stack, _ = synthetic_stack("high", seed=8, frames=16, size=96)
+    upload = tmp_path / "scene.npy"
+    np.save(upload, stack)
+
+    browser.get(live_url + "/")
+    assert browser.title == "Restora"
+    browser.find_element(By.ID, "file").send_keys(str(upload))
+    status = WebDriverWait(browser, 90, poll_frequency=0.2).until(
+        lambda b: (s := b.find_element(By.ID, "job-status").text.lower()) in ("succeeded", "failed", "canceled") and s
+    )
+    assert status == "succeeded", browser.find_element(By.ID, "job-error").text
+    WebDriverWait(browser, 20).until(lambda b: b.execute_script(
+        "return ['before', 'after'].every(id => document.getElementById(id).complete && document.getElementById(id).naturalWidth === 96)"
+    ))
+    assert browser.find_element(By.ID, "job-noise").text.startswith("high")
+    assert browser.find_element(By.ID, "job-model").text.startswith("stack-fusion-high")
+    assert [a.text for a in browser.find_elements(By.CSS_SELECTOR, "#downloads a")] == ["npy", "tiff", "png"]
+
+    browser.execute_script("const s = document.getElementById('slider'); s.value = 60; s.dispatchEvent(new Event('input'));")
+    assert "60%" in browser.find_element(By.ID, "after-clip").value_of_css_property("clip-path")
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    assert browser.save_screenshot(str(SCREENSHOT))
