@@ -168,7 +168,7 @@ def submit(
             task = bar.add_task(f"job {job.id}", total=1.0)
 
             def show(j) -> None:
-                level = f" [{j.noise['level']}]" if j.noise else ""
+                level = f" [{j.noise.level}]" if j.noise else ""
                 bar.update(task, completed=j.progress, description=f"{j.status}: {j.stage}{level}")
 
             job = client.wait(job.id, on_progress=show)
@@ -182,7 +182,7 @@ def submit(
     except httpx.HTTPError as exc:
         console.print(f"[red]cannot reach {server}:[/red] {exc}")
         raise typer.Exit(1) from None
-    console.print(f"wrote {output} (noise {job.noise['level']}, model {job.model['name']})")
+    console.print(f"wrote {output} (noise {job.noise.level}, sigma {job.noise.sigma:g}, model {job.model.name} v{job.model.version})")
 
 
 evaluate = typer.Typer(help="Measure Restora against strong baselines on seeded synthetic data.", no_args_is_help=True)

@@ -5,7 +5,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from pydantic import BaseModel
@@ -21,15 +21,31 @@ class RestoraError(Exception):
         self.status_code, self.detail = status_code, detail
 
 
+Status = Literal["queued", "running", "succeeded", "failed", "canceled"]
+
+
+class Noise(BaseModel):
+    level: Literal["low", "medium", "high"]
+    sigma: float
+    source: Literal["classifier", "override"]
+
+
+class ModelRef(BaseModel):
+    name: str
+    version: str
+
+
 class Job(BaseModel):
+    """The job JSON of the API (see API.md), typed."""
+
     id: str
-    status: str
-    kind: str
+    status: Status
+    kind: Literal["stack", "video", "image"]
     progress: float
     stage: str
     input: dict[str, Any]
-    noise: dict[str, Any] | None = None
-    model: dict[str, Any] | None = None
+    noise: Noise | None = None
+    model: ModelRef | None = None
     error: str | None = None
     created_at: datetime
     started_at: datetime | None = None
@@ -43,6 +59,9 @@ class Job(BaseModel):
 
 
 class Client:
+    """A Restora server's API: ``submit``, ``get``, ``list``, ``wait``, ``download``, ``cancel``.
+    Refusals raise ``RestoraError`` with the server's message."""
+
     def __init__(self, base_url: str = "http://127.0.0.1:8000", api_key: str | None = None, timeout: float = 300.0):
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout)
@@ -72,7 +91,8 @@ class Client:
     def get(self, job_id: str) -> Job:
         return Job.model_validate(self._check(self.http.get(f"/v1/jobs/{job_id}")).json())
 
-    def list(self, status: str | None = None, limit: int = 50) -> list[Job]:
+    def list(self, status: Status | None = None, limit: int = 50) -> list[Job]:
+        """The caller's recent jobs, newest first."""
         params = {"limit": limit} | ({"status": status} if status else {})
         return [Job.model_validate(j) for j in self._check(self.http.get("/v1/jobs", params=params)).json()["jobs"]]
 

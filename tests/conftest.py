@@ -4,15 +4,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 
 from app.main import create_app
 from core.settings import Settings
-from restora.redis_server import RedisServer
+from restora.redis_server import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -69,6 +71,21 @@ def worker(settings):
 @pytest.fixture
 def api(settings) -> TestClient:
     return TestClient(create_app(settings))
+
+
+@pytest.fixture(scope="session")
+def live_url(settings) -> str:
+    """The API served for real by uvicorn on a free port (in a thread), for browsers and HTTP clients."""
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=free_port(), log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{server.config.port}"
+    server.should_exit = True
+    thread.join(10)
 
 
 def wait_for(api: TestClient, job_id: str, timeout: float = 120, until=("succeeded", "failed", "canceled")) -> dict:

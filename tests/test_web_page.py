@@ -3,20 +3,15 @@ upload a stack, watch the job, see the comparison and the downloads. Saves a scr
 from __future__ import annotations
 
 import shutil
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-import uvicorn
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from app.main import create_app
-from restora.redis_server import free_port
 from tests.helpers import synthetic_stack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,22 +22,6 @@ pytestmark = [
     pytest.mark.usefixtures("worker"),
     pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="needs Debian's chromium and chromium-driver (make system-deps)"),
 ]
-
-
-@pytest.fixture(scope="module")
-def live_url(settings):
-    """The API served by uvicorn on a free port, in a thread of this process."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
 
 
 @pytest.fixture
