@@ -1,4 +1,4 @@
-"""FastAPI dependencies: settings, Redis, job store, storage and the caller's identity."""
+"""FastAPI dependencies: settings, Redis, job store, storage, the caller's identity and rate limit."""
 from __future__ import annotations
 
 from typing import Annotated
@@ -45,6 +45,31 @@ def get_owner(
     return owner_of(credentials.credentials)
 
 
+def get_submitter(
+    owner: Annotated[str, Depends(get_owner)],
+    settings: Annotated[Settings, Depends(get_settings)],
+    client: Annotated[redis.Redis, Depends(get_redis)],
+) -> str:
+    """The caller of a submit, within its per-key rate limit.
+
+    A window of ``rate_limit_window_s`` opens at a key's first submit; counted in Redis (one MULTI),
+    so the limit holds across API replicas and needs no clock of their own.
+    """
+    if not settings.rate_limit_submits:
+        return owner
+    key = f"restora:rate:{owner}"
+    with client.pipeline() as pipe:
+        _, count, ttl = pipe.set(key, 0, ex=settings.rate_limit_window_s, nx=True).incr(key).ttl(key).execute()
+    if count > settings.rate_limit_submits:
+        retry_after = max(ttl, 1)
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"rate limit: at most {settings.rate_limit_submits} submits per {settings.rate_limit_window_s} s per API key; retry in {retry_after} s",
+            headers={"Retry-After": str(retry_after)},
+        )
+    return owner
+
+
 def get_own_job(job_id: str, owner: Annotated[str, Depends(get_owner)], store: Annotated[JobStore, Depends(get_store)]) -> JobRecord:
     """The job, if the caller made it. Someone else's job is reported as unknown (404), never 403."""
     job = store.get(job_id)
@@ -58,4 +83,5 @@ RedisDep = Annotated[redis.Redis, Depends(get_redis)]
 StoreDep = Annotated[JobStore, Depends(get_store)]
 StorageDep = Annotated[Storage, Depends(get_storage)]
 OwnerDep = Annotated[str, Depends(get_owner)]
+SubmitterDep = Annotated[str, Depends(get_submitter)]
 JobDep = Annotated[JobRecord, Depends(get_own_job)]

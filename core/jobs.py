@@ -117,10 +117,13 @@ class JobStore:
                     jobs.append(job)
         return jobs[:limit]
 
-    def update(self, job_id: str, *, allowed_from: tuple[Status, ...] | None = None, **fields: Any) -> JobRecord | None:
-        """Set ``fields`` atomically, only if the job's status is in ``allowed_from`` (any when None).
+    def update(
+        self, job_id: str, *, allowed_from: tuple[Status, ...] | None = None, attempt: int | None = None, **fields: Any
+    ) -> JobRecord | None:
+        """Set ``fields`` atomically, only if the job's status is in ``allowed_from`` (any when None)
+        and, when ``attempt`` is given, the job is still on that attempt (a superseded run must not write).
 
-        Returns the new record, or None when the job is gone or in another status.
+        Returns the new record, or None when the job is gone, in another status or on another attempt.
         """
         key = _key(job_id)
         with self.redis.pipeline() as pipe:
@@ -133,6 +136,8 @@ class JobStore:
                     job = JobRecord.model_validate_json(raw)
                     if allowed_from is not None and job.status not in allowed_from:
                         return None
+                    if attempt is not None and job.attempts != attempt:
+                        return None
                     job = job.model_copy(update=fields)
                     pipe.multi()
                     pipe.set(key, job.model_dump_json(), keepttl=True)
@@ -143,11 +148,13 @@ class JobStore:
                 except redis.WatchError:
                     continue
 
-    def finish(self, job_id: str, status: Status, ttl: timedelta, *, allowed_from: tuple[Status, ...] = ACTIVE, **fields: Any) -> JobRecord | None:
+    def finish(
+        self, job_id: str, status: Status, ttl: timedelta, *, allowed_from: tuple[Status, ...] = ACTIVE, attempt: int | None = None, **fields: Any
+    ) -> JobRecord | None:
         """Move an active job to a final status; its files expire ``ttl`` from now."""
         finished = now()
         return self.update(
-            job_id, allowed_from=allowed_from, status=status, finished_at=finished, expires_at=finished + ttl, **fields
+            job_id, allowed_from=allowed_from, attempt=attempt, status=status, finished_at=finished, expires_at=finished + ttl, **fields
         )
 
     def due_for_expiry(self, limit: int = 100) -> list[str]:

@@ -24,11 +24,14 @@ class Settings(BaseSettings):
     max_video_seconds: float = Field(600.0, description="Longest video accepted")
     max_video_pixels: int = Field(1920 * 1088, description="Largest video frame (width x height)")
     max_queued_jobs: int = Field(1000, description="Queue length at which submits get 429")
+    rate_limit_submits: int = Field(120, description="Submits one API key may make per rate_limit_window_s (429 above it); 0 = no limit")
+    rate_limit_window_s: int = Field(60, description="Window of the per-key submit rate limit, in seconds")
 
     result_ttl_hours: float = Field(24.0, description="Stored files are deleted this long after a job ends")
     job_timeout_s: int = Field(4 * 3600, description="A single job is failed after running this long")
     job_retries: int = Field(2, description="How often a job whose worker died is run again")
     worker_heartbeat_s: int = Field(5, description="How often a busy worker says it is alive")
+    worker_stop_grace_s: float = Field(8.0, description="On SIGTERM, how long the current job may run on before it is requeued")
     device: str | None = Field(None, description="Torch device for workers; unset = cuda if present, else cpu")
 
     @field_validator("storage_url")

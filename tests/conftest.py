@@ -31,6 +31,7 @@ def start_worker(settings: Settings, *queues: str) -> subprocess.Popen:
         "RESTORA_REDIS_URL": settings.redis_url,
         "RESTORA_DATA_DIR": str(settings.data_dir),
         "RESTORA_WORKER_HEARTBEAT_S": str(settings.worker_heartbeat_s),
+        "RESTORA_WORKER_STOP_GRACE_S": str(settings.worker_stop_grace_s),
         "RESTORA_WEBHOOK_SECRET": settings.webhook_secret or "",
     }
     if settings.storage_url:

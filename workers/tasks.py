@@ -2,6 +2,10 @@
 
 The job record in Redis is the truth a client sees; this module moves it through
 queued -> running -> succeeded/failed, and stops when a client cancels (status ``canceled``).
+
+Each run of a job is one numbered attempt, and every write of a run is conditional on the record
+still being on that attempt: a worker that stalled past its lease (its job was meanwhile retried
+elsewhere) can neither report progress, nor store results, nor finish the job a second time.
 """
 from __future__ import annotations
 
@@ -11,25 +15,35 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rq import Retry, get_current_job
+
 from core.jobs import ACTIVE, RESULT_FORMATS, JobStore, now
 from core.queues import enqueue_webhook
 from core.storage import result_key
 from models.interface import Canceled, NoiseEstimate
-from workers.runtime import current
+from workers.runtime import Runtime, current
 
 log = logging.getLogger("restora.worker")
 PROGRESS_EVERY_S = 0.5  # how often progress is written (and a cancel is noticed)
+# Requeues because a worker was stopped (SIGTERM) do not use up the crash retries; this only bounds them.
+MAX_SHUTDOWN_REQUEUES = 20
+
+
+class WorkerStopping(Canceled):
+    """The worker was asked to stop and the job did not finish within the grace period: requeue it."""
 
 
 class JobReporter:
-    """Carries the pipeline's progress into the job record; raises ``Canceled`` once the job is no longer running."""
+    """Carries the pipeline's progress into the job record; raises ``Canceled`` once this run may no
+    longer go on (the client canceled, or the job was retried elsewhere), ``WorkerStopping`` once
+    the worker's stop grace period is over."""
 
-    def __init__(self, store: JobStore, job_id: str):
-        self.store, self.job_id = store, job_id
+    def __init__(self, runtime: Runtime, job_id: str, attempt: int):
+        self.runtime, self.store, self.job_id, self.attempt = runtime, runtime.store, job_id, attempt
         self._last_write = 0.0
 
     def _write(self, **fields: Any) -> None:
-        if self.store.update(self.job_id, allowed_from=("running",), **fields) is None:
+        if self.store.update(self.job_id, allowed_from=("running",), attempt=self.attempt, **fields) is None:
             raise Canceled(self.job_id)
         self._last_write = time.monotonic()
 
@@ -44,23 +58,32 @@ class JobReporter:
     def model(self, name: str, version: str) -> None:
         self._write(model={"name": name, "version": version})
 
+    def checkpoint(self, stage: str) -> None:
+        """Write ``stage`` now, unthrottled: raises ``Canceled`` unless this run still owns the job."""
+        self._write(stage=stage)
+
     def progress(self, fraction: float, stage: str) -> None:
+        if self.runtime.must_stop():
+            raise WorkerStopping(self.job_id)
         if time.monotonic() - self._last_write >= PROGRESS_EVERY_S:
             self._write(progress=round(min(max(fraction, 0.0), 1.0), 4), stage=stage)
 
 
-def restore_job(job_id: str) -> str:
+def restore_job(job_id: str) -> str | Retry:
     """Run one restore job. Returns the final status; failures are recorded, not raised, so RQ
-    retries only jobs whose worker died (see ``on_restore_abandoned``)."""
+    retries only jobs whose worker died (see ``on_restore_abandoned``). Returns a ``Retry`` (RQ puts
+    the job back at the front of the queue) when the worker stopped before the job was done."""
     rt = current()
     store = rt.store
     job = store.get(job_id)
     if job is None or job.status not in ACTIVE:
         return job.status if job else "gone"
-    job = store.update(job_id, allowed_from=ACTIVE, status="running", started_at=now(), stage="starting", attempts=job.attempts + 1)
+    attempt = job.attempts + 1
+    job = store.update(job_id, allowed_from=ACTIVE, attempt=job.attempts, status="running", started_at=now(), stage="starting", attempts=attempt)
     if job is None:
-        return "canceled"
-    log.info("job %s: %s %s, attempt %d", job_id, job.kind, job.input.get("shape"), job.attempts)
+        return "taken"  # canceled, or another worker started it meanwhile
+    log.info("job %s: %s %s, attempt %d", job_id, job.kind, job.input.get("shape"), attempt)
+    reporter = JobReporter(rt, job_id, attempt)
     work_dir = rt.settings.data_dir / "work"
     work_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=work_dir, prefix=f"{job_id}-") as tmp:
@@ -71,24 +94,40 @@ def restore_job(job_id: str) -> str:
                 list(outputs.values()),
                 noise_level=job.options.noise_level,
                 layout=job.options.layout,
-                report=JobReporter(store, job_id),
+                report=reporter,
             )
+            reporter.checkpoint("storing the result")
             for fmt, path in outputs.items():
                 rt.storage.put(result_key(job_id, fmt), path)
+        except WorkerStopping:
+            return _requeue_for_shutdown(job_id, attempt)
         except Canceled:
-            log.info("job %s: canceled", job_id)
-            _drop_results(job_id)
-            return "canceled"
+            log.info("job %s: attempt %d stopped (canceled, or retried elsewhere)", job_id, attempt)
+            return "stopped"
         except Exception as exc:  # any failure of the input or the model ends this job, not the worker
             log.exception("job %s: failed", job_id)
             message = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
-            _finish(job_id, "failed", error=f"restoration failed: {message}", stage="failed")
+            _finish(job_id, attempt, "failed", error=f"restoration failed: {message}", stage="failed")
             return "failed"
-    if _finish(job_id, "succeeded", progress=1.0, stage="done") is None:
-        _drop_results(job_id)  # canceled at the last moment
-        return "canceled"
+    if _finish(job_id, attempt, "succeeded", progress=1.0, stage="done") is None:
+        if (job := store.get(job_id)) is not None and job.status == "canceled":
+            _drop_results(job_id)  # canceled at the last moment
+        return "stopped"
     log.info("job %s: succeeded", job_id)
     return "succeeded"
+
+
+def _requeue_for_shutdown(job_id: str, attempt: int) -> str | Retry:
+    """Put the job back, first in line, for the next worker (RQ re-enqueues on a returned ``Retry``)."""
+    store = current().store
+    requeues = get_current_job().number_of_retries or 0
+    if requeues >= MAX_SHUTDOWN_REQUEUES:
+        _finish(job_id, attempt, "failed", stage="failed", error=f"its worker was stopped {requeues + 1} times during the job")
+        return "failed"
+    if store.update(job_id, allowed_from=("running",), attempt=attempt, status="queued", stage="requeued: its worker stopped", progress=0.0) is None:
+        return "stopped"
+    log.info("job %s: requeued, the worker is stopping", job_id)
+    return Retry(max=MAX_SHUTDOWN_REQUEUES, enqueue_at_front=True)
 
 
 def _drop_results(job_id: str) -> None:
@@ -97,9 +136,9 @@ def _drop_results(job_id: str) -> None:
         rt.storage.delete(result_key(job_id, fmt))
 
 
-def _finish(job_id: str, status: str, **fields: Any):
+def _finish(job_id: str, attempt: int, status: str, **fields: Any):
     rt = current()
-    job = rt.store.finish(job_id, status, rt.settings.result_ttl, **fields)
+    job = rt.store.finish(job_id, status, rt.settings.result_ttl, allowed_from=("running",), attempt=attempt, **fields)
     if job is not None and job.options.webhook:
         enqueue_webhook(rt.redis, job_id)
     return job

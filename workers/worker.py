@@ -4,11 +4,17 @@ RQ's forking worker would lose CUDA in the child, so Restora runs jobs in-proces
 and adds the heartbeat that ``SimpleWorker`` lacks: a thread renews the job's lease every few
 seconds, so a worker killed mid-job is noticed within ``4 x heartbeat`` and its job is retried by
 the next worker's maintenance pass instead of RQ's default ten minutes.
+
+SIGTERM is RQ's warm shutdown: the worker takes no new job, and the current one gets
+``worker_stop_grace_s`` to finish; past that it stops at its next progress checkpoint and is put
+back at the front of the queue (see ``workers.tasks``). The heartbeat thread ends with the job.
+A second SIGTERM (RQ's cold shutdown) abandons the job to the crash recovery above.
 """
 from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from rq import SimpleWorker
 from rq.job import Job
@@ -27,6 +33,7 @@ log = logging.getLogger("restora.worker")
 
 class RestoraWorker(SimpleWorker):
     heartbeat_s: int = 5
+    stop_grace_s: float = 8.0
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         return self.heartbeat_s * 4
@@ -50,6 +57,10 @@ class RestoraWorker(SimpleWorker):
             done.set()
             thread.join()
         self.set_state(WorkerStatus.IDLE)
+
+    def handle_warm_shutdown_request(self) -> None:
+        super().handle_warm_shutdown_request()
+        runtime.current().stop_deadline = time.monotonic() + self.stop_grace_s
 
     def run_maintenance_tasks(self) -> None:
         super().run_maintenance_tasks()
@@ -80,4 +91,5 @@ def run_worker(settings: Settings, queues: tuple[str, ...] = (RESTORE_QUEUE,), b
         maintenance_interval=4 * settings.worker_heartbeat_s,
     )
     worker.heartbeat_s = settings.worker_heartbeat_s
+    worker.stop_grace_s = settings.worker_stop_grace_s
     worker.work(burst=burst, with_scheduler=WEBHOOK_QUEUE in queues, logging_level="INFO")

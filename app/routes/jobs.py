@@ -7,7 +7,7 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, 
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from app.deps import JobDep, OwnerDep, RedisDep, SettingsDep, StorageDep, StoreDep
+from app.deps import JobDep, OwnerDep, RedisDep, SettingsDep, StorageDep, StoreDep, SubmitterDep
 from app.schemas import JobList, JobOut, error_responses
 from app.streaming import stream_file
 from app.submit import check_capacity, claim_idempotency, create_job, parse_options, release_idempotency
@@ -53,7 +53,7 @@ UPLOAD_FORM = {
 async def submit(
     request: Request,
     response: Response,
-    owner: OwnerDep,
+    owner: SubmitterDep,
     settings: SettingsDep,
     client: RedisDep,
     store: StoreDep,
