@@ -4,8 +4,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import redis
 import yaml
 
+from core.queues import RESTORE_QUEUE, queue
 from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,3 +49,73 @@ def test_images_install_the_same_pinned_torch_as_ci():
     dockerfile = (ROOT / "docker/Dockerfile").read_text()
     assert dockerfile.count(pin) == 2, "both worker images must install the Makefile's torch pin"
     assert pin in (ROOT / "pyproject.toml").read_text()
+
+
+def k8s_documents() -> list[dict]:
+    return [doc for path in sorted((ROOT / "docker/k8s").glob("*.yaml")) for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def containers(doc: dict) -> list[dict]:
+    return doc.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
+
+
+def test_every_restora_variable_in_compose_and_kubernetes_is_a_setting():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    names = set(compose["x-restora-env"])
+    for doc in k8s_documents():
+        names |= set(doc.get("data", {})) | set(doc.get("stringData", {}))
+        names |= {env["name"] for container in containers(doc) for env in container.get("env", [])}
+    restora = {n for n in names if n.startswith("RESTORA_")}
+    assert {"RESTORA_REDIS_URL", "RESTORA_STORAGE_URL", "RESTORA_S3_ENDPOINT_URL"} <= restora
+    unknown = {n for n in restora if n.removeprefix("RESTORA_").lower() not in Settings.model_fields}
+    assert not unknown, f"not settings: {unknown}"
+
+
+def test_compose_gates_start_order_on_health_and_pins_third_party_images():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    built = {s["image"] for s in services.values() if "build" in s}
+    for name, service in services.items():
+        image = service["image"]
+        assert image in built or re.fullmatch(r"[\w./-]+:[\w.-]+", image) and not image.endswith(":latest"), f"{name}: {image}"
+        for dependency, condition in service.get("depends_on", {}).items():
+            assert dependency in services and condition["condition"].startswith("service_"), f"{name} -> {dependency}"
+    for worker in ("worker-gpu", "worker-cpu"):
+        assert services[worker]["depends_on"]["api"]["condition"] == "service_healthy"
+        assert services[worker]["stop_grace_period"] == "10m"
+    assert services["worker-cpu"]["profiles"] == ["cpu"]
+    assert services["minio"]["profiles"] == ["s3"] and "healthcheck" in services["minio"]
+    assert services["api"]["depends_on"]["minio-bucket"]["required"] is False  # only with --profile s3
+
+
+def test_dockerfile_targets_run_as_non_root_with_healthchecks():
+    stages = re.split(r"^FROM ", (ROOT / "docker/Dockerfile").read_text(), flags=re.M)[1:]
+    final = {stage.split()[2]: stage for stage in stages if stage.split()[2] in ("api", "worker-cpu", "worker-gpu")}
+    assert set(final) == {"api", "worker-cpu", "worker-gpu"}
+    for name, stage in final.items():
+        assert "USER restora" in stage and "HEALTHCHECK" in stage, name
+
+
+def test_kubernetes_manifests_scale_gpu_workers_on_the_restore_queue():
+    docs = {(d["kind"], d["metadata"]["name"]): d for d in k8s_documents() if d.get("kind") != "Kustomization"}
+    listed = yaml.safe_load((ROOT / "docker/k8s/kustomization.yaml").read_text())["resources"]
+    assert sorted(listed) == sorted(p.name for p in (ROOT / "docker/k8s").glob("*.yaml") if p.name != "kustomization.yaml")
+
+    worker = docs["Deployment", "restora-worker-gpu"]
+    assert containers(worker)[0]["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert worker["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] >= 600
+    scaled = docs["ScaledObject", "restora-worker-gpu"]
+    trigger = scaled["spec"]["triggers"][0]
+    assert trigger["type"] == "redis" and trigger["metadata"]["listName"] == queue(redis.Redis(), RESTORE_QUEUE).key
+    assert scaled["spec"]["scaleTargetRef"]["name"] == worker["metadata"]["name"]
+
+    redis_args = " ".join(containers(docs["StatefulSet", "redis"])[0]["args"])
+    assert "--appendonly yes" in redis_args and "noeviction" in redis_args
+    compose_images = {s["image"] for s in yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"].values()}
+    ours = {image.split(":")[0] for image in compose_images if image.startswith("restora-")}  # tagged in kustomization.yaml
+    for doc in docs.values():
+        for container in containers(doc):
+            assert container["image"] in compose_images | ours, f"{doc['metadata']['name']}: {container['image']}"
+            for source in container.get("envFrom", []):
+                ref = source.get("configMapRef") or source.get("secretRef")
+                assert ("ConfigMap", ref["name"]) in docs or ("Secret", ref["name"]) in docs
