@@ -13,7 +13,8 @@ from fastapi.testclient import TestClient
 from moto.server import ThreadedMotoServer
 
 from app.main import create_app
-from core.jobs import JobStore
+from core.jobs import JobRecord, JobStore, now
+from core.queues import connect
 from core.settings import Settings
 from core.storage import S3Storage, get_storage
 from restora.redis_server import free_port
@@ -107,3 +108,20 @@ def test_unreachable_bucket_answers_503(redis_url, tmp_path):
         response = api.post("/v1/jobs", files={"file": ("scene.npy", npy_bytes(np.zeros((4, 16, 16), np.uint16)))})
     assert response.status_code == 503 and "storage" in response.json()["detail"]
     assert isinstance(get_storage(settings), S3Storage)
+
+
+def test_expiry_sweep_retries_while_the_bucket_is_unreachable(redis_url, tmp_path):
+    settings = Settings(
+        redis_url=redis_url.rsplit("/", 1)[0] + "/6", data_dir=tmp_path, storage_url="s3://nowhere", s3_endpoint_url=f"http://127.0.0.1:{free_port()}"
+    )
+    store = JobStore(connect(settings.redis_url))
+    expired = JobRecord(
+        id="expired-job", owner="anonymous", status="succeeded", kind="stack", input={}, input_key="jobs/expired-job/input.npy", expires_at=now() - timedelta(seconds=1)
+    )
+    store.create(expired)
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in AWS_ENV.items():
+            env.setenv(name, value)
+        assert sweep_expired(store, get_storage(settings), settings) == 0
+    assert "expired-job" in store.due_for_expiry(), "the job must stay due until its files are deleted"
+    store.delete(store.get("expired-job"))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from core.jobs import ACTIVE, JobStore, now
 from core.settings import Settings
-from core.storage import Storage
+from core.storage import Storage, StorageError
 
 log = logging.getLogger("restora.expiry")
 STAGING_MAX_AGE_S = 3600  # no upload takes this long to receive and check
@@ -22,7 +22,11 @@ def sweep_expired(store: JobStore, storage: Storage, settings: Settings) -> int:
         if job is not None and job.status in ACTIVE:
             store.update(job_id, expires_at=now() + settings.result_ttl)
             continue
-        storage.delete_prefix(f"jobs/{job_id}")
+        try:
+            storage.delete_prefix(f"jobs/{job_id}")
+        except StorageError:  # the bucket is unreachable: the job stays due and the next pass tries again
+            log.warning("job %s: cannot delete its files yet", job_id, exc_info=True)
+            continue
         store.mark_expired(job_id)
         swept += 1
     if swept:
