@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from app.metrics import ApiMetrics
 from app.routes import jobs, system, web
@@ -23,6 +24,12 @@ log = logging.getLogger("restora.api")
 def _error(request: Request, status_code: int, detail: str, headers: dict | None = None) -> JSONResponse:
     request.app.state.metrics.errors.labels(str(status_code)).inc()
     return JSONResponse({"detail": detail}, status_code=status_code, headers=headers)
+
+
+def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    """Every method that some route of the request's path accepts."""
+    routes = [r for r in app.router.routes if isinstance(r, Route) and r.matches(request.scope)[0] is not Match.NONE]
+    return sorted({method for route in routes for method in route.methods or ()})
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -51,7 +58,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
-        return _error(request, exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:  # Starlette's Allow names only the first route of the path
+            headers = {"Allow": ", ".join(_allowed_methods(app, request))}
+        return _error(request, exc.status_code, str(exc.detail), headers)
 
     @app.exception_handler(RequestValidationError)
     async def bad_parameter(request: Request, exc: RequestValidationError):

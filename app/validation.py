@@ -1,12 +1,14 @@
 """Checks an uploaded file before anything is queued: type, structure, dtype and size limits.
 
 Reads headers only (the npy header, the image header, the first video frame), never whole files,
-and never unpickles. Every refusal is an ``InvalidInput`` with the status and a message a user
+and never unpickles. Video probing is bounded: FFmpeg's own probe reads at most ``PROBE_BYTES``, and
+the search for a first frame gives up after ``PROBE_MAX_PACKETS`` packets or ``PROBE_MAX_SECONDS``. Every refusal is an ``InvalidInput`` with the status and a message a user
 can act on.
 """
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,11 @@ IMAGE_SUFFIXES = {".png", ".tif", ".tiff", ".jpg", ".jpeg"}
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".webm"}
 # Demuxers a video may be opened with: no playlists (hls, concat) that could reach other files or URLs.
 VIDEO_FORMATS = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi"
+PROBE_BYTES = 5_000_000  # what FFmpeg may read to find the streams (its probesize)
+PROBE_MAX_PACKETS = 1000  # packets (of any stream) read while looking for the first video frame
+PROBE_MAX_SECONDS = 10.0
 MIN_SIDE = 8
+NPY_VERSIONS = ((1, 0), (2, 0), (3, 0))  # what numpy itself can load
 Image.MAX_IMAGE_PIXELS = None  # our own limit (max_elements) applies instead of Pillow's warning
 
 
@@ -70,9 +76,11 @@ def _inspect_npy(path: Path, filename: str, settings: Settings) -> tuple[Kind, d
     with path.open("rb") as f:
         try:
             version = npy_format.read_magic(f)
+            if version not in NPY_VERSIONS:
+                raise ValueError(f"format version {version} is not one of {NPY_VERSIONS}")
             read_header = npy_format.read_array_header_1_0 if version == (1, 0) else npy_format.read_array_header_2_0
             shape, _fortran_order, dtype = read_header(f, max_header_size=10_000)
-        except (ValueError, SyntaxError, EOFError, TypeError) as exc:
+        except Exception as exc:  # numpy's header parser raises many types (ValueError, SyntaxError, tokenize errors...)
             raise InvalidInput(400, f"not a readable .npy file: {_reason(exc, path, filename)}") from None
         data_offset = f.tell()
     if dtype.hasobject or dtype.fields is not None or dtype.kind not in "uif":
@@ -112,15 +120,32 @@ def _inspect_image(path: Path, filename: str, suffix: str, settings: Settings) -
     return {"filename": filename, "shape": list(shape), "dtype": str(dtype), "layout": None}
 
 
+def _first_frame(container: av.container.InputContainer, stream: av.VideoStream) -> av.VideoFrame:
+    """Decode the first frame, reading no more than ``PROBE_MAX_PACKETS`` packets or ``PROBE_MAX_SECONDS``."""
+    deadline = time.monotonic() + PROBE_MAX_SECONDS
+    for count, packet in enumerate(container.demux(), start=1):
+        if packet.stream is stream:
+            for frame in packet.decode():
+                return frame
+        if count >= PROBE_MAX_PACKETS or time.monotonic() > deadline:
+            raise InvalidInput(400, f"no video frame could be decoded within the first {count} packets")
+    raise InvalidInput(400, "no frame of the video could be decoded")
+
+
+def _check_pixels(width: int, height: int, settings: Settings) -> None:
+    if width * height > settings.max_video_pixels:
+        raise InvalidInput(413, f"video frames of {width}x{height} exceed the limit of {settings.max_video_pixels} pixels")
+
+
 def _inspect_video(path: Path, filename: str, settings: Settings) -> dict[str, Any]:
+    options = {"format_whitelist": VIDEO_FORMATS, "protocol_whitelist": "file", "probesize": str(PROBE_BYTES)}
     try:
-        with av.open(str(path), options={"format_whitelist": VIDEO_FORMATS, "protocol_whitelist": "file"}) as container:
+        with av.open(str(path), options=options) as container:
             if not container.streams.video:
                 raise InvalidInput(400, "the file has no video stream")
             stream = container.streams.video[0]
-            first = next(container.decode(stream), None)
-            if first is None:
-                raise InvalidInput(400, "no frame of the video could be decoded")
+            _check_pixels(stream.codec_context.width, stream.codec_context.height, settings)  # before decoding any
+            first = _first_frame(container, stream)
             width, height = first.width, first.height
             rate = stream.average_rate or stream.guessed_rate
             fps = float(rate) if rate else 0.0
@@ -130,8 +155,7 @@ def _inspect_video(path: Path, filename: str, settings: Settings) -> dict[str, A
         raise
     except (av.FFmpegError, ValueError, StopIteration, OSError) as exc:
         raise InvalidInput(400, f"not a readable video: {_reason(exc, path, filename)}") from None
-    if width * height > settings.max_video_pixels:
-        raise InvalidInput(413, f"video frames of {width}x{height} exceed the limit of {settings.max_video_pixels} pixels")
+    _check_pixels(width, height, settings)
     if duration > settings.max_video_seconds:
         raise InvalidInput(413, f"a {duration:.0f} s video exceeds the limit of {settings.max_video_seconds:.0f} s")
     return {
