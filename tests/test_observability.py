@@ -5,14 +5,19 @@ import io
 import json
 import logging
 
+import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
+from app.main import create_app
 from core.logs import json_handler
 from core.queues import connect, queue
+from core.settings import Settings
+from models.video.synthetic import make_clip
 from tests.conftest import wait_for
 from tests.helpers import npy_bytes, synthetic_stack
 
@@ -89,6 +94,25 @@ def test_every_operation_is_documented_with_examples(api):
             for media, body in response["content"].items():
                 schema = resolve(spec, body.get("schema", {}))
                 assert body.get("example") or body.get("examples") or schema.get("examples"), f"{where} {code} {media} has no example"
+
+
+@pytest.fixture
+def queue_only_api(redis_url, tmp_path) -> TestClient:
+    """An API whose jobs stay queued (no worker on its Redis database): previews need no worker."""
+    return TestClient(create_app(Settings(redis_url=redis_url.rsplit("/", 1)[0] + "/8", data_dir=tmp_path)))
+
+
+def test_previews_of_an_image_and_a_video(queue_only_api, tmp_path):
+    rgb = np.random.default_rng(0).integers(0, 255, (30, 50, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="PNG")
+    make_clip(tmp_path / "clip.mp4", np.random.default_rng(0), sigma=10.0, frames=5, width=64, height=48, fps=10, audio=False)
+    inputs = [("frame.png", buffer.getvalue(), (50, 30), "image/png"), ("clip.mp4", (tmp_path / "clip.mp4").read_bytes(), (64, 48), "video/mp4")]
+    for name, data, size, media in inputs:
+        job_id = queue_only_api.post("/v1/jobs", files={"file": (name, data)}).json()["id"]
+        assert queue_only_api.get(f"/v1/jobs/{job_id}/input").headers["content-type"] == media
+        preview = queue_only_api.get(f"/v1/jobs/{job_id}/input", params={"format": "png"})
+        assert preview.status_code == 200 and Image.open(io.BytesIO(preview.content)).size == size
 
 
 def test_input_preview_and_original(api):

@@ -1,7 +1,6 @@
 """The web page at ``/`` and the input previews it compares results against."""
 from __future__ import annotations
 
-import mimetypes
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -14,6 +13,14 @@ from app.schemas import error_responses
 from app.streaming import stream_file
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
+
+# The media type of an original input, by its suffix (fixed here: the system's mime tables vary).
+INPUT_MEDIA_TYPES = {
+    ".npy": "application/octet-stream", ".png": "image/png", ".tif": "image/tiff", ".tiff": "image/tiff", ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg", ".mp4": "video/mp4", ".mkv": "video/x-matroska", ".mov": "video/quicktime", ".avi": "video/x-msvideo",
+    ".webm": "video/webm",
+}
+INPUT_EXAMPLES = {media: {"example": "(the uploaded bytes, or PNG bytes of the preview)"} for media in sorted(set(INPUT_MEDIA_TYPES.values()))}
 
 router = APIRouter()
 
@@ -31,7 +38,7 @@ def page() -> FileResponse:
     responses={
         200: {
             "description": "The uploaded file as stored (`original`), or a PNG preview (`png`)",
-            "content": {"application/octet-stream": {"example": "(the uploaded bytes)"}, "image/png": {"example": "(PNG bytes)"}},
+            "content": INPUT_EXAMPLES,
         },
         **error_responses(401, 404, 410, 422, 503),
     },
@@ -49,7 +56,7 @@ def get_input(
         if format == "png":
             return stream_file(input_preview(job, storage, settings.data_dir / "previews"), "image/png", f"restora-{job.id}-input.png", inline=True)
         suffix = Path(job.input_key).suffix
-        media_type = mimetypes.guess_type(f"input{suffix}")[0] or "application/octet-stream"
+        media_type = INPUT_MEDIA_TYPES.get(suffix, "application/octet-stream")
         return stream_file(storage.open(job.input_key), media_type, f"restora-{job.id}-input{suffix}")
     except FileNotFoundError:
         raise HTTPException(status.HTTP_410_GONE, "the input files are gone (expired or deleted)") from None
