@@ -5,7 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 TORCH := torch==2.13.0
 
-.PHONY: serve test install clean
+# Debian packages the test suite drives for real: FFmpeg (video evaluation baselines), Chromium (web page test).
+SYSTEM_PACKAGES := ffmpeg chromium chromium-driver
+
+.PHONY: serve test install system-deps clean
 
 $(BIN)/restora: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,10 +19,16 @@ $(BIN)/restora: pyproject.toml
 
 install: $(BIN)/restora
 
+system-deps:
+	@if ! command -v ffmpeg >/dev/null || ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES); \
+	fi
+
 serve: install
 	$(BIN)/restora serve
 
-test: install
+test: install system-deps
 	$(BIN)/python -m pytest -q; status=$$?; [ $$status -eq 5 ] && echo "pytest: no tests collected" && exit 1; exit $$status
 
 clean:
