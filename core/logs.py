@@ -10,11 +10,13 @@ import logging
 import sys
 from typing import TextIO
 
+from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 from rq import get_current_job
 
-FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
-RENAMED = {"asctime": "time", "levelname": "level", "name": "logger"}
+FIELDS = "%(levelname)s %(name)s %(message)s"
+RENAMED = {"levelname": "level", "name": "logger"}
+DROPPED = [*RESERVED_ATTRS, "color_message"]  # uvicorn's copy of the message with terminal colours
 
 
 class JobIdFilter(logging.Filter):
@@ -28,7 +30,7 @@ class JobIdFilter(logging.Filter):
 
 def json_handler(stream: TextIO = sys.stderr) -> logging.Handler:
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter(FIELDS, rename_fields=RENAMED))
+    handler.setFormatter(JsonFormatter(FIELDS, rename_fields=RENAMED, reserved_attrs=DROPPED, timestamp="time"))
     handler.addFilter(JobIdFilter())
     return handler
 
