@@ -61,7 +61,7 @@ def containers(doc: dict) -> list[dict]:
 
 def test_every_restora_variable_in_compose_and_kubernetes_is_a_setting():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    names = set(compose["x-restora-env"])
+    names = {name for service in compose["services"].values() for name in service.get("environment", {})}
     for doc in k8s_documents():
         names |= set(doc.get("data", {})) | set(doc.get("stringData", {}))
         names |= {env["name"] for container in containers(doc) for env in container.get("env", [])}
@@ -82,7 +82,8 @@ def test_compose_gates_start_order_on_health_and_pins_third_party_images():
             assert dependency in services and condition["condition"].startswith("service_"), f"{name} -> {dependency}"
     for worker in ("worker-gpu", "worker-cpu"):
         assert services[worker]["depends_on"]["api"]["condition"] == "service_healthy"
-        assert services[worker]["stop_grace_period"] == "10m"
+        # the job is requeued before Docker's SIGKILL
+        assert services[worker]["stop_grace_period"] == "10m" and float(services[worker]["environment"]["RESTORA_WORKER_STOP_GRACE_S"]) < 600
     assert services["worker-cpu"]["profiles"] == ["cpu"]
     assert services["minio"]["profiles"] == ["s3"] and "healthcheck" in services["minio"]
     assert services["api"]["depends_on"]["minio-bucket"]["required"] is False  # only with --profile s3
@@ -103,7 +104,8 @@ def test_kubernetes_manifests_scale_gpu_workers_on_the_restore_queue():
 
     worker = docs["Deployment", "restora-worker-gpu"]
     assert containers(worker)[0]["resources"]["limits"]["nvidia.com/gpu"] == 1
-    assert worker["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] >= 600
+    stop_grace = next(float(env["value"]) for env in containers(worker)[0]["env"] if env["name"] == "RESTORA_WORKER_STOP_GRACE_S")
+    assert stop_grace < worker["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
     scaled = docs["ScaledObject", "restora-worker-gpu"]
     trigger = scaled["spec"]["triggers"][0]
     assert trigger["type"] == "redis" and trigger["metadata"]["listName"] == queue(redis.Redis(), RESTORE_QUEUE).key
