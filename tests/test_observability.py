@@ -40,8 +40,9 @@ def test_metrics_cover_queues_jobs_uploads_errors_workers_and_requests(api):
     assert ("restora_queue_depth", frozenset({("queue", "restora-webhooks")})) in metrics
     assert ("restora_jobs_active", frozenset({("status", "running")})) in metrics
     assert metrics[("restora_jobs_finished_total", frozenset({("kind", "stack"), ("status", "succeeded")}))] >= 1
-    assert metrics[("restora_job_duration_seconds_count", frozenset({("kind", "stack"), ("noise_level", "low")}))] >= 1
-    assert metrics[("restora_job_duration_seconds_bucket", frozenset({("kind", "stack"), ("noise_level", "low"), ("le", "+Inf")}))] >= 1
+    series = {("kind", "stack"), ("noise_level", job["noise"]["level"])}
+    assert metrics[("restora_job_duration_seconds_count", frozenset(series))] >= 1
+    assert metrics[("restora_job_duration_seconds_bucket", frozenset(series | {("le", "+Inf")}))] >= 1
     assert metrics[("restora_upload_bytes_total", frozenset())] == len(upload)
     assert metrics[("restora_jobs_submitted_total", frozenset({("kind", "stack")}))] == 1
     assert metrics[("restora_http_errors_total", frozenset({("code", "404")}))] == 1
