@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from selenium import webdriver
@@ -52,8 +53,9 @@ def test_upload_a_stack_and_see_before_and_after(live_url, browser, tmp_path):
     WebDriverWait(browser, 20).until(lambda b: b.execute_script(
         "return ['before', 'after'].every(id => document.getElementById(id).complete && document.getElementById(id).naturalWidth === 96)"
     ))
-    assert browser.find_element(By.ID, "job-noise").text.startswith("high")
-    assert browser.find_element(By.ID, "job-model").text.startswith("stack-fusion-high")
+    job = httpx.get(f"{live_url}/v1/jobs/{browser.find_element(By.ID, 'job-id').text}").json()
+    assert browser.find_element(By.ID, "job-noise").text.startswith(f"{job['noise']['level']} (sigma {job['noise']['sigma']}")
+    assert browser.find_element(By.ID, "job-model").text == f"{job['model']['name']} v{job['model']['version']}"
     assert [a.text for a in browser.find_elements(By.CSS_SELECTOR, "#downloads a")] == ["npy", "tiff", "png"]
 
     browser.execute_script("const s = document.getElementById('slider'); s.value = 60; s.dispatchEvent(new Event('input'));")
