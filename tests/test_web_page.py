@@ -57,6 +57,7 @@ def test_upload_a_stack_and_see_before_and_after(live_url, browser, tmp_path):
     assert browser.find_element(By.ID, "job-noise").text.startswith(f"{job['noise']['level']} (sigma {job['noise']['sigma']}")
     assert browser.find_element(By.ID, "job-model").text == f"{job['model']['name']} v{job['model']['version']}"
     assert [a.text for a in browser.find_elements(By.CSS_SELECTOR, "#downloads a")] == ["npy", "tiff", "png"]
+    assert browser.find_element(By.ID, "compare-image").is_displayed() and not browser.find_element(By.ID, "compare-video").is_displayed()
 
     browser.execute_script("const s = document.getElementById('slider'); s.value = 60; s.dispatchEvent(new Event('input'));")
     assert "60%" in browser.find_element(By.ID, "after-clip").value_of_css_property("clip-path")
