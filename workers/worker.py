@@ -8,7 +8,8 @@ the next worker's maintenance pass instead of RQ's default ten minutes.
 SIGTERM is RQ's warm shutdown: the worker takes no new job, and the current one gets
 ``worker_stop_grace_s`` to finish; past that it stops at its next progress checkpoint and is put
 back at the front of the queue (see ``workers.tasks``). The heartbeat thread ends with the job.
-A second SIGTERM (RQ's cold shutdown) abandons the job to the crash recovery above.
+A second SIGTERM (RQ's cold shutdown) stops the job at once; it is retried like a job whose
+worker died (using up one of ``job_retries``).
 """
 from __future__ import annotations
 
