@@ -144,6 +144,8 @@ def _inspect_video(path: Path, filename: str, settings: Settings) -> dict[str, A
             if not container.streams.video:
                 raise InvalidInput(400, "the file has no video stream")
             stream = container.streams.video[0]
+            if stream.codec_context is None:
+                raise InvalidInput(400, "the video's codec is not one this service can decode")
             _check_pixels(stream.codec_context.width, stream.codec_context.height, settings)  # before decoding any
             first = _first_frame(container, stream)
             width, height = first.width, first.height
@@ -153,7 +155,7 @@ def _inspect_video(path: Path, filename: str, settings: Settings) -> dict[str, A
             frames = stream.frames or round(duration * fps)
     except InvalidInput:
         raise
-    except (av.FFmpegError, ValueError, StopIteration, OSError) as exc:
+    except Exception as exc:  # PyAV raises many types for corrupt files (a stream without a codec: AttributeError)
         raise InvalidInput(400, f"not a readable video: {_reason(exc, path, filename)}") from None
     _check_pixels(width, height, settings)
     if duration > settings.max_video_seconds:
