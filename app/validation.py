@@ -155,7 +155,7 @@ def _inspect_video(path: Path, filename: str, settings: Settings) -> dict[str, A
             frames = stream.frames or round(duration * fps)
     except InvalidInput:
         raise
-    except Exception as exc:  # PyAV raises many types for corrupt files (a stream without a codec: AttributeError)
+    except Exception as exc:  # PyAV and FFmpeg raise many types for corrupt files
         raise InvalidInput(400, f"not a readable video: {_reason(exc, path, filename)}") from None
     _check_pixels(width, height, settings)
     if duration > settings.max_video_seconds:
