@@ -199,6 +199,15 @@ def eval_stacks(ctx: typer.Context) -> None:
     main(ctx.args)
 
 
+@evaluate.command("video", context_settings=PASS_THROUGH)
+def eval_video(ctx: typer.Context) -> None:
+    """PSNR/SSIM/fps at sigma 15 and 30 vs FFmpeg's denoisers (tuned) and per-frame BM3D
+    (options: --quick, --tune, --out DIR; see python -m models.eval_video --help)."""
+    from models.eval_video import main
+
+    main(ctx.args)
+
+
 synth = typer.Typer(help="Make seeded synthetic inputs with ground truth (to try Restora or measure it).", no_args_is_help=True)
 app.add_typer(synth, name="synth")
 

@@ -14,4 +14,8 @@ def build(arch: str, config: dict[str, Any]):
         from models.archs.resunet import ResUNet
 
         return ResUNet(**config)
+    if arch == "videounet":
+        from models.archs.videounet import VideoUNet
+
+        return VideoUNet(**config)
     raise ValueError(f"unknown architecture {arch!r}")

@@ -28,13 +28,16 @@ import cv2
 import numpy as np
 
 from models.interface import NoiseEstimate, NoiseLevel
-from models.video.noise import HIGH_ABOVE, LOW_BELOW
+from models.video.noise import HIGH_ABOVE, LOW_BELOW, frame_sigma
 
 T = TypeVar("T")
 LUMA = np.array([[0.299, 0.587, 0.114]], np.float32)
 CHANNEL_MEAN = np.full((1, 3), 1 / 3, np.float32)
 MIN_FLOW_SIDE = 12  # DIS refuses smaller frames; those are treated as still
 FLOW_MAX_SIDE = 960  # larger frames get their flow computed smaller, for speed (720p, 1080p)
+RECHECK_EVERY = 25  # frames between noise measurements during a clip
+RECHECK_WINDOW = 8  # measurements the running sigma is the median of
+RECHECK_MIN = 3  # measurements needed before they replace the classifier's sigma
 # The sigma range each level serves: an overridden level moves the measured sigma into its range.
 SIGMA_RANGE: dict[NoiseLevel, tuple[float, float]] = {
     "low": (0.5, LOW_BELOW),
@@ -72,8 +75,7 @@ class VideoRestorer:
 
     def predict(self, frames: Iterator[np.ndarray], noise: NoiseEstimate) -> Iterator[np.ndarray]:
         """One restored frame per input frame, in order, holding ``ahead + 1`` frames at a time."""
-        sigma = float(np.clip(noise.sigma, *SIGMA_RANGE[self.level]))
-        fusion = _Fusion(self.settings, sigma)
+        fusion = _Fusion(self.settings, noise.sigma, self.level)
         for frame, following in lookahead(map(fusion.prepare, frames), self.settings.ahead):
             yield fusion.restore(frame, following)
 
@@ -103,20 +105,50 @@ class _Estimate(_Frame):
 class _Fusion:
     """Restores the frames of one clip in order; keeps the last temporal estimate between calls."""
 
-    def __init__(self, settings: FusionSettings, sigma: float):
+    def __init__(self, settings: FusionSettings, sigma: float, level: NoiseLevel):
         self.settings = settings
         # One flow engine per clip: DIS keeps buffers between calls, so it is not shared across threads.
         self.flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
-        self.variance = sigma**2
-        self.guide_blur = settings.guide_blur * sigma * float(np.linalg.norm(LUMA))
+        self.level = level
+        self._set_sigma(sigma)
         self.past: _Estimate | None = None
         self._grid: np.ndarray | None = None
+        self._seen = 0
+        self._recent_sigmas: deque[float] = deque(maxlen=RECHECK_WINDOW)
+
+    def _set_sigma(self, sigma: float) -> None:
+        self.sigma = float(np.clip(sigma, *SIGMA_RANGE[self.level]))
+        self.variance = self.sigma**2
+        self.guide_blur = self.settings.guide_blur * self.sigma * float(np.linalg.norm(LUMA))
 
     def prepare(self, rgb: np.ndarray) -> _Frame:
         rgb = np.ascontiguousarray(rgb, dtype=np.float32)
+        self._recheck(rgb)
         return _Frame(rgb, self._guide(rgb))
 
+    def _recheck(self, rgb: np.ndarray) -> None:
+        """Long clips change (light, gain): every RECHECK_EVERY frames the noise is measured again.
+
+        The median of the last RECHECK_WINDOW measurements replaces the sigma the clip started
+        with, kept inside the level's range (the model was picked for that level).
+        """
+        if self._seen % RECHECK_EVERY == 0 and self._seen > 0:
+            self._recent_sigmas.append(frame_sigma(rgb))
+            if len(self._recent_sigmas) >= RECHECK_MIN:
+                self._set_sigma(float(np.median(self._recent_sigmas)))
+        self._seen += 1
+
     def restore(self, frame: _Frame, following: list[_Frame]) -> np.ndarray:
+        return self.smooth(*self.fuse(frame, following))
+
+    def smooth(self, fused: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """The fused frame through a bilateral filter as strong as the noise the fusion left."""
+        left = float(np.sqrt(np.mean(1 / weights) * self.variance))
+        size = self.settings.spatial_size
+        return cv2.bilateralFilter(fused, size, self.settings.spatial * left, size / 2.5)
+
+    def fuse(self, frame: _Frame, following: list[_Frame]) -> tuple[np.ndarray, np.ndarray]:
+        """The temporal average around ``frame`` and, per pixel, how many noisy frames' worth it holds."""
         estimate = self._merge_past(frame)
         total = estimate.rgb * estimate.count[..., None]
         weights = estimate.count.copy()
@@ -125,9 +157,7 @@ class _Fusion:
             weight = self._similarity(warped, estimate.rgb, 1 + 1 / estimate.count)
             total += warped * weight[..., None]
             weights += weight
-        left = float(np.sqrt(np.mean(1 / weights) * self.variance))  # noise std after fusion
-        size = self.settings.spatial_size
-        return cv2.bilateralFilter(total / weights[..., None], size, self.settings.spatial * left, size / 2.5)
+        return total / weights[..., None], weights
 
     def _merge_past(self, frame: _Frame) -> _Estimate:
         """The frame averaged with the warped past estimate where they agree; becomes the new past."""

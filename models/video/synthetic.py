@@ -4,6 +4,9 @@ A camera pans, zooms and turns smoothly (sub-pixel steps) over one of scikit-ima
 while a round cut-out of another photo crosses the view, so a restorer faces both global motion and
 an occluding object. Gaussian noise of a chosen sigma (8-bit units) is added per channel and the clip
 is encoded: FFV1 in .mkv keeps the noise exactly (for measurement), H.264 in .mp4 is what users send.
+
+Training and evaluation draw their photos by split (:func:`split_images`), the same split by source
+image as ``models/data/sources.py``: validation clips are made only of validation photos.
 """
 from __future__ import annotations
 
@@ -16,6 +19,8 @@ import av
 import cv2
 import numpy as np
 from skimage import data
+
+from models.data.sources import _SPLIT_STREAM, DEAD_LEAVES_PER_SPLIT, TRAIN_SOURCES, VAL_SOURCES, Split
 
 BACKGROUNDS = ("astronaut", "coffee", "rocket", "chelsea", "immunohistochemistry", "hubble_deep_field")
 AUDIO_RATE = 48_000
@@ -38,6 +43,11 @@ class Scene:
     def random(cls, rng: np.random.Generator, width: int, height: int, frames: int, color: bool = True) -> Scene:
         names = rng.permutation(BACKGROUNDS)
         background = getattr(data, names[0])().astype(np.float32)
+        return cls.over(background, getattr(data, names[1])().astype(np.float32), rng, width, height, frames, color)
+
+    @classmethod
+    def over(cls, background: np.ndarray, photo: np.ndarray, rng: np.random.Generator, width: int, height: int, frames: int, color: bool = True) -> Scene:
+        """A random camera path over ``background`` with a disc cut from ``photo`` (float32 RGB, 0..255)."""
         src_h, src_w = background.shape[:2]
         # Magnify so the view, with 15% to spare, always lies on the photo.
         zoom = max(width / src_w, height / src_h) * 1.15
@@ -52,7 +62,7 @@ class Scene:
             1.5 * wave[:, 3],
         ])
         radius = max(4, height // 6)
-        sprite = _disc(getattr(data, names[1])().astype(np.float32), radius)
+        sprite = _disc(photo, radius)
         start_x, speed = rng.uniform(0, width), rng.uniform(1.0, 3.0) * rng.choice([-1, 1])
         track = np.column_stack([
             (start_x + speed * t[:, 0]) % (width + 2 * radius) - radius,
@@ -83,6 +93,45 @@ class Scene:
         return view * (1 - alpha) + placed[..., :3] * alpha
 
 
+def split_images(split: Split, seed: int = 0) -> list[np.ndarray]:
+    """Float32 RGB photos (0..255) of one split: skimage samples of that split, then colour dead leaves.
+
+    Gray samples are kept gray (R = G = B); the dead leaves, drawn from the split's own seed stream,
+    bring saturated colour edges.
+    """
+    rng = np.random.default_rng([seed, _SPLIT_STREAM[split]])
+    names = VAL_SOURCES if split == "val" else TRAIN_SOURCES
+    images = [_sample_rgb(name) for name in names]
+    images += [dead_leaves_rgb(480, 720, rng) for _ in range(DEAD_LEAVES_PER_SPLIT[split])]
+    return images
+
+
+def _sample_rgb(name: str) -> np.ndarray:
+    image = getattr(data, name)()
+    if isinstance(image, tuple):  # stereo pairs: keep the left view
+        image = image[0]
+    if image.dtype == bool:
+        image = image.astype(np.uint8) * 255
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=2)
+    return image[..., :3].astype(np.float32)
+
+
+def dead_leaves_rgb(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """Occluding discs of random colours with power-law radii (density ~ r^-3), as in sources.dead_leaves."""
+    r_min, r_max = 2.0, min(height, width) / 3.0
+    canvas = np.empty((height, width, 3), np.float32)
+    canvas[:] = rng.uniform(0, 255, 3)
+    count = 20 * (height + width)
+    radii = (r_min**-2 - rng.uniform(size=count) * (r_min**-2 - r_max**-2)) ** -0.5
+    xs = rng.uniform(-r_max / 2, width + r_max / 2, count)
+    ys = rng.uniform(-r_max / 2, height + r_max / 2, count)
+    colours = rng.uniform(0, 255, (count, 3))
+    for x, y, r, c in zip(xs, ys, radii, colours):
+        cv2.circle(canvas, (int(x * 16), int(y * 16)), int(r * 16), c.tolist(), -1, cv2.LINE_AA, shift=4)
+    return canvas
+
+
 def _disc(photo: np.ndarray, radius: int) -> np.ndarray:
     """A soft-edged round cut-out of the photo's centre, as RGBA."""
     size = 2 * radius + 2
@@ -106,14 +155,16 @@ def make_clip(
     fps: int = 25,
     audio: bool | str = True,
     color: bool = True,
+    scene: Scene | None = None,
 ) -> Scene:
     """Write a noisy clip to ``path`` (.mkv: FFV1 lossless; .mp4: H.264) and return its clean scene.
 
     ``audio`` True adds a 440 Hz tone (AAC in mp4, Opus in mkv); a codec name picks another encoder.
-    Seeded by ``rng``: the scene is drawn first, then the noise.
+    Seeded by ``rng``: the scene is drawn first (unless ``scene`` is given), then the noise.
     """
     path = Path(path)
-    scene = Scene.random(rng, width, height, frames, color)
+    scene = scene or Scene.random(rng, width, height, frames, color)
+    width, height, frames = scene.width, scene.height, scene.frames
     lossless = path.suffix.lower() == ".mkv"
     with av.open(str(path), "w") as container:
         video = container.add_stream("ffv1" if lossless else "libx264", rate=Fraction(fps))

@@ -1,0 +1,89 @@
+"""Synthetic clips turned into (network inputs, clean frame) pairs for the video refiner, cached on disk.
+
+Each clip: a smooth camera path over a random crop of a TRAINING photo (skimage samples and colour
+dead leaves, :func:`models.video.synthetic.split_images`) with a disc of another crossing it, noise
+of a sigma drawn across the level (a little past its edges), and, for half the clips, a round trip
+through H.264 at a mild CRF, as users' clips arrive. The noise is then measured the way the
+classifier does and the clip goes through :class:`models.video.restorer._Fusion`, the code the
+restorer runs, so the network trains on exactly what it will see. Kept: a random crop of every
+other frame, inputs as :func:`models.video.learned.net_inputs`, target the clean crop in 0..1.
+"""
+from __future__ import annotations
+
+import io
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from models.interface import NoiseLevel
+from models.video.learned import net_inputs
+from models.video.noise import frame_sigma
+from models.video.restorer import FusionSettings, _Fusion, lookahead
+from models.video.synthetic import Scene, split_images
+
+CACHE_DIR = Path(os.environ.get("RESTORA_CACHE", "/tmp/restora-cache")) / "video-pairs"
+TRAIN_SIGMA: dict[NoiseLevel, tuple[float, float]] = {"low": (1.0, 9.0), "medium": (7.0, 22.0), "high": (18.0, 40.0)}
+CLIP_SIZE = 256  # rendered clip side: motion and magnification like a 640x360 view of a photo
+CROP = 128  # stored crop side
+CLIP_FRAMES = 12
+CRF_RANGE = (12, 23)
+
+
+def _compress(frames: list[np.ndarray], crf: int) -> list[np.ndarray]:
+    """An H.264 (yuv420p) encode and decode in memory."""
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=Fraction(25), options={"crf": str(crf), "preset": "veryfast"})
+        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        for i, frame in enumerate(frames):
+            picture = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            picture.pts = i
+            container.mux(stream.encode(picture))
+        container.mux(stream.encode(None))
+    buffer.seek(0)
+    with av.open(buffer, "r") as container:
+        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+
+
+def make_clip_pairs(photos: list[np.ndarray], level: NoiseLevel, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(inputs (K, 10, CROP, CROP), targets (K, 3, CROP, CROP)) float16 from one synthetic clip."""
+    background, sprite = (photos[i] for i in rng.choice(len(photos), 2, replace=False))
+    h, w = background.shape[:2]
+    side = int(rng.integers(min(200, h, w), min(420, h, w) + 1))
+    y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
+    scene = Scene.over(background[y:y + side, x:x + side], sprite, rng, CLIP_SIZE, CLIP_SIZE, CLIP_FRAMES)
+    clean = [frame.astype(np.uint8) for frame in scene.clean_frames()]
+    sigma = rng.uniform(*TRAIN_SIGMA[level])
+    noisy = [np.clip(np.rint(c + rng.normal(0, sigma, c.shape)), 0, 255).astype(np.uint8) for c in clean]
+    if rng.random() < 0.5:
+        noisy = _compress(noisy, int(rng.integers(*CRF_RANGE)))
+    frames = [f.astype(np.float32) for f in noisy]
+    measured = float(np.median([frame_sigma(f) for f in frames[:8]]))
+    fusion = _Fusion(FusionSettings(), measured, level)
+    inputs, targets = [], []
+    for i, (frame, following) in enumerate(lookahead(map(fusion.prepare, frames), FusionSettings().ahead)):
+        fused, weights = fusion.fuse(frame, following)
+        if i % 2:
+            continue
+        cy, cx = (int(v) for v in rng.integers(0, CLIP_SIZE - CROP + 1, 2))
+        window = (slice(None), slice(cy, cy + CROP), slice(cx, cx + CROP))
+        inputs.append(net_inputs(fusion, fused, weights, frame.rgb)[window])
+        targets.append((clean[i].transpose(2, 0, 1) / 255.0)[window])
+    return np.stack(inputs).astype(np.float16), np.stack(targets).astype(np.float16)
+
+
+def build(level: NoiseLevel, clips: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``clips`` clips' pairs, made once per (level, clips, seed) and cached as .npz."""
+    path = CACHE_DIR / f"{level}-{clips}-{seed}.npz"
+    if path.exists():
+        with np.load(path) as cached:
+            return cached["inputs"], cached["targets"]
+    photos = split_images("train", seed=seed)
+    pairs = [make_clip_pairs(photos, level, np.random.default_rng([seed, i])) for i in range(clips)]
+    inputs, targets = np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, inputs=inputs, targets=targets)
+    return inputs, targets

@@ -1,0 +1,108 @@
+"""Learned video restoration: the motion-compensated fusion of restorer.py, then a small network per level.
+
+The fusion averages each frame with its warped neighbours where they agree, so what it leaves is
+uneven: clean where many frames matched, nearly raw noise where none did (occlusions, the first
+frames, fast motion). The classical path smooths that with one bilateral filter of one strength
+per frame. The network (models/archs/videounet.py, trained per level by
+``python -m models.train_video --level LEVEL``) sees that classical result, the fused frame, the
+noisy frame and a per-pixel map of the noise the fusion left, and predicts a colour correction of
+the classical result: untrained, it returns the classical result unchanged.
+
+Status: experimental, not in the registry. The one trained network (``video-medium.pt``, 2500
+steps, ~8 min at one thread) gains only +0.08 dB over the classical result on held-out training
+clips while costing ~0.25 s a 640x360 frame, so the worker serves the classical restorer;
+``restora eval video`` measures this path next to it.
+
+Memory: the network runs on overlapping tiles when a frame's activations would exceed a budget
+(``net_memory_mb``, default ``RESTORA_VIDEO_NET_MB`` or 256), so 1080p needs no more than that for
+the network; the fusion holds ``ahead + 2`` frames whatever the clip length.
+"""
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.interface import NoiseEstimate, NoiseLevel
+from models.video.restorer import FusionSettings, _Fusion, lookahead
+
+NOISE_GAIN = 10.0  # the noise map (std in 0..1 units) scaled to the range of the other planes
+DEFAULT_NET_MEMORY_MB = 256.0  # 720p runs whole, 1080p in tiles
+# Peak memory of the network's forward pass per input pixel (float32 activations, workspaces and
+# output): the growth of peak RSS on a 1920 x 1080 frame was 138 bytes a pixel; rounded up.
+NET_BYTES_PER_PIXEL = 160
+TILE_MARGIN = 48  # context on each side of a tile (px, a multiple of the network's 8-px stride)
+MIN_TILE = 64
+
+
+def net_inputs(fusion: _Fusion, fused: np.ndarray, weights: np.ndarray, noisy: np.ndarray) -> np.ndarray:
+    """(10, H, W) float32: classical result, fused and noisy RGB (0..1), and the std the fusion left per pixel."""
+    left = (fusion.sigma / 255.0 * NOISE_GAIN) / np.sqrt(weights)
+    planes = np.concatenate([fusion.smooth(fused, weights), fused, noisy], axis=2) * np.float32(1 / 255)
+    return np.ascontiguousarray(np.concatenate([planes, left[..., None]], axis=2).transpose(2, 0, 1), dtype=np.float32)
+
+
+def tile_side(memory_mb: float) -> int | None:
+    """Side of the square tile core (a multiple of 8) that fits the budget together with its margins."""
+    pixels = memory_mb * 2**20 / NET_BYTES_PER_PIXEL
+    side = int(math.sqrt(pixels)) - 2 * TILE_MARGIN
+    return max(MIN_TILE, side // 8 * 8)
+
+
+class LearnedVideoRestorer:
+    """Fusion, then the network trained for ``level``; frames stream through like VideoRestorer."""
+
+    def __init__(self, level: NoiseLevel | None = None, weights: Path | None = None, net_memory_mb: float | None = None,
+                 settings: FusionSettings = FusionSettings()):
+        if level is None or weights is None:
+            raise ValueError("LearnedVideoRestorer needs a noise level and a weight file")
+        self.level = level
+        self.weights = Path(weights)
+        self.settings = settings
+        self.net_memory_mb = net_memory_mb or float(os.environ.get("RESTORA_VIDEO_NET_MB", DEFAULT_NET_MEMORY_MB))
+        self.net = None
+        self.meta: dict[str, Any] = {}
+        self.device = "cpu"
+
+    def setup(self, device: str) -> None:
+        from models.stack.learned import load_weights
+
+        self.net, self.meta = load_weights(self.weights, device)
+        self.device = device
+        if self.meta.get("level") != self.level:
+            raise ValueError(f"{self.weights.name} was trained for level {self.meta.get('level')!r}, not {self.level!r}")
+
+    def predict(self, frames: Iterator[np.ndarray], noise: NoiseEstimate) -> Iterator[np.ndarray]:
+        """One restored frame (float32 RGB, 8-bit units) per input frame, in order."""
+        fusion = _Fusion(self.settings, noise.sigma, self.level)
+        for frame, following in lookahead(map(fusion.prepare, frames), self.settings.ahead):
+            fused, weights = fusion.fuse(frame, following)
+            yield self.refine(net_inputs(fusion, fused, weights, frame.rgb))
+
+    def refine(self, inputs: np.ndarray) -> np.ndarray:
+        """The network on (10, H, W) inputs -> (H, W, 3) in 8-bit units, tiled above the memory budget."""
+        _, h, w = inputs.shape
+        if h * w * NET_BYTES_PER_PIXEL <= self.net_memory_mb * 2**20:
+            out = self._run(inputs)
+        else:
+            out = np.empty((3, h, w), np.float32)
+            side = tile_side(self.net_memory_mb)
+            for y in range(0, h, side):
+                for x in range(0, w, side):
+                    # Window origins stay on multiples of 8, so the U-Net's strided layers see the
+                    # same pixel phases as on the whole frame.
+                    top, left = max(0, y - TILE_MARGIN), max(0, x - TILE_MARGIN)
+                    window = self._run(inputs[:, top:min(h, y + side + TILE_MARGIN), left:min(w, x + side + TILE_MARGIN)])
+                    core = window[:, y - top:y - top + side, x - left:x - left + side]
+                    out[:, y:y + core.shape[1], x:x + core.shape[2]] = core
+        return out.transpose(1, 2, 0) * np.float32(255)
+
+    def _run(self, inputs: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            return self.net(torch.from_numpy(np.ascontiguousarray(inputs))[None].to(self.device))[0].float().cpu().numpy()

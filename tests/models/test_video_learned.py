@@ -1,0 +1,89 @@
+"""Video: the experimental learned refiner (weights, tiling), the noise re-check, recorded quick-eval quality."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from models.eval_video import RESULTS_DIR, SIGMAS, run
+from models.interface import NOISE_LEVELS
+from models.registry import WEIGHTS_DIR, restorer_for
+from models.stack.learned import load_weights
+from models.video.learned import LearnedVideoRestorer, net_inputs, tile_side
+from models.video.restorer import FusionSettings, _Fusion, lookahead
+from models.video.synthetic import Scene, split_images
+
+QUICK = RESULTS_DIR / "eval_video_quick.json"
+PSNR_MARGIN_DB = 0.2  # allowed drop below the recorded quick-eval numbers (threads may reorder sums)
+
+
+WEIGHTS = WEIGHTS_DIR / "video-medium.pt"
+
+
+def test_committed_weights_load_and_are_small():
+    assert WEIGHTS.stat().st_size < 2e6
+    net, meta = load_weights(WEIGHTS)
+    assert meta["level"] == "medium" and meta["arch"] == "videounet"
+    assert sum(p.numel() for p in net.parameters()) < 500_000
+    with pytest.raises(ValueError, match="trained for level"):
+        LearnedVideoRestorer("high", WEIGHTS).setup("cpu")
+
+
+@pytest.mark.parametrize("level", NOISE_LEVELS)
+def test_registry_serves_the_classical_restorer(level):
+    """The learned refiner is not served until it beats the classical one (see models/video/learned.py)."""
+    spec = restorer_for("video", level)
+    assert spec.target == "models.video.restorer:VideoRestorer" and spec.weights is None
+
+
+def _fused_inputs(width: int, height: int) -> np.ndarray:
+    """Network inputs of the 4th frame of a noisy validation clip, after the fusion."""
+    photos = split_images("val")
+    rng = np.random.default_rng(3)
+    scene = Scene.over(photos[1], photos[0], rng, width, height, 4)
+    noisy = [c + rng.normal(0, 15, c.shape).astype(np.float32) for c in scene.clean_frames()]
+    fusion = _Fusion(FusionSettings(), 15.0, "medium")
+    for frame, following in lookahead(map(fusion.prepare, noisy), 2):
+        fused, weights = fusion.fuse(frame, following)
+    return net_inputs(fusion, fused, weights, frame.rgb)
+
+
+def test_large_frames_are_tiled_with_the_same_result():
+    inputs = _fused_inputs(488, 328)
+    whole = LearnedVideoRestorer("medium", WEIGHTS, net_memory_mb=1000)
+    budget_mb = 6.0
+    tiled = LearnedVideoRestorer("medium", WEIGHTS, net_memory_mb=budget_mb)
+    whole.setup("cpu")
+    tiled.setup("cpu")
+    side = tile_side(budget_mb)
+    assert side < 328  # the frame really is cut into several tiles
+    calls = []
+    run_tile = tiled._run
+    tiled._run = lambda x: calls.append(x.shape) or run_tile(x)
+    a, b = whole.refine(inputs), tiled.refine(inputs)
+    assert len(calls) >= 4 and all(h * w <= (side + 96) ** 2 for _, h, w in calls)
+    assert np.abs(a - b).max() < 0.5  # 8-bit units
+    assert np.abs(a - b).mean() < 0.01
+
+
+def test_noise_is_rechecked_during_a_clip():
+    """A clip that starts at sigma 10 and gets noisier: the fusion's sigma follows within the level."""
+    rng = np.random.default_rng(0)
+    fusion = _Fusion(FusionSettings(), 10.0, "medium")
+    for _ in range(120):
+        fusion.prepare(np.full((64, 64, 3), 128.0, np.float32) + rng.normal(0, 17, (64, 64, 3)).astype(np.float32))
+    assert fusion.sigma == pytest.approx(17, abs=1.0)
+    for _ in range(120):
+        fusion.prepare(np.full((64, 64, 3), 128.0, np.float32) + rng.normal(0, 40, (64, 64, 3)).astype(np.float32))
+    assert fusion.sigma == 20.0  # the medium model's upper edge
+
+
+def test_quick_eval_matches_the_recorded_numbers():
+    recorded = json.loads(QUICK.read_text())
+    report = run(quick=True, log=lambda _: None)
+    for sigma in map(str, SIGMAS):
+        table, before = report["sigmas"][sigma]["table"], recorded["sigmas"][sigma]["table"]
+        assert table["Restora"]["psnr"] >= before["Restora"]["psnr"] - PSNR_MARGIN_DB
+        assert table["Restora"]["psnr"] > max(table[name]["psnr"] for name in ("hqdn3d", "tmix")) + 1.5
+        assert table["Restora"]["ssim"] > table["noisy input"]["ssim"]
