@@ -21,11 +21,17 @@ PSNR_MARGIN_DB = 0.2  # allowed drop below the recorded quick-eval numbers (thre
 WEIGHTS = WEIGHTS_DIR / "video-medium.pt"
 
 
-def test_committed_weights_load_and_are_small():
-    assert WEIGHTS.stat().st_size < 2e6
-    net, meta = load_weights(WEIGHTS)
-    assert meta["level"] == "medium" and meta["arch"] == "videounet"
+@pytest.mark.parametrize("level", NOISE_LEVELS)
+def test_committed_weights_load_and_are_small(level):
+    path = WEIGHTS_DIR / f"video-{level}.pt"
+    assert path.stat().st_size < 2e6
+    net, meta = load_weights(path)
+    assert meta["level"] == level and meta["arch"] == "videounet"
     assert sum(p.numel() for p in net.parameters()) < 500_000
+    LearnedVideoRestorer(level, path).setup("cpu")
+
+
+def test_weights_of_another_level_are_refused():
     with pytest.raises(ValueError, match="trained for level"):
         LearnedVideoRestorer("high", WEIGHTS).setup("cpu")
 
