@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from app.uploads import Upload
 from app.validation import InvalidInput, inspect_upload, suffix_of
-from core.jobs import JobRecord, JobStore, Options, new_job_id, now
+from core.jobs import JobRecord, JobStore, Options, now
 from core.queues import enqueue_restore, queued_count
 from core.settings import Settings
 from core.storage import Storage, input_key

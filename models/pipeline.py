@@ -9,11 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-import numpy as np
 
 from models import io
 from models.device import pick_device
-from models.interface import Kind, NoiseEstimate, NoiseLevel, Progress
+from models.interface import Kind, NoiseEstimate
 from models.registry import REGISTRY, ModelSpec, classifier_for, restorer_for
 
 NoiseChoice = Literal["auto", "low", "medium", "high"]

@@ -8,44 +8,56 @@ Seeded end to end: the pair cache (models/data/stack_pairs.py; made on first use
 registration per stack, TRAIN images only), crop order, initialisation. The last cache shard is
 held out to watch for overfitting; it is never trained on.
 
-Wall times on the 2-core project machine (shared with other jobs), one thread:
-(filled in below after the runs that produced the committed weights)
+The committed ``models/weights/stack-*.pt`` were made in two runs per level (each file's
+metadata records both; ``training.history`` holds the first):
+
+1. ``python -m models.train_stack --level LEVEL`` as of commit 4a9eb21: 3000 iterations from
+   scratch, three input channels (no Wiener channels), one-pass registration; ~31 min.
+2. ``python -m models.train_stack --level LEVEL --init FIRST.pt --iters 2000 --lr 5e-4 --shards 7``
+   with this file: the first run's weights, the Wiener channels added at zero weight, fine-tuned
+   on pairs made with the two-pass registration; ~35 min, pair cache (~15 min) not included.
+
+Wall times on the 2-core project machine, one thread each, three levels at once beside other jobs.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-from models.data.stack_pairs import CACHE_DIR, build_cache, load_cache
+from models.data.stack_pairs import build_cache, load_cache
 from models.interface import NOISE_LEVELS
 from models.registry import WEIGHTS_DIR
-from models.stack.learned import LEVEL_REGISTRATION, SHARPNESS_POWER, STD_GAIN, save_weights
+from models.training import crops, fit
+from models.stack.learned import (DECONVOLUTION_NSR, DECONVOLUTION_SIGMAS_PX, LEVEL_REGISTRATION, SHARPNESS_POWER, STD_GAIN,
+                                  load_weights, network_inputs, save_weights)
 
 VERSION = "2"
 ARCH = "resunet"
-ARCH_CONFIG = {"in_ch": 3, "widths": [16, 32, 48, 64], "blocks": [1, 1, 2, 2]}
+ARCH_CONFIG = {"in_ch": 3 + len(DECONVOLUTION_SIGMAS_PX), "widths": [16, 32, 48, 64], "blocks": [1, 1, 2, 2]}
 
 
-def crops(inputs, targets, rng, batch: int, size: int):
-    """A random batch of ``size`` crops with random flips / 90-degree turns, as torch tensors."""
-    import torch
+def warm_start(net, path: Path, level: str) -> list[dict]:
+    """Load ``path``'s weights into ``net`` (input channels it lacks start at zero); return its training history.
 
-    n, _, h, w = inputs.shape
-    idx = rng.integers(0, n, batch)
-    ys, xs = rng.integers(0, h - size + 1, batch), rng.integers(0, w - size + 1, batch)
-    x = np.stack([inputs[i, :, y:y + size, xx:xx + size] for i, y, xx in zip(idx, ys, xs)])
-    t = np.stack([targets[i, :, y:y + size, xx:xx + size] for i, y, xx in zip(idx, ys, xs)])
-    k = int(rng.integers(0, 4))
-    x, t = np.rot90(x, k, axes=(2, 3)), np.rot90(t, k, axes=(2, 3))
-    if rng.random() < 0.5:
-        x, t = x[..., ::-1], t[..., ::-1]
-    return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.ascontiguousarray(t))
+    Zero weights on new input channels keep the loaded network's output exactly, so fine-tuning
+    starts from where that network was and learns to use the new channels.
+    """
+    old, meta = load_weights(path)
+    if (meta["arch"], meta["level"]) != (ARCH, level):
+        raise SystemExit(f"{path} is not a {ARCH} network for level {level}")
+    state = old.state_dict()
+    head = net.state_dict()["head.weight"].clone().zero_()
+    head[:, : state["head.weight"].shape[1]] = state["head.weight"]
+    state["head.weight"] = head
+    net.load_state_dict(state)
+    return meta["training"].get("history", []) + [{k: v for k, v in meta["training"].items() if k != "history"}]
 
 
 def evaluate(net, inputs, targets) -> dict[str, float]:
@@ -73,6 +85,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None, help="default models/weights/stack-LEVEL.pt")
+    parser.add_argument("--init", type=Path, default=None, help="start from these weights (fine-tuning) instead of at random")
     args = parser.parse_args(argv)
 
     import cv2
@@ -83,56 +96,42 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(1)
     started = time.perf_counter()
-    paths = build_cache(args.level, "train", args.shards, seed=0)
+    registration = LEVEL_REGISTRATION[args.level]
+    paths = build_cache(args.level, "train", args.shards, registration, seed=0)
     cache_seconds = time.perf_counter() - started
-    inputs, targets, _ = load_cache(paths[:-1])
-    held_inputs, held_targets, _ = load_cache(paths[-1:])
+    merged, targets, _ = load_cache(paths[:-1])
+    held_merged, held_targets, _ = load_cache(paths[-1:])
+    inputs, held_inputs = (np.stack([network_inputs(m) for m in ms]) for ms in (merged, held_merged))
     print(f"cache: {len(inputs)} train + {len(held_inputs)} held-out pairs ({cache_seconds:.0f} s)", flush=True)
 
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
-    net = build(ARCH, ARCH_CONFIG)
+    net, history = build(ARCH, ARCH_CONFIG), []
+    if args.init:
+        history = warm_start(net, args.init, args.level)
     params = sum(p.numel() for p in net.parameters())
-    opt = torch.optim.Adam(net.parameters(), lr=args.lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.iters, pct_start=0.1)
     print(f"{ARCH} {ARCH_CONFIG}: {params} parameters; before: {evaluate(net.eval(), held_inputs, held_targets)}", flush=True)
-    net.train()
-    train_started = time.perf_counter()
-    running, counted = 0.0, 0
-    for it in range(1, args.iters + 1):
-        x, t = crops(inputs, targets, rng, args.batch, args.crop)
-        loss = torch.nn.functional.l1_loss(net(x), t)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 0.5)
-        opt.step()
-        sched.step()
-        running, counted = running + loss.item(), counted + 1
-        if it % 250 == 0 or it == args.iters:
-            msg = f"iter {it}: loss {running / counted:.5f}, {time.perf_counter() - train_started:.0f} s"
-            if it % 1000 == 0 or it == args.iters:
-                msg += f", held-out {evaluate(net.eval(), held_inputs, held_targets)}"
-                net.train()
-            print(msg, flush=True)
-            running, counted = 0.0, 0
-    train_seconds = time.perf_counter() - train_started
-    held = evaluate(net.eval(), held_inputs, held_targets)
+    train_seconds = fit(net, lambda: crops(inputs, targets, rng, args.batch, args.crop),
+                        lambda: evaluate(net, held_inputs, held_targets), args.iters, args.lr, lambda m: print(m, flush=True))
+    held = evaluate(net, held_inputs, held_targets)
     meta = {
         "level": args.level,
         "version": VERSION,
         "arch": ARCH,
         "config": ARCH_CONFIG,
-        "inputs": [f"sharpness-weighted registered mean (power {SHARPNESS_POWER})", "registered mean", f"temporal std / sqrt(T) x {STD_GAIN}"],
+        "inputs": [f"sharpness-weighted registered mean (power {SHARPNESS_POWER})", "registered mean", f"temporal std / sqrt(T) x {STD_GAIN}"]
+                  + [f"Wiener deconvolution of the registered mean, Gaussian sigma {s} px, NSR x{DECONVOLUTION_NSR}" for s in DECONVOLUTION_SIGMAS_PX],
         "normalisation": "x -> (x - p0.5) / (p99.5 - p0.5) of the temporal mean; output mapped back",
-        "registration": asdict(LEVEL_REGISTRATION[args.level]),
+        "registration": asdict(registration),
         "training": {
-            "command": f"python -m models.train_stack --level {args.level}",
+            "command": "python -m models.train_stack " + " ".join(argv if argv is not None else sys.argv[1:]),
             "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
             "pairs": int(len(inputs)),
             "parameters": int(params),
             "train_seconds": round(train_seconds, 1),
             "cache_seconds": round(cache_seconds, 1),
             "held_out_psnr": held,
+            "history": history,  # the runs this one was fine-tuned from, oldest first
         },
     }
     out = args.out or WEIGHTS_DIR / f"stack-{args.level}.pt"

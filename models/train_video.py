@@ -26,28 +26,13 @@ import numpy as np
 from models.data.video_pairs import CLIP_FRAMES, CRF_RANGE, TRAIN_SIGMA, build
 from models.interface import NOISE_LEVELS
 from models.registry import WEIGHTS_DIR
+from models.training import crops, fit
 from models.video.learned import NOISE_GAIN
 
 VERSION = "2"
 ARCH = "videounet"
 ARCH_CONFIG = {"in_ch": 10, "widths": [8, 16, 32, 48], "blocks": [0, 1, 1, 2]}
 HELD_OUT_SEED = 1
-
-
-def crops(inputs: np.ndarray, targets: np.ndarray, rng: np.random.Generator, batch: int, size: int):
-    """A random batch of ``size`` crops with random flips / 90-degree turns, as float32 tensors."""
-    import torch
-
-    n, _, h, w = inputs.shape
-    idx = rng.integers(0, n, batch)
-    ys, xs = rng.integers(0, h - size + 1, batch), rng.integers(0, w - size + 1, batch)
-    x = np.stack([inputs[i, :, y:y + size, xx:xx + size] for i, y, xx in zip(idx, ys, xs)]).astype(np.float32)
-    t = np.stack([targets[i, :, y:y + size, xx:xx + size] for i, y, xx in zip(idx, ys, xs)]).astype(np.float32)
-    k = int(rng.integers(0, 4))
-    x, t = np.rot90(x, k, axes=(2, 3)), np.rot90(t, k, axes=(2, 3))
-    if rng.random() < 0.5:
-        x, t = x[..., ::-1], t[..., ::-1]
-    return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.ascontiguousarray(t))
 
 
 def evaluate(net, inputs: np.ndarray, targets: np.ndarray, batch: int = 16) -> dict[str, float]:
@@ -97,30 +82,10 @@ def main(argv: list[str] | None = None) -> dict:
     rng = np.random.default_rng(args.seed)
     net = build_net(ARCH, ARCH_CONFIG)
     params = sum(p.numel() for p in net.parameters())
-    opt = torch.optim.Adam(net.parameters(), lr=args.lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.iters, pct_start=0.1)
     print(f"{ARCH} {ARCH_CONFIG}: {params} parameters; before: {evaluate(net.eval(), held_inputs, held_targets)}", flush=True)
-    net.train()
-    train_started = time.perf_counter()
-    running, counted = 0.0, 0
-    for it in range(1, args.iters + 1):
-        x, t = crops(inputs, targets, rng, args.batch, args.crop)
-        loss = torch.nn.functional.l1_loss(net(x), t)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 0.5)
-        opt.step()
-        sched.step()
-        running, counted = running + loss.item(), counted + 1
-        if it % 250 == 0 or it == args.iters:
-            msg = f"iter {it}: loss {running / counted:.5f}, {time.perf_counter() - train_started:.0f} s"
-            if it % 1000 == 0 or it == args.iters:
-                msg += f", held-out {evaluate(net.eval(), held_inputs, held_targets)}"
-                net.train()
-            print(msg, flush=True)
-            running, counted = 0.0, 0
-    train_seconds = time.perf_counter() - train_started
-    held = evaluate(net.eval(), held_inputs, held_targets)
+    train_seconds = fit(net, lambda: crops(inputs, targets, rng, args.batch, args.crop),
+                        lambda: evaluate(net, held_inputs, held_targets), args.iters, args.lr, lambda m: print(m, flush=True))
+    held = evaluate(net, held_inputs, held_targets)
     meta = {
         "level": args.level,
         "version": VERSION,

@@ -10,12 +10,10 @@ from typing import Any
 
 def build(arch: str, config: dict[str, Any]):
     """The network ``arch`` (e.g. ``"resunet"``) with keyword arguments ``config``."""
+    from models.archs.resunet import ResUNet
+
     if arch == "resunet":
-        from models.archs.resunet import ResUNet
-
         return ResUNet(**config)
-    if arch == "videounet":
-        from models.archs.videounet import VideoUNet
-
-        return VideoUNet(**config)
+    if arch == "videounet":  # the video refiner: the same network with an RGB head
+        return ResUNet(**config, out_ch=3)
     raise ValueError(f"unknown architecture {arch!r}")

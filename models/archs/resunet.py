@@ -3,8 +3,8 @@
 Three scales (full, 1/2, 1/4 resolution and a bottleneck at 1/8), each scale a pair of residual
 blocks of plain 3x3 convolutions with LeakyReLU (cheap on CPU, no normalisation layers so any
 input size works), strided-conv downsampling, pixel-shuffle upsampling and additive skips. The
-head predicts a residual added to input channel 0 (the registered merge), so an untrained
-network is the identity on the merge.
+head predicts a residual added to the first ``out_ch`` input planes (the registered merge for
+stacks, the fused RGB frame for video), so an untrained network is the identity on them.
 """
 from __future__ import annotations
 
@@ -31,9 +31,10 @@ def _stage(ch: int, blocks: int) -> nn.Sequential:
 
 
 class ResUNet(nn.Module):
-    """``in_ch`` input planes -> one output plane = input plane 0 + predicted residual."""
+    """``in_ch`` input planes -> ``out_ch`` output planes = input planes ``0 .. out_ch-1`` + predicted residual."""
 
-    def __init__(self, in_ch: int = 3, widths: tuple[int, ...] | list[int] = (16, 32, 48, 64), blocks: tuple[int, ...] | list[int] = (1, 1, 2, 2)):
+    def __init__(self, in_ch: int = 3, widths: tuple[int, ...] | list[int] = (16, 32, 48, 64), blocks: tuple[int, ...] | list[int] = (1, 1, 2, 2),
+                 out_ch: int = 1):
         super().__init__()
         assert len(widths) == len(blocks)
         widths = list(widths)
@@ -43,7 +44,8 @@ class ResUNet(nn.Module):
         self.mid = _stage(widths[-1], blocks[-1])
         self.up = nn.ModuleList(nn.Sequential(nn.Conv2d(b, 4 * a, 1), nn.PixelShuffle(2)) for a, b in zip(widths[:-1], widths[1:]))
         self.dec = nn.ModuleList(_stage(w, b) for w, b in zip(widths[:-1], blocks[:-1]))
-        self.tail = nn.Conv2d(widths[0], 1, 3, padding=1)
+        self.out_ch = out_ch
+        self.tail = nn.Conv2d(widths[0], out_ch, 3, padding=1)
         self.factor = 2 ** (len(blocks) - 1)
         nn.init.zeros_(self.tail.weight)
         nn.init.zeros_(self.tail.bias)
@@ -61,5 +63,5 @@ class ResUNet(nn.Module):
         feat = self.mid(feat)
         for up, dec, skip in zip(reversed(self.up), reversed(self.dec), reversed(skips)):
             feat = dec(up(feat) + skip)
-        out = xp[:, :1] + self.tail(feat)
+        out = xp[:, :self.out_ch] + self.tail(feat)
         return out[..., :h, :w]

@@ -1,9 +1,10 @@
-"""Synthetic stacks turned into (network inputs, target) pairs, cached on disk for training.
+"""Synthetic stacks turned into (merged channels, target) pairs, cached on disk for training.
 
 Each pair: a 100-frame stack from :func:`models.data.synthetic.make_stack` of one clean image,
 passed through :func:`models.stack.learned.prepare` (normalise, register, merge: the exact code the
-restorer runs) -> inputs (2, H, W) = registered mean and scaled std of the mean; target (H, W) =
-the ground truth in the same normalised units.
+restorer runs) -> merged channels (3, H, W) = sharpness-weighted mean, plain mean and scaled std of the mean; target (H, W) =
+the ground truth in the same normalised units. The trainer adds the Wiener channels on loading
+(:func:`models.stack.learned.network_inputs`, cheap), as the restorer does.
 
 Registration costs ~0.6 s a stack, so pairs are made once and stored in shards under ``CACHE_DIR``
 (outside the repository; override with RESTORA_CACHE). Every stack has its own seed
@@ -12,9 +13,12 @@ a half-made cache resumes where it stopped.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +28,7 @@ from models.data.synthetic import PHOTON_RANGES, make_stack
 from models.interface import NOISE_LEVELS, NoiseLevel
 from models.stack.learned import LEVEL_REGISTRATION, RegistrationConfig, prepare
 
-CACHE_DIR = Path(os.environ.get("RESTORA_CACHE", "/tmp/restora-cache/stack-pairs"))
+CACHE_DIR = Path(os.environ.get("RESTORA_CACHE", "/tmp/restora-cache")) / "stack-pairs"
 # Train slightly past each level's edges: the classifier may send a boundary stack either way.
 TRAIN_MARGIN = 1.25
 
@@ -40,20 +44,21 @@ def make_pair(clean01: np.ndarray, rng: np.random.Generator, photons: float, cfg
     stack, truth = make_stack(clean01, rng, photons, frames)
     prepared = prepare(stack, cfg)
     target = (truth - np.float32(prepared.offset)) / np.float32(prepared.scale)
-    return prepared.inputs, target.astype(np.float32)
+    return prepared.merged, target.astype(np.float32)
 
 
-def shard_path(level: NoiseLevel, split: Split, shard: int, root: Path = CACHE_DIR) -> Path:
-    return root / f"{level}-{split}" / f"shard{shard:03d}.npz"
+def shard_path(level: NoiseLevel, split: Split, shard: int, cfg: RegistrationConfig, root: Path = CACHE_DIR) -> Path:
+    """Shards live under a digest of the registration settings: changing them never reuses stale pairs."""
+    digest = hashlib.sha1(json.dumps(asdict(cfg), sort_keys=True).encode()).hexdigest()[:8]
+    return root / f"{level}-{split}-{digest}" / f"shard{shard:03d}.npz"
 
 
-def build_shard(level: NoiseLevel, split: Split, shard: int, seed: int = 0, root: Path = CACHE_DIR) -> Path:
+def build_shard(level: NoiseLevel, split: Split, shard: int, cfg: RegistrationConfig, seed: int = 0, root: Path = CACHE_DIR) -> Path:
     """One shard: every source image of ``split`` (cropped with seed ``[seed, shard]``) once."""
-    path = shard_path(level, split, shard, root)
+    path = shard_path(level, split, shard, cfg, root)
     if path.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    cfg = LEVEL_REGISTRATION[level]
     images = clean_images(split, seed=seed * 1000 + shard)
     inputs, targets, photons = [], [], []
     for index, clean in enumerate(images):
@@ -69,12 +74,15 @@ def build_shard(level: NoiseLevel, split: Split, shard: int, seed: int = 0, root
     return path
 
 
-def build_cache(level: NoiseLevel, split: Split = "train", shards: int = 12, seed: int = 0, root: Path = CACHE_DIR, log=print) -> list[Path]:
+def build_cache(level: NoiseLevel, split: Split = "train", shards: int = 12, cfg: RegistrationConfig | None = None,
+                seed: int = 0, root: Path = CACHE_DIR, log=print) -> list[Path]:
+    """Shards ``0 .. shards-1`` of ``level``'s pairs, registered with ``cfg`` (default: the level's)."""
+    cfg = cfg or LEVEL_REGISTRATION[level]
     paths = []
     for shard in range(shards):
         started = time.perf_counter()
-        existed = shard_path(level, split, shard, root).exists()
-        paths.append(build_shard(level, split, shard, seed, root))
+        existed = shard_path(level, split, shard, cfg, root).exists()
+        paths.append(build_shard(level, split, shard, cfg, seed, root))
         if not existed:
             log(f"{level}/{split} shard {shard + 1}/{shards}: {time.perf_counter() - started:.0f} s")
     return paths

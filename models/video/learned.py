@@ -3,7 +3,7 @@
 The fusion averages each frame with its warped neighbours where they agree, so what it leaves is
 uneven: clean where many frames matched, nearly raw noise where none did (occlusions, the first
 frames, fast motion). The classical path smooths that with one bilateral filter of one strength
-per frame. The network (models/archs/videounet.py, trained per level by
+per frame. The network (models/archs/resunet.py with a 3-plane head, trained per level by
 ``python -m models.train_video --level LEVEL``) sees that classical result, the fused frame, the
 noisy frame and a per-pixel map of the noise the fusion left, and predicts a colour correction of
 the classical result: untrained, it returns the classical result unchanged.

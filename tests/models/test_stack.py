@@ -4,12 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.data.sources import dead_leaves, load_source, random_square
+from models.data.sources import load_source, random_square
 from models.data.synthetic import BRIGHT_PERCENTILE, MAX_DN, brightest_part, level_of, make_stack, sample_photons
-from models.interface import Canceled, NoiseEstimate, no_progress
+from models.interface import Canceled, NoiseEstimate
 from models.stack.noise import StackNoiseClassifier
-from models.stack.registration import register_stack
-from models.stack.restorer import StackRestorer
+from models.registry import restorer_for
 
 SIZE, FRAMES = 128, 30
 
@@ -71,24 +70,13 @@ def test_classifier_levels_on_clear_stacks(camera, photons, level):
     assert estimate.sigma > 0
 
 
-def test_register_stack_keeps_shape_and_aligns():
-    rng = np.random.default_rng(2)
-    scene = dead_leaves(96, rng) * 3000 + 50
-    shifted = np.stack([np.roll(scene, (dy, dx), axis=(0, 1)) for dy, dx in [(0, 0), (1, -2), (-2, 1), (2, 2), (-1, 0)]]).astype(np.float32)
-    registered = register_stack(shifted)
-    assert registered.shape == shifted.shape and registered.dtype == np.float32
-    inner = (slice(None), slice(8, -8), slice(8, -8))
-    assert registered[inner].std(axis=0).mean() < 0.3 * shifted[inner].std(axis=0).mean()
-
-
 @pytest.mark.parametrize("level", ["low", "medium", "high"])
 def test_restorer_beats_temporal_mean(camera, level):
     rng = np.random.default_rng({"low": 21, "medium": 22, "high": 23}[level])
     stack, truth = make_stack(camera, rng, photons=sample_photons(level, rng), frames=FRAMES)
     stack = stack.astype(np.float32)
     estimate = StackNoiseClassifier().predict(stack)
-    restorer = StackRestorer(level)
-    restorer.setup("cpu")
+    restorer = restorer_for("stack", level).build("cpu")
     seen = []
     restored = restorer.predict(stack, estimate, lambda fraction, stage: seen.append(fraction))
     assert restored.shape == truth.shape and restored.dtype == np.float32
@@ -104,11 +92,4 @@ def test_restorer_cancel_propagates(camera):
             raise Canceled
 
     with pytest.raises(Canceled):
-        StackRestorer("medium").predict(stack.astype(np.float32), NoiseEstimate("medium", 50.0), cancel_at_half)
-
-
-def test_restorer_keeps_units_of_a_static_stack():
-    scene = (dead_leaves(64, np.random.default_rng(8)) * 2000 + 60).astype(np.float32)
-    stack = np.repeat(scene[None], 8, axis=0)
-    restored = StackRestorer("low").predict(stack, NoiseEstimate("low", 1.0), no_progress)
-    assert abs(float(restored.mean()) - float(scene.mean())) < 5
+        restorer_for("stack", "medium").build("cpu").predict(stack.astype(np.float32), NoiseEstimate("medium", 50.0), cancel_at_half)

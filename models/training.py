@@ -1,0 +1,62 @@
+"""What the per-level training scripts share: random crops and the optimisation loop.
+
+Both train_stack and train_video fit a small network with Adam under a one-cycle schedule on an L1
+loss, with gradient clipping, logging every 250 iterations and scoring the held-out set every 1000.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+
+def crops(inputs: np.ndarray, targets: np.ndarray, rng: np.random.Generator, batch: int, size: int):
+    """A random batch of ``size`` crops with random flips / 90-degree turns, as float32 tensors."""
+    import torch
+
+    n, _, h, w = inputs.shape
+    idx = rng.integers(0, n, batch)
+    ys, xs = rng.integers(0, h - size + 1, batch), rng.integers(0, w - size + 1, batch)
+    x = np.stack([inputs[i, :, y:y + size, xx:xx + size] for i, y, xx in zip(idx, ys, xs)]).astype(np.float32)
+    t = np.stack([targets[i, :, y:y + size, xx:xx + size] for i, y, xx in zip(idx, ys, xs)]).astype(np.float32)
+    k = int(rng.integers(0, 4))
+    x, t = np.rot90(x, k, axes=(2, 3)), np.rot90(t, k, axes=(2, 3))
+    if rng.random() < 0.5:
+        x, t = x[..., ::-1], t[..., ::-1]
+    return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.ascontiguousarray(t))
+
+
+def fit(net, next_batch: Callable[[], tuple[Any, Any]], held_out: Callable[[], dict[str, float]], iters: int, lr: float,
+        log: Callable[[str], None] = print) -> float:
+    """Train ``net`` in place for ``iters`` steps on ``next_batch()``; returns the training seconds.
+
+    ``held_out()`` scores the network (called in eval mode, training mode is restored after).
+    """
+    import torch
+
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=iters, pct_start=0.1)
+    net.train()
+    started = time.perf_counter()
+    running, counted = 0.0, 0
+    for it in range(1, iters + 1):
+        x, t = next_batch()
+        loss = torch.nn.functional.l1_loss(net(x), t)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 0.5)
+        opt.step()
+        sched.step()
+        running, counted = running + loss.item(), counted + 1
+        if it % 250 == 0 or it == iters:
+            msg = f"iter {it}: loss {running / counted:.5f}, {time.perf_counter() - started:.0f} s"
+            if it % 1000 == 0 or it == iters:
+                net.eval()
+                msg += f", held-out {held_out()}"
+                net.train()
+            log(msg)
+            running, counted = 0.0, 0
+    net.eval()
+    return time.perf_counter() - started

@@ -1,0 +1,95 @@
+"""The learned stack restorer: committed weights, registry wiring, registration, recorded quality."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from models.data.sources import dead_leaves
+from models.interface import NOISE_LEVELS
+from models.registry import WEIGHTS_DIR, restorer_for
+from models.stack.learned import LearnedStackRestorer, RegistrationConfig, estimate_flows, load_weights
+
+QUICK = WEIGHTS_DIR.parent.parent / "benchmarks" / "results" / "eval_stacks_quick.json"
+PSNR_MARGIN_DB = 0.2  # allowed drop below the recorded quick-eval numbers (threads may reorder sums)
+
+
+@pytest.mark.parametrize("level", NOISE_LEVELS)
+def test_committed_weights_load_and_are_small(level):
+    path = WEIGHTS_DIR / f"stack-{level}.pt"
+    assert path.exists() and path.stat().st_size < 4e6
+    net, meta = load_weights(path)
+    assert meta["level"] == level and meta["version"] == "2"
+    assert sum(p.numel() for p in net.parameters()) < 1_000_000
+    RegistrationConfig.from_dict(meta["registration"])  # readable
+
+
+@pytest.mark.parametrize("level", NOISE_LEVELS)
+def test_registry_serves_the_learned_restorer(level):
+    spec = restorer_for("stack", level)
+    assert spec.name == f"stack-fusion-{level}" and spec.version == "2"
+    assert spec.target == "models.stack.learned:LearnedStackRestorer" and spec.weights == f"stack-{level}.pt"
+    model = spec.build("cpu")
+    assert isinstance(model, LearnedStackRestorer) and model.level == level
+
+
+def test_registration_recovers_known_shifts():
+    rng = np.random.default_rng(4)
+    scene = (dead_leaves(96, rng) * 0.9 + 0.05).astype(np.float32)
+    shifts = [(0.0, 0.0), (1.5, -2.0), (-2.5, 1.0), (2.0, 2.5), (-1.0, -1.5)]
+    import cv2
+
+    xs, ys = np.meshgrid(np.arange(96, dtype=np.float32), np.arange(96, dtype=np.float32))
+    frames = np.stack([cv2.remap(scene, xs - dx, ys - dy, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT) for dx, dy in shifts])
+    flows = estimate_flows(frames, frames.mean(axis=0), RegistrationConfig())
+    inner = (slice(16, -16), slice(16, -16))
+    mean_shift = np.mean(shifts, axis=0)
+    for (dx, dy), flow in zip(shifts, flows):
+        # frame(x + flow) ~ reference(x); centred flows put the reference at the mean position
+        assert np.median(flow[inner][..., 0]) == pytest.approx(dx - mean_shift[0], abs=0.15)
+        assert np.median(flow[inner][..., 1]) == pytest.approx(dy - mean_shift[1], abs=0.15)
+
+
+def test_predict_keeps_units_and_shape():
+    model = restorer_for("stack", "low").build("cpu")
+    flat = np.full((12, 40, 48), 1234.0, np.float32) + np.random.default_rng(0).normal(0, 2, (12, 40, 48)).astype(np.float32)
+    out = model.predict(flat)
+    assert out.shape == (40, 48) and out.dtype == np.float32
+    assert abs(float(np.median(out)) - 1234.0) < 5
+
+
+def test_quick_eval_reaches_recorded_quality():
+    """The seeded quick sample (1 stack a level, through the Pipeline) still scores what was recorded."""
+    from models.eval_stacks import run
+
+    recorded = json.loads(QUICK.read_text())
+    report = run(n_per_level=1, n_classifier=0, boundary_factors=(), baselines=("flow-aligned mean",), log=lambda _: None)
+    for level in NOISE_LEVELS:
+        now = report["table"][level]
+        then = recorded["table"][level]["Restora"]
+        assert now["Restora"]["psnr"] >= then["psnr"] - PSNR_MARGIN_DB, level
+        assert now["Restora"]["ssim"] >= then["ssim"] - 0.005, level
+        assert now["Restora"]["psnr"] > now["flow-aligned mean"]["psnr"] + 1.0, level
+        assert now["Restora"]["ssim"] > now["flow-aligned mean"]["ssim"], level
+
+
+def test_restora_run_matches_the_evaluation_code_path(tmp_path):
+    """`restora run` on a file gives the frame (and PSNR) the evaluation measures for that file."""
+    import subprocess
+    import sys
+
+    from models.eval_stacks import ValImages, psnr, stack_specs, synth
+    from models.pipeline import Pipeline
+
+    spec = stack_specs(1, 2024)[1]  # the medium stack of the quick evaluation
+    stack, truth, _ = synth(ValImages(), spec)
+    src, via_cli, via_eval = tmp_path / "stack.npy", tmp_path / "cli.npy", tmp_path / "eval.npy"
+    np.save(src, stack)
+    done = subprocess.run([sys.executable, "-m", "restora.cli", "run", str(src), "-o", str(via_cli)],
+                          cwd=WEIGHTS_DIR.parent.parent, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    Pipeline(device="cpu", kinds=("stack",)).restore_file(src, [via_eval])
+    a, b = np.load(via_cli), np.load(via_eval)
+    np.testing.assert_allclose(a, b, atol=0.05)
+    assert psnr(truth, a) == pytest.approx(psnr(truth, b), abs=1e-3)
