@@ -138,6 +138,7 @@ def local_service(workers: int, port: int):
             "RESTORA_DATA_DIR": str(Path(tmp) / "data"),
             "RESTORA_RATE_LIMIT_SUBMITS": "0",  # this test is the one client: measure the service, not the limit
             "RESTORA_MAX_QUEUED_JOBS": "100000",
+            "RESTORA_WORKER_THREADS": str(max(1, (os.cpu_count() or 1) // workers)),  # the cores, shared out
         }
         log = open(Path(tmp) / "service.log", "w")
         processes = [subprocess.Popen([sys.executable, "-m", "uvicorn", "app.asgi:app", "--host", "127.0.0.1", "--port", str(port)], env=env, cwd=ROOT, stdout=log, stderr=log)]

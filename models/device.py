@@ -9,3 +9,12 @@ def pick_device(requested: str | None = None) -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def limit_threads(threads: int) -> None:
+    """Cap the CPU threads of torch and OpenCV: workers sharing a machine otherwise each take every core."""
+    import cv2
+    import torch
+
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(threads)

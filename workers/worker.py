@@ -77,8 +77,11 @@ def run_worker(settings: Settings, queues: tuple[str, ...] = (RESTORE_QUEUE,), b
     client = connect(settings.redis_url)
     pipeline = None
     if RESTORE_QUEUE in queues:
+        from models.device import limit_threads
         from models.pipeline import Pipeline
 
+        if settings.worker_threads:
+            limit_threads(settings.worker_threads)
         pipeline = Pipeline(settings.device)
         log.info("models loaded on %s: %s", pipeline.device, ", ".join(s.name for s in pipeline.specs))
         publish_models(client, pipeline.catalog())
