@@ -22,7 +22,6 @@ Wall times on the 2-core project machine, one thread each, three levels at once 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -34,9 +33,9 @@ import numpy as np
 from models.data.stack_pairs import build_cache, load_cache
 from models.interface import NOISE_LEVELS
 from models.registry import WEIGHTS_DIR
-from models.training import crops, fit
+from models.training import save, train
 from models.stack.learned import (DECONVOLUTION_NSR, DECONVOLUTION_SIGMAS_PX, LEVEL_REGISTRATION, SHARPNESS_POWER, STD_GAIN,
-                                  load_weights, network_inputs, save_weights)
+                                  load_weights, network_inputs)
 
 VERSION = "2"
 ARCH = "resunet"
@@ -93,6 +92,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     from models.archs import build
 
+    def log(message: str) -> None:
+        print(message, flush=True)
+
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(1)
     started = time.perf_counter()
@@ -102,18 +104,14 @@ def main(argv: list[str] | None = None) -> dict:
     merged, targets, _ = load_cache(paths[:-1])
     held_merged, held_targets, _ = load_cache(paths[-1:])
     inputs, held_inputs = (np.stack([network_inputs(m) for m in ms]) for ms in (merged, held_merged))
-    print(f"cache: {len(inputs)} train + {len(held_inputs)} held-out pairs ({cache_seconds:.0f} s)", flush=True)
+    log(f"cache: {len(inputs)} train + {len(held_inputs)} held-out pairs ({cache_seconds:.0f} s)")
 
     torch.manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
     net, history = build(ARCH, ARCH_CONFIG), []
     if args.init:
         history = warm_start(net, args.init, args.level)
-    params = sum(p.numel() for p in net.parameters())
-    print(f"{ARCH} {ARCH_CONFIG}: {params} parameters; before: {evaluate(net.eval(), held_inputs, held_targets)}", flush=True)
-    train_seconds = fit(net, lambda: crops(inputs, targets, rng, args.batch, args.crop),
-                        lambda: evaluate(net, held_inputs, held_targets), args.iters, args.lr, lambda m: print(m, flush=True))
-    held = evaluate(net, held_inputs, held_targets)
+    log(f"{ARCH} {ARCH_CONFIG}")
+    record = train(net, evaluate, (inputs, targets, held_inputs, held_targets), args, log)
     meta = {
         "level": args.level,
         "version": VERSION,
@@ -126,19 +124,12 @@ def main(argv: list[str] | None = None) -> dict:
         "training": {
             "command": "python -m models.train_stack " + " ".join(argv if argv is not None else sys.argv[1:]),
             "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-            "pairs": int(len(inputs)),
-            "parameters": int(params),
-            "train_seconds": round(train_seconds, 1),
+            **record,
             "cache_seconds": round(cache_seconds, 1),
-            "held_out_psnr": held,
             "history": history,  # the runs this one was fine-tuned from, oldest first
         },
     }
-    out = args.out or WEIGHTS_DIR / f"stack-{args.level}.pt"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_weights(out, net, meta)
-    print(json.dumps(meta["training"], indent=1), flush=True)
-    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB) in {time.perf_counter() - started:.0f} s", flush=True)
+    save(args.out or WEIGHTS_DIR / f"stack-{args.level}.pt", net, meta, started, log)
     return meta
 
 

@@ -16,7 +16,6 @@ pay for the network's time, so it is not served (models/video/learned.py).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
 from pathlib import Path
@@ -26,7 +25,7 @@ import numpy as np
 from models.data.video_pairs import CLIP_FRAMES, CRF_RANGE, TRAIN_SIGMA, build
 from models.interface import NOISE_LEVELS
 from models.registry import WEIGHTS_DIR
-from models.training import crops, fit
+from models.training import save, train
 from models.video.learned import NOISE_GAIN
 
 VERSION = "2"
@@ -68,7 +67,8 @@ def main(argv: list[str] | None = None) -> dict:
     import torch
 
     from models.archs import build as build_net
-    from models.stack.learned import save_weights
+    def log(message: str) -> None:
+        print(message, flush=True)
 
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(1)
@@ -76,16 +76,12 @@ def main(argv: list[str] | None = None) -> dict:
     inputs, targets = build(args.level, args.clips, args.seed)
     held_inputs, held_targets = build(args.level, args.held_out_clips, HELD_OUT_SEED + 1000 * args.seed)
     cache_seconds = time.perf_counter() - started
-    print(f"pairs: {len(inputs)} train + {len(held_inputs)} held-out ({cache_seconds:.0f} s)", flush=True)
+    log(f"pairs: {len(inputs)} train + {len(held_inputs)} held-out ({cache_seconds:.0f} s)")
 
     torch.manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
     net = build_net(ARCH, ARCH_CONFIG)
-    params = sum(p.numel() for p in net.parameters())
-    print(f"{ARCH} {ARCH_CONFIG}: {params} parameters; before: {evaluate(net.eval(), held_inputs, held_targets)}", flush=True)
-    train_seconds = fit(net, lambda: crops(inputs, targets, rng, args.batch, args.crop),
-                        lambda: evaluate(net, held_inputs, held_targets), args.iters, args.lr, lambda m: print(m, flush=True))
-    held = evaluate(net, held_inputs, held_targets)
+    log(f"{ARCH} {ARCH_CONFIG}")
+    record = train(net, evaluate, (inputs, targets, held_inputs, held_targets), args, log)
     meta = {
         "level": args.level,
         "version": VERSION,
@@ -96,18 +92,11 @@ def main(argv: list[str] | None = None) -> dict:
             "command": f"python -m models.train_video --level {args.level}",
             "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
             "data": {"sigma": TRAIN_SIGMA[args.level], "clip_frames": CLIP_FRAMES, "h264_crf": CRF_RANGE, "h264_fraction": 0.5},
-            "pairs": int(len(inputs)),
-            "parameters": int(params),
-            "train_seconds": round(train_seconds, 1),
+            **record,
             "cache_seconds": round(cache_seconds, 1),
-            "held_out_psnr": held,
         },
     }
-    out = args.out or WEIGHTS_DIR / f"video-{args.level}.pt"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_weights(out, net, meta)
-    print(json.dumps(meta["training"], indent=1), flush=True)
-    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB) in {time.perf_counter() - started:.0f} s", flush=True)
+    save(args.out or WEIGHTS_DIR / f"video-{args.level}.pt", net, meta, started, log)
     return meta
 
 

@@ -5,8 +5,10 @@ loss, with gradient clipping, logging every 250 iterations and scoring the held-
 """
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,6 +28,32 @@ def crops(inputs: np.ndarray, targets: np.ndarray, rng: np.random.Generator, bat
     if rng.random() < 0.5:
         x, t = x[..., ::-1], t[..., ::-1]
     return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.ascontiguousarray(t))
+
+
+def train(net, evaluate: Callable, data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], args, log: Callable[[str], None]) -> dict[str, Any]:
+    """Score ``net`` on the held-out pairs, ``fit`` it on random crops, score it again.
+
+    ``data`` is (inputs, targets, held-out inputs, held-out targets); ``args`` the script's seed,
+    batch, crop, iters and lr. Returns the weight file's training record fields.
+    """
+    inputs, targets, held_inputs, held_targets = data
+    rng = np.random.default_rng(args.seed)
+    params = sum(p.numel() for p in net.parameters())
+    log(f"{params} parameters; before: {evaluate(net.eval(), held_inputs, held_targets)}")
+    seconds = fit(net, lambda: crops(inputs, targets, rng, args.batch, args.crop),
+                  lambda: evaluate(net, held_inputs, held_targets), args.iters, args.lr, log)
+    return {"pairs": int(len(inputs)), "parameters": int(params), "train_seconds": round(seconds, 1),
+            "held_out_psnr": evaluate(net, held_inputs, held_targets)}
+
+
+def save(out: Path, net, meta: dict[str, Any], started: float, log: Callable[[str], None]) -> None:
+    """Write the weight file (float16 state dict + metadata) and say what was written."""
+    from models.stack.learned import save_weights
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_weights(out, net, meta)
+    log(json.dumps(meta["training"], indent=1))
+    log(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB) in {time.perf_counter() - started:.0f} s")
 
 
 def fit(net, next_batch: Callable[[], tuple[Any, Any]], held_out: Callable[[], dict[str, float]], iters: int, lr: float,
