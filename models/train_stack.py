@@ -8,14 +8,16 @@ Seeded end to end: the pair cache (models/data/stack_pairs.py; made on first use
 registration per stack, TRAIN images only), crop order, initialisation. The last cache shard is
 held out to watch for overfitting; it is never trained on.
 
-The committed ``models/weights/stack-*.pt`` were made in two runs per level (each file's
-metadata records both; ``training.history`` holds the first):
+The committed ``models/weights/stack-*.pt`` were made in these runs (each file's
+metadata records them all; ``training.history`` holds the earlier ones):
 
 1. ``python -m models.train_stack --level LEVEL`` as of commit 4a9eb21: 3000 iterations from
    scratch, three input channels (no Wiener channels), one-pass registration; ~31 min.
 2. ``python -m models.train_stack --level LEVEL --init FIRST.pt --iters 2000 --lr 5e-4 --shards 7``
    with this file: the first run's weights, the Wiener channels added at zero weight, fine-tuned
    on pairs made with the two-pass registration; ~35 min, pair cache (~15 min) not included.
+3. low and medium only: ``--init models/weights/stack-LEVEL.pt --iters 3000 --lr 3e-4 --shards 7``
+   from run 2's weights; ~18 min (two levels at once on an otherwise idle machine).
 
 Wall times on the 2-core project machine, one thread each, three levels at once beside other jobs.
 """
