@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import math
 import platform
 import tempfile
@@ -46,6 +45,7 @@ import numpy as np
 from models.data.sources import clean_images
 from models.data.synthetic import BLACK_LEVEL_DN, EXPOSURE_FRACTION, MAX_DN, READ_NOISE_DN, level_of, make_stack, sample_photons
 from models.interface import NOISE_LEVELS
+from models.io import write_report
 
 if not hasattr(np, "trapz"):  # bm3d 4.0.3 calls np.trapz, removed in numpy 2.4
     np.trapz = np.trapezoid
@@ -459,10 +459,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     else:
         report = run(n_per_level=args.stacks)
         name = "eval_stacks"
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{name}.json").write_text(json.dumps(report, indent=1, default=float) + "\n")
-    if not args.quick:
-        (args.out / f"{name}.md").write_text(markdown(report))
+    write_report(args.out, name, report, markdown(report), with_markdown=not args.quick)
     print(markdown(report))
     return report
 

@@ -30,7 +30,6 @@ FFmpeg; decode + classify + restore + encode for Restora), both using every core
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform
@@ -46,6 +45,7 @@ import av
 import numpy as np
 
 from models.interface import NoiseEstimate
+from models.io import write_report
 from models.registry import WEIGHTS_DIR
 from models.video.synthetic import Scene, make_clip, split_images
 
@@ -314,10 +314,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         return best
     report = run(quick=args.quick)
     name = "eval_video_quick" if args.quick else "eval_video"
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{name}.json").write_text(json.dumps(report, indent=1, default=float) + "\n")
-    if not args.quick:
-        (args.out / f"{name}.md").write_text(markdown(report))
+    write_report(args.out, name, report, markdown(report), with_markdown=not args.quick)
     print(markdown(report))
     return report
 

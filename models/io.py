@@ -5,6 +5,7 @@ OpenCV. Values are never rescaled on read, so results stay in the user's units (
 """
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -187,3 +188,11 @@ def _preview8(frame: np.ndarray, info: dict[str, Any]) -> np.ndarray:
     low, high = np.percentile(frame, [0.1, 99.9])
     scale = 255.0 / (high - low) if high > low else 0.0
     return np.clip(np.rint((frame - low) * scale), 0, 255).astype(np.uint8)
+
+
+def write_report(out_dir: Path, name: str, report: dict[str, Any], markdown: str, with_markdown: bool = True) -> None:
+    """An evaluation's results: ``name.json`` always, ``name.md`` (the printed table) unless told not to."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{name}.json").write_text(json.dumps(report, indent=1, default=float) + "\n")
+    if with_markdown:
+        (out_dir / f"{name}.md").write_text(markdown)
