@@ -18,6 +18,9 @@ metadata records them all; ``training.history`` holds the earlier ones):
    on pairs made with the two-pass registration; ~35 min, pair cache (~15 min) not included.
 3. low and medium only: ``--init models/weights/stack-LEVEL.pt --iters 3000 --lr 3e-4 --shards 7``
    from run 2's weights; ~18 min (two levels at once on an otherwise idle machine).
+4. low and medium only: ``--init models/weights/stack-LEVEL.pt --iters 5000 --lr 3e-4 --shards 12 --loss mse``
+   from run 3's weights: 11 training shards and a mean-squared-error loss (PSNR is what is
+   measured); ~48 min beside other training, pair cache for the 5 new shards ~4 min.
 
 Wall times on the 2-core project machine, one thread each, three levels at once beside other jobs.
 """
@@ -35,7 +38,7 @@ import numpy as np
 from models.data.stack_pairs import build_cache, load_cache
 from models.interface import NOISE_LEVELS
 from models.registry import WEIGHTS_DIR
-from models.training import save, train
+from models.training import LOSSES, save, train
 from models.stack.learned import (DECONVOLUTION_NSR, DECONVOLUTION_SIGMAS_PX, LEVEL_REGISTRATION, SHARPNESS_POWER, STD_GAIN,
                                   load_weights, network_inputs)
 
@@ -82,6 +85,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--crop", type=int, default=96)
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--loss", choices=LOSSES, default="l1")
     parser.add_argument("--shards", type=int, default=12, help="cache shards of 24 stacks; the last is held out")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)

@@ -1,7 +1,7 @@
 """What the per-level training scripts share: random crops and the optimisation loop.
 
 Both train_stack and train_video fit a small network with Adam under a one-cycle schedule on an L1
-loss, with gradient clipping, logging every 250 iterations and scoring the held-out set every 1000.
+loss (or mean squared error, e.g. to fine-tune for PSNR), with gradient clipping, logging every 250 iterations and scoring the held-out set every 1000.
 """
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+
+LOSSES = {"l1": "l1_loss", "mse": "mse_loss"}  # --loss choices -> torch.nn.functional names
 
 
 def crops(inputs: np.ndarray, targets: np.ndarray, rng: np.random.Generator, batch: int, size: int):
@@ -41,7 +44,7 @@ def train(net, evaluate: Callable, data: tuple[np.ndarray, np.ndarray, np.ndarra
     params = sum(p.numel() for p in net.parameters())
     log(f"{params} parameters; before: {evaluate(net.eval(), held_inputs, held_targets)}")
     seconds = fit(net, lambda: crops(inputs, targets, rng, args.batch, args.crop),
-                  lambda: evaluate(net, held_inputs, held_targets), args.iters, args.lr, log)
+                  lambda: evaluate(net, held_inputs, held_targets), args.iters, args.lr, log, args.loss)
     return {"pairs": int(len(inputs)), "parameters": int(params), "train_seconds": round(seconds, 1),
             "held_out_psnr": evaluate(net, held_inputs, held_targets)}
 
@@ -57,13 +60,14 @@ def save(out: Path, net, meta: dict[str, Any], started: float, log: Callable[[st
 
 
 def fit(net, next_batch: Callable[[], tuple[Any, Any]], held_out: Callable[[], dict[str, float]], iters: int, lr: float,
-        log: Callable[[str], None] = print) -> float:
+        log: Callable[[str], None] = print, loss_name: str = "l1") -> float:
     """Train ``net`` in place for ``iters`` steps on ``next_batch()``; returns the training seconds.
 
     ``held_out()`` scores the network (called in eval mode, training mode is restored after).
     """
     import torch
 
+    loss_fn = LOSSES[loss_name]
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=iters, pct_start=0.1)
     net.train()
@@ -71,7 +75,7 @@ def fit(net, next_batch: Callable[[], tuple[Any, Any]], held_out: Callable[[], d
     running, counted = 0.0, 0
     for it in range(1, iters + 1):
         x, t = next_batch()
-        loss = torch.nn.functional.l1_loss(net(x), t)
+        loss = getattr(torch.nn.functional, loss_fn)(net(x), t)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 0.5)

@@ -9,7 +9,7 @@ import pytest
 from models.data.sources import dead_leaves
 from models.interface import NOISE_LEVELS
 from models.registry import WEIGHTS_DIR, restorer_for
-from models.stack.learned import LearnedStackRestorer, RegistrationConfig, estimate_flows, load_weights
+from models.stack.learned import LearnedStackRestorer, RegistrationConfig, estimate_flows, load_weights, mirror_ensemble
 
 QUICK = WEIGHTS_DIR.parent.parent / "benchmarks" / "results" / "eval_stacks_quick.json"
 PSNR_MARGIN_DB = 0.2  # allowed drop below the recorded quick-eval numbers (threads may reorder sums)
@@ -49,6 +49,18 @@ def test_registration_recovers_known_shifts():
         # frame(x + flow) ~ reference(x); centred flows put the reference at the mean position
         assert np.median(flow[inner][..., 0]) == pytest.approx(dx - mean_shift[0], abs=0.15)
         assert np.median(flow[inner][..., 1]) == pytest.approx(dy - mean_shift[1], abs=0.15)
+
+
+def test_mirror_ensemble_treats_a_mirrored_stack_as_a_mirrored_result():
+    """The averaged mirror passes make the restorer exactly flip-equivariant, which the network alone is not."""
+    import torch
+
+    net, _ = load_weights(WEIGHTS_DIR / "stack-medium.pt")
+    x = torch.from_numpy(np.random.default_rng(1).uniform(0, 1, (1, net.head.in_channels, 40, 56)).astype(np.float32))
+    with torch.inference_mode():
+        assert not torch.allclose(net(x.flip(3)), net(x).flip(3), atol=1e-4)
+        assert torch.allclose(mirror_ensemble(net, x.flip(3)), mirror_ensemble(net, x).flip(3), atol=1e-5)
+        assert torch.allclose(mirror_ensemble(net, x.flip(2)), mirror_ensemble(net, x).flip(2), atol=1e-5)
 
 
 def test_predict_keeps_units_and_shape():
