@@ -9,10 +9,20 @@ from pydantic import BaseModel, Field
 from core.jobs import JobRecord, Kind, Status
 
 
+class NoiseRecheckOut(BaseModel):
+    frame: int = Field(description="Frame of the latest re-measurement", examples=[250])
+    sigma: float = Field(description="Noise std the model uses from that frame on (8-bit units), kept within the level", examples=[14.8])
+    min: float = Field(description="Lowest sigma used so far", examples=[14.2])
+    max: float = Field(description="Highest sigma used so far", examples=[15.3])
+    count: int = Field(description="Re-measurements so far", examples=[8])
+
+
 class NoiseOut(BaseModel):
     level: str = Field(examples=["medium"])
     sigma: float = Field(description="Noise std estimate in input units", examples=[23.4])
     source: str = Field(description="`classifier` or `override`", examples=["classifier"])
+    recheck: NoiseRecheckOut | None = Field(
+        default=None, description="Videos only: the noise is measured again every 25 frames (from the 75th on) and the model follows it")
 
 
 class ModelOut(BaseModel):

@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     worker_heartbeat_s: int = Field(5, description="How often a busy worker says it is alive")
     worker_stop_grace_s: float = Field(8.0, description="On SIGTERM, how long the current job may run on before it is requeued")
     device: str | None = Field(None, description="Torch device for workers; unset = cuda if present, else cpu")
+    video_net_memory_mb: float = Field(256.0, gt=0, description="Memory the video network may use per frame; larger frames (1080p) are restored in overlapping tiles")
     worker_threads: int | None = Field(None, ge=1, description="CPU threads each worker's models use; unset = every core (set cores / workers when several share a machine)")
 
     @field_validator("storage_url")

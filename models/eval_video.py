@@ -19,9 +19,9 @@ Methods, all on the same clips in the same run:
 - ``bm3d (package)``: per-frame colour BM3D (``bm3d.bm3d_rgb``, the true sigma given) on a few
   frames only, the quality reference for a single-frame method; it is far too slow for clips.
 - ``Restora``: ``Pipeline.restore_file`` (what the worker and ``restora run`` execute: classify
-  the noise, pick the level's model, restore, write FFV1), decoded the same way; and the same
-  fusion followed by the experimental learned refiner (models/video/learned.py) where a weight file
-  for the level exists, to show what a network adds over the served bilateral filter.
+  the noise, pick the level's model, restore, write FFV1), decoded the same way; and, as an
+  ablation, the same fusion followed by the classical bilateral filter alone
+  (models/video/restorer.py), to show what the learned network adds.
 
 PSNR: mean over frames of per-frame RGB PSNR (peak 255). SSIM: skimage, per channel, on every
 ``SSIM_EVERY``-th frame. fps: frames / wall time of the whole command (decode + filter + encode for
@@ -46,7 +46,6 @@ import numpy as np
 
 from models.interface import NoiseEstimate
 from models.io import write_report
-from models.registry import WEIGHTS_DIR
 from models.video.synthetic import Scene, make_clip, split_images
 
 if not hasattr(np, "trapz"):  # bm3d 4.0.3 calls np.trapz, removed in numpy 2.4
@@ -103,7 +102,7 @@ TUNED: dict[int, dict[str, float]] = {
     30: {"hqdn3d": 40, "nlmeans": 12, "atadenoise": 0.3, "vaguedenoiser": 44, "fftdnoiz": 30, "bm3d": 60, "tmix": 2},
 }
 QUICK_FILTERS = ("hqdn3d", "tmix")
-LEARNED = "fusion + learned refiner (experimental, not served)"
+ABLATION = "fusion + bilateral, no network (ablation)"
 
 
 def grid(name: str, sigma: float) -> list[float]:
@@ -197,13 +196,13 @@ def bm3d_frames(clean: np.ndarray, src: Path, sigma: float, indices: tuple[int, 
     return {"psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims)), "fps": len(indices) / seconds, "frames": list(indices)}
 
 
-def run_learned(weights: Path, src: Path, dst: Path, noise: NoiseEstimate) -> float:
-    """Seconds to restore ``src`` with the experimental learned refiner after the fusion (not served)."""
+def run_ablation(src: Path, dst: Path, noise: NoiseEstimate) -> float:
+    """Seconds to restore ``src`` with the fusion and the bilateral filter alone (the network's input, without it)."""
     from models.video.io import VideoReader, VideoWriter
-    from models.video.learned import LearnedVideoRestorer
+    from models.video.restorer import VideoRestorer
 
     started = time.perf_counter()
-    model = LearnedVideoRestorer(noise.level, weights)
+    model = VideoRestorer(noise.level)
     model.setup("cpu")
     with VideoReader(src) as reader, VideoWriter([dst], reader) as writer:
         for frame in model.predict(reader.frames(), noise):
@@ -240,9 +239,7 @@ def run(quick: bool = False, log: Callable[[str], None] = print) -> dict[str, An
                     record(name, run_ffmpeg(FILTERS[name][0](strength), src, dst), dst, strength=strength)
                 summary = pipeline.restore_file(src, [dst])
                 record("Restora", summary.seconds, dst, sigma_estimate=summary.noise.sigma, level=summary.noise.level, model=summary.model.name)
-                weights = WEIGHTS_DIR / f"video-{summary.noise.level}.pt"
-                if weights.exists():
-                    record(LEARNED, run_learned(weights, src, dst, summary.noise), dst)
+                record(ABLATION, run_ablation(src, dst, summary.noise), dst)
                 if c == 0 and not quick:
                     extra["bm3d (package)"] = bm3d_frames(clean, src, sigma, BM3D_FRAMES)
                     extra["Restora on the same frames"] = float(np.mean([rows["Restora"][0]["frame_psnr"][i] for i in BM3D_FRAMES]))

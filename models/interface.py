@@ -35,6 +35,16 @@ def no_progress(fraction: float, stage: str) -> None:
     """The progress callback for callers that do not watch."""
 
 
+class SigmaUpdate(Protocol):
+    """Called by a video restorer when it re-measures the noise during a clip: the frame index and the sigma it now uses."""
+
+    def __call__(self, frame: int, sigma: float) -> None: ...
+
+
+def no_sigma_update(frame: int, sigma: float) -> None:
+    """The re-check callback for callers that do not watch."""
+
+
 class Model(Protocol):
     """A loaded model. ``device`` is a torch device string ("cuda" or "cpu"); classical models ignore it."""
 

@@ -27,11 +27,13 @@ class Reporter(Protocol):
     def noise(self, estimate: NoiseEstimate, source: str) -> None: ...
     def model(self, name: str, version: str) -> None: ...
     def progress(self, fraction: float, stage: str) -> None: ...
+    def noise_recheck(self, frame: int, sigma: float) -> None: ...
 
 
 class SilentReporter:
     def input(self, info: dict[str, Any]) -> None: ...
     def noise(self, estimate: NoiseEstimate, source: str) -> None: ...
+    def noise_recheck(self, frame: int, sigma: float) -> None: ...
     def model(self, name: str, version: str) -> None: ...
     def progress(self, fraction: float, stage: str) -> None: ...
 
@@ -49,10 +51,13 @@ class RunSummary:
 class Pipeline:
     """Holds every classifier and restoration model, loaded once, on one device."""
 
-    def __init__(self, device: str | None = None, kinds: tuple[Kind, ...] = ("stack", "image", "video")):
+    def __init__(self, device: str | None = None, kinds: tuple[Kind, ...] = ("stack", "image", "video"), video_net_memory_mb: float | None = None):
+        """``video_net_memory_mb``: the video network's memory budget per frame (default: the model's own)."""
         self.device = pick_device(device)
         self.specs = [s for s in REGISTRY if s.kind in kinds]
-        self._loaded = {spec.name: spec.build(self.device) for spec in self.specs}
+        video_options = {"net_memory_mb": video_net_memory_mb} if video_net_memory_mb else {}
+        self._loaded = {spec.name: spec.build(self.device, **(video_options if (spec.kind, spec.role) == ("video", "restorer") else {}))
+                        for spec in self.specs}
 
     def catalog(self) -> list[dict[str, Any]]:
         return [spec.describe() for spec in self.specs]
@@ -109,7 +114,7 @@ class Pipeline:
             estimate, source, spec, model = self._classify("video", reader.head(VIDEO_NOISE_FRAMES), noise_level, report)
             total = max(int(info["frames"]), 1)
             with VideoWriter(outputs, reader) as writer:
-                for done, frame in enumerate(model.predict(reader.frames(), estimate), start=1):
+                for done, frame in enumerate(model.predict(reader.frames(), estimate, report.noise_recheck), start=1):
                     writer.write(frame)
                     report.progress(min(done / total, 0.99), f"frame {done}/{total}")
         return info, estimate, source, spec

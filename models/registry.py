@@ -27,12 +27,12 @@ class ModelSpec:
     weights: str | None = None  # file name under WEIGHTS_DIR
     options: dict[str, Any] = field(default_factory=dict)
 
-    def build(self, device: str) -> Any:
-        """Instantiate the class with its level and weights, and set it up on ``device``."""
+    def build(self, device: str, **options: Any) -> Any:
+        """Instantiate the class with its level, weights and options (``options`` override the spec's), and set it up on ``device``."""
         module_name, class_name = self.target.split(":")
         cls = getattr(importlib.import_module(module_name), class_name)
         weights = WEIGHTS_DIR / self.weights if self.weights else None
-        model = cls(level=self.level, weights=weights, **self.options)
+        model = cls(level=self.level, weights=weights, **{**self.options, **options})
         model.setup(device)
         return model
 
@@ -61,7 +61,7 @@ REGISTRY: tuple[ModelSpec, ...] = (
     ModelSpec("image-noise", "1", "image", "classifier", "models.image.noise:ImageNoiseClassifier"),
     *_per_level("image", "image-denoise", "1", "models.image.restorer:ImageRestorer"),
     ModelSpec("video-noise", "1", "video", "classifier", "models.video.noise:VideoNoiseClassifier"),
-    *_per_level("video", "video-fusion", "1", "models.video.restorer:VideoRestorer"),
+    *_per_level("video", "video-fusion", "2", "models.video.learned:LearnedVideoRestorer", "video-{level}.pt"),
 )
 
 

@@ -44,6 +44,7 @@ class _BarReporter:
 
     def __init__(self, bar: Progress):
         self.bar, self.task = bar, bar.add_task("restoring", total=1.0)
+        self.sigma_note = ""
 
     def input(self, info: dict) -> None:
         self.bar.console.print(f"input: {info}")
@@ -51,11 +52,15 @@ class _BarReporter:
     def noise(self, estimate, source: str) -> None:
         self.bar.console.print(f"noise: {estimate.level} (sigma {estimate.sigma:.2f}, {source})")
 
+    def noise_recheck(self, frame: int, sigma: float) -> None:
+        """Shown beside the progress, not printed: a long clip re-checks its noise every 25 frames."""
+        self.sigma_note = f" (sigma now {sigma:.2f})"
+
     def model(self, name: str, version: str) -> None:
         self.bar.console.print(f"model: {name} v{version}")
 
     def progress(self, fraction: float, stage: str) -> None:
-        self.bar.update(self.task, completed=fraction, description=stage)
+        self.bar.update(self.task, completed=fraction, description=stage + self.sigma_note)
 
 
 def _output_format(output: Path) -> str:
@@ -125,6 +130,7 @@ def run(
     noise_level: Annotated[NoiseLevel, typer.Option(help="Override the noise classifier")] = NoiseLevel.auto,
     layout: Annotated[Layout, typer.Option(help="Axis order of a .npy stack")] = Layout.auto,
     device: Annotated[str | None, typer.Option(help="Torch device (default: cuda if present, else cpu)")] = None,
+    video_memory_mb: Annotated[float | None, typer.Option(min=1, help="Video network memory budget per frame; larger frames are tiled (default 256)")] = None,
 ) -> None:
     """Restore one file in this process, no server."""
     from models import io
@@ -136,7 +142,7 @@ def run(
     except ValueError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
-    pipeline = Pipeline(device, kinds=(kind,))
+    pipeline = Pipeline(device, kinds=(kind,), video_net_memory_mb=video_memory_mb)
 
     with _progress_bar() as bar:
         try:

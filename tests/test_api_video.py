@@ -68,3 +68,19 @@ def _small_stack() -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, np.random.default_rng(0).integers(100, 200, (6, 32, 32), dtype=np.uint16))
     return buffer.getvalue()
+
+
+def test_ten_bit_clip_comes_back_ten_bit_and_its_noise_is_rechecked(api, tmp_path):
+    """A 100-frame 10-bit clip: the job JSON shows the noise measured again during the clip."""
+    clip = tmp_path / "deep.mp4"
+    make_clip(clip, np.random.default_rng(5), sigma=12, frames=100, width=128, height=72, audio=False, bits=10)
+    job = wait_for(api, api.post("/v1/jobs", files={"file": ("deep.mp4", clip.read_bytes())}).json()["id"])
+    assert job["status"] == "succeeded", job["error"]
+    assert job["input"]["pix_fmt"] == "yuv420p10le"
+    recheck = job["noise"]["recheck"]
+    assert (recheck["count"], recheck["frame"]) == (1, 75)  # measured at frames 25, 50, 75; used from 3 measurements on
+    assert recheck["min"] <= recheck["sigma"] <= recheck["max"]
+    assert abs(recheck["sigma"] - job["noise"]["sigma"]) < 3  # the same noise all along
+    with av.open(io.BytesIO(api.get(f"/v1/jobs/{job['id']}/result").content)) as container:
+        assert container.streams.video[0].codec_context.pix_fmt == "yuv420p10le"
+        assert sum(1 for _ in container.decode(video=0)) == 100

@@ -11,6 +11,8 @@ import httpx
 import numpy as np
 import pytest
 
+from models.video.io import VideoReader
+from models.video.synthetic import make_clip
 from restora.redis_server import free_port
 from tests.helpers import psnr, synthetic_stack
 
@@ -86,3 +88,15 @@ def test_run_refuses_unknown_output_extension(tmp_path):
     np.save(tmp_path / "in.npy", np.zeros((4, 16, 16), np.uint16))
     done = restora("run", str(tmp_path / "in.npy"), "-o", str(tmp_path / "out.gif"), timeout=60)
     assert done.returncode == 2 and "extension" in done.stderr
+
+
+def test_run_restores_a_video_in_tiles_under_a_small_memory_budget(tmp_path):
+    """`--video-memory-mb` caps the network's memory: the clip is restored in tiles, to the same frames."""
+    make_clip(tmp_path / "in.mkv", np.random.default_rng(2), sigma=25, frames=6, width=320, height=192, audio=False)
+    for name, extra in (("whole.mkv", ()), ("tiled.mkv", ("--video-memory-mb", "2"))):
+        done = restora("run", str(tmp_path / "in.mkv"), "-o", str(tmp_path / name), *extra, timeout=300)
+        assert done.returncode == 0, done.stderr
+    with VideoReader(tmp_path / "whole.mkv") as whole, VideoReader(tmp_path / "tiled.mkv") as tiled:
+        pairs = list(zip(whole.frames(), tiled.frames(), strict=True))
+    assert len(pairs) == 6
+    assert max(float(np.abs(a - b).max()) for a, b in pairs) <= 1.0  # 8-bit steps: rounding of tile seams at most

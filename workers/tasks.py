@@ -41,6 +41,7 @@ class JobReporter:
     def __init__(self, runtime: Runtime, job_id: str, attempt: int):
         self.runtime, self.store, self.job_id, self.attempt = runtime, runtime.store, job_id, attempt
         self._last_write = 0.0
+        self._noise: dict[str, Any] = {}
 
     def _write(self, **fields: Any) -> None:
         if self.store.update(self.job_id, allowed_from=("running",), attempt=self.attempt, **fields) is None:
@@ -53,7 +54,16 @@ class JobReporter:
             self._write(input={**job.input, **{k: v for k, v in info.items() if k != "filename"}})
 
     def noise(self, estimate: NoiseEstimate, source: str) -> None:
-        self._write(noise={"level": estimate.level, "sigma": round(float(estimate.sigma), 4), "source": source})
+        self._noise = {"level": estimate.level, "sigma": round(float(estimate.sigma), 4), "source": source}
+        self._write(noise=self._noise)
+
+    def noise_recheck(self, frame: int, sigma: float) -> None:
+        """A long clip's noise measured again: the job shows the sigma in use now and its range so far."""
+        sigma = round(float(sigma), 4)
+        before = self._noise.get("recheck")
+        low, high = (min(before["min"], sigma), max(before["max"], sigma)) if before else (sigma, sigma)
+        self._noise = {**self._noise, "recheck": {"frame": frame, "sigma": sigma, "min": low, "max": high, "count": (before["count"] if before else 0) + 1}}
+        self._write(noise=self._noise)
 
     def model(self, name: str, version: str) -> None:
         self._write(model={"name": name, "version": version})

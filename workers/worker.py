@@ -82,7 +82,7 @@ def run_worker(settings: Settings, queues: tuple[str, ...] = (RESTORE_QUEUE,), b
 
         if settings.worker_threads:
             limit_threads(settings.worker_threads)
-        pipeline = Pipeline(settings.device)
+        pipeline = Pipeline(settings.device, video_net_memory_mb=settings.video_net_memory_mb)
         log.info("models loaded on %s: %s", pipeline.device, ", ".join(s.name for s in pipeline.specs))
         publish_models(client, pipeline.catalog())
     runtime.install(runtime.Runtime(settings, client, get_storage(settings), pipeline))

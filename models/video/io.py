@@ -1,5 +1,9 @@
 """Read and write clips with PyAV: frames stream through as float32 RGB in 8-bit units.
 
+Sources deeper than 8 bits (10-bit HEVC/H.264, 16-bit FFV1, ...) are read through 16-bit RGB, so
+their extra precision survives as fractions, and written back deep: 10-bit 4:2:0 H.264 in .mp4,
+16-bit RGB FFV1 in .mkv.
+
 Reading is locked down (local files only, a short list of demuxers, bounded probing) because clips
 come from users: a playlist or concat script renamed to .mp4 must not make FFmpeg open other files
 or URLs. Writing keeps what a user expects to survive: frame count, each frame's timestamp (so
@@ -60,6 +64,11 @@ class SourceVideo:
     colorspace: int  # AVColorSpace of the source (2 = unspecified)
     color_primaries: int
     color_trc: int
+    bits: int = 8  # bits per component of the decoded picture
+
+    @property
+    def deep(self) -> bool:
+        return self.bits > 8
 
 
 class VideoReader:
@@ -96,6 +105,7 @@ class VideoReader:
                 colorspace=first.colorspace,
                 color_primaries=first.color_primaries,
                 color_trc=first.color_trc,
+                bits=first.format.components[0].bits,
             )
             self.info = {
                 "filename": self.path.name,
@@ -204,8 +214,12 @@ class VideoWriter:
         if not self._reader.timestamps:
             raise RuntimeError("more frames written than read from the source")
         pts = self._reader.timestamps.popleft()
-        rgb = np.clip(np.rint(frame), 0, 255).astype(np.uint8)
-        picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        if self._reader.source.deep:
+            rgb = np.clip(np.rint(frame * np.float32(257)), 0, 65535).astype(np.uint16)
+            picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb48le")
+        else:
+            rgb = np.clip(np.rint(frame), 0, 255).astype(np.uint8)
+            picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
         for output in self._outputs:
             output.write(picture, pts)
 
@@ -253,16 +267,16 @@ class _Output:
         if fmt == "mp4":
             stream = self.container.add_stream("libx264", rate=source.rate, options={"crf": "18", "preset": "veryfast"})
             # 4:2:0 needs even sides; odd-sized clips keep their size in 4:4:4 instead.
-            stream.pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
+            stream.pix_fmt = ("yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p") + ("10le" if source.deep else "")
             stream.codec_context.colorspace = source.colorspace if source.colorspace in YUV_MATRICES else BT709
             stream.codec_context.color_range = 1  # limited ("tv") range, what players assume
             stream.codec_context.color_primaries = source.color_primaries
             stream.codec_context.color_trc = source.color_trc
         else:
-            # bgr0 is stored as RGB (FFV1's reversible colour transform), so it decodes to the very
-            # same 8-bit RGB we wrote; yuv444p would round in the RGB->YUV step.
+            # bgr0 / gbrp16le are stored as RGB (FFV1's reversible colour transform), so they decode
+            # to the very RGB we wrote; yuv444p would round in the RGB->YUV step.
             stream = self.container.add_stream("ffv1", rate=source.rate, options={"level": "3", "slicecrc": "1"})
-            stream.pix_fmt = "bgr0"
+            stream.pix_fmt = "gbrp16le" if source.deep else "bgr0"
         stream.width, stream.height = width, height
         stream.time_base = source.time_base
         stream.codec_context.time_base = source.time_base
@@ -273,8 +287,8 @@ class _Output:
     def write(self, picture: av.VideoFrame, pts: int) -> None:
         if self.audio:
             self.audio.mux_until(float(pts * self.source.time_base))
-        if self.video.pix_fmt == "bgr0":
-            frame = picture.reformat(format="bgr0")
+        if self.video.pix_fmt in ("bgr0", "gbrp16le"):
+            frame = picture.reformat(format=self.video.pix_fmt)
         else:
             matrix = YUV_MATRICES[self.video.codec_context.colorspace]
             frame = picture.reformat(format=self.video.pix_fmt, dst_colorspace=matrix, dst_color_range="MPEG")

@@ -6,29 +6,28 @@ frames, fast motion). The classical path smooths that with one bilateral filter 
 per frame. The network (models/archs/resunet.py with a 3-plane head, trained per level by
 ``python -m models.train_video --level LEVEL``) sees that classical result, the fused frame, the
 noisy frame and a per-pixel map of the noise the fusion left, and predicts a colour correction of
-the classical result: untrained, it returns the classical result unchanged.
+the classical result: untrained, it returns the classical result unchanged. Gray clips keep the
+classical result: the network was trained on colour noise, independent in R, G and B.
 
-Status: experimental, not in the registry. The trained networks (2500 steps, 4-8 min at one
-thread each) gain -0.01 / +0.08 / +0.13 dB (low / medium / high) over the classical result on
-held-out training clips, and on ``restora eval video`` at sigma 15 scored 34.19 dB against the
-classical 34.21 (SSIM 0.958 vs 0.951) at a quarter of its speed, so the worker serves the classical
-restorer; ``restora eval video`` measures this path next to it.
+This is what the worker serves (registry ``video-fusion-{level}`` v2); ``restora eval video``
+measures it next to the fusion and bilateral filter alone (the ablation row), and
+``python -m models.train_video`` records each network's held-out gain in its weight file.
 
 Memory: the network runs on overlapping tiles when a frame's activations would exceed a budget
-(``net_memory_mb``, default ``RESTORA_VIDEO_NET_MB`` or 256), so 1080p needs no more than that for
+(``net_memory_mb``, 256 MB unless the worker's ``RESTORA_VIDEO_NET_MEMORY_MB`` or ``restora run
+--video-memory-mb`` says otherwise), so 1080p needs no more than that for
 the network; the fusion holds ``ahead + 2`` frames whatever the clip length.
 """
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from models.interface import NoiseEstimate, NoiseLevel
+from models.interface import NoiseEstimate, NoiseLevel, SigmaUpdate, no_sigma_update
 from models.video.restorer import FusionSettings, _Fusion, lookahead
 
 NOISE_GAIN = 10.0  # the noise map (std in 0..1 units) scaled to the range of the other planes
@@ -45,6 +44,11 @@ def net_inputs(fusion: _Fusion, fused: np.ndarray, weights: np.ndarray, noisy: n
     left = (fusion.sigma / 255.0 * NOISE_GAIN) / np.sqrt(weights)
     planes = np.concatenate([fusion.smooth(fused, weights), fused, noisy], axis=2) * np.float32(1 / 255)
     return np.ascontiguousarray(np.concatenate([planes, left[..., None]], axis=2).transpose(2, 0, 1), dtype=np.float32)
+
+
+def is_gray(rgb: np.ndarray) -> bool:
+    """True for a frame whose three channels are the same (a gray source decoded to RGB)."""
+    return bool(np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]))
 
 
 def tile_side(memory_mb: float) -> int | None:
@@ -64,7 +68,7 @@ class LearnedVideoRestorer:
         self.level = level
         self.weights = Path(weights)
         self.settings = settings
-        self.net_memory_mb = net_memory_mb or float(os.environ.get("RESTORA_VIDEO_NET_MB", DEFAULT_NET_MEMORY_MB))
+        self.net_memory_mb = net_memory_mb or DEFAULT_NET_MEMORY_MB
         self.net = None
         self.meta: dict[str, Any] = {}
         self.device = "cpu"
@@ -77,12 +81,15 @@ class LearnedVideoRestorer:
         if self.meta.get("level") != self.level:
             raise ValueError(f"{self.weights.name} was trained for level {self.meta.get('level')!r}, not {self.level!r}")
 
-    def predict(self, frames: Iterator[np.ndarray], noise: NoiseEstimate) -> Iterator[np.ndarray]:
+    def predict(self, frames: Iterator[np.ndarray], noise: NoiseEstimate, on_sigma: SigmaUpdate = no_sigma_update) -> Iterator[np.ndarray]:
         """One restored frame (float32 RGB, 8-bit units) per input frame, in order."""
-        fusion = _Fusion(self.settings, noise.sigma, self.level)
+        fusion = _Fusion(self.settings, noise.sigma, self.level, on_sigma)
         for frame, following in lookahead(map(fusion.prepare, frames), self.settings.ahead):
             fused, weights = fusion.fuse(frame, following)
-            yield self.refine(net_inputs(fusion, fused, weights, frame.rgb))
+            if is_gray(frame.rgb):  # trained on colour noise, the network mistakes gray noise (equal in R, G, B) for detail
+                yield fusion.smooth(fused, weights)
+            else:
+                yield self.refine(net_inputs(fusion, fused, weights, frame.rgb))
 
     def refine(self, inputs: np.ndarray) -> np.ndarray:
         """The network on (10, H, W) inputs -> (H, W, 3) in 8-bit units, tiled above the memory budget."""

@@ -27,7 +27,7 @@ from typing import TypeVar
 import cv2
 import numpy as np
 
-from models.interface import NoiseEstimate, NoiseLevel
+from models.interface import NoiseEstimate, NoiseLevel, SigmaUpdate, no_sigma_update
 from models.video.noise import HIGH_ABOVE, LOW_BELOW, frame_sigma
 
 T = TypeVar("T")
@@ -64,7 +64,9 @@ class FusionSettings:
 
 
 class VideoRestorer:
-    """Classical: no weights. The level bounds the sigma the fusion trusts; the measured sigma sets it."""
+    """Fusion and bilateral filter alone, no weights: the first stage of the served
+    :class:`models.video.learned.LearnedVideoRestorer`, kept whole as the evaluation's ablation and
+    for fast tests of the streaming. The level bounds the sigma the fusion trusts; the measured sigma sets it."""
 
     def __init__(self, level: NoiseLevel, weights: Path | None = None, settings: FusionSettings = FusionSettings()):
         self.level = level
@@ -73,9 +75,9 @@ class VideoRestorer:
     def setup(self, device: str) -> None:
         """Nothing to load: OpenCV runs on the CPU whatever ``device`` says."""
 
-    def predict(self, frames: Iterator[np.ndarray], noise: NoiseEstimate) -> Iterator[np.ndarray]:
+    def predict(self, frames: Iterator[np.ndarray], noise: NoiseEstimate, on_sigma: SigmaUpdate = no_sigma_update) -> Iterator[np.ndarray]:
         """One restored frame per input frame, in order, holding ``ahead + 1`` frames at a time."""
-        fusion = _Fusion(self.settings, noise.sigma, self.level)
+        fusion = _Fusion(self.settings, noise.sigma, self.level, on_sigma)
         for frame, following in lookahead(map(fusion.prepare, frames), self.settings.ahead):
             yield fusion.restore(frame, following)
 
@@ -105,8 +107,9 @@ class _Estimate(_Frame):
 class _Fusion:
     """Restores the frames of one clip in order; keeps the last temporal estimate between calls."""
 
-    def __init__(self, settings: FusionSettings, sigma: float, level: NoiseLevel):
+    def __init__(self, settings: FusionSettings, sigma: float, level: NoiseLevel, on_sigma: SigmaUpdate = no_sigma_update):
         self.settings = settings
+        self.on_sigma = on_sigma
         # One flow engine per clip: DIS keeps buffers between calls, so it is not shared across threads.
         self.flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
         self.level = level
@@ -130,12 +133,14 @@ class _Fusion:
         """Long clips change (light, gain): every RECHECK_EVERY frames the noise is measured again.
 
         The median of the last RECHECK_WINDOW measurements replaces the sigma the clip started
-        with, kept inside the level's range (the model was picked for that level).
+        with, kept inside the level's range (the model was picked for that level), and is passed to
+        ``on_sigma``.
         """
         if self._seen % RECHECK_EVERY == 0 and self._seen > 0:
             self._recent_sigmas.append(frame_sigma(rgb))
             if len(self._recent_sigmas) >= RECHECK_MIN:
                 self._set_sigma(float(np.median(self._recent_sigmas)))
+                self.on_sigma(self._seen, self.sigma)
         self._seen += 1
 
     def restore(self, frame: _Frame, following: list[_Frame]) -> np.ndarray:

@@ -156,10 +156,12 @@ def make_clip(
     audio: bool | str = True,
     color: bool = True,
     scene: Scene | None = None,
+    bits: int = 8,
 ) -> Scene:
     """Write a noisy clip to ``path`` (.mkv: FFV1 lossless; .mp4: H.264) and return its clean scene.
 
     ``audio`` True adds a 440 Hz tone (AAC in mp4, Opus in mkv); a codec name picks another encoder.
+    ``bits`` 10 writes a 10-bit colour clip (gbrp10le FFV1 / yuv420p10le H.264); sigma stays in 8-bit units.
     Seeded by ``rng``: the scene is drawn first (unless ``scene`` is given), then the noise.
     """
     path = Path(path)
@@ -170,12 +172,14 @@ def make_clip(
         video = container.add_stream("ffv1" if lossless else "libx264", rate=Fraction(fps))
         video.width, video.height = width, height
         video.pix_fmt = ("bgr0" if lossless else "yuv420p") if color else "gray"
+        if bits == 10:
+            video.pix_fmt = "gbrp10le" if lossless else "yuv420p10le"
         if not lossless:
             video.options = {"crf": "18", "preset": "veryfast"}
         tone = _add_tone(container, audio, lossless)
         for i, clean in enumerate(scene.clean_frames()):
-            noisy = _add_noise(clean, rng, sigma, color)
-            frame = av.VideoFrame.from_ndarray(noisy, format="rgb24").reformat(format=video.pix_fmt)
+            noisy = _add_noise(clean, rng, sigma, color, bits)
+            frame = av.VideoFrame.from_ndarray(noisy, format="rgb24" if bits == 8 else "rgb48le").reformat(format=video.pix_fmt)
             frame.pts = i
             container.mux(video.encode(frame))
             if tone:
@@ -186,10 +190,15 @@ def make_clip(
     return scene
 
 
-def _add_noise(clean: np.ndarray, rng: np.random.Generator, sigma: float, color: bool) -> np.ndarray:
+def _add_noise(clean: np.ndarray, rng: np.random.Generator, sigma: float, color: bool, bits: int = 8) -> np.ndarray:
+    """uint8 RGB, or for ``bits`` > 8 uint16 RGB holding values quantised to ``bits`` bits."""
     shape = clean.shape if color else clean.shape[:2] + (1,)
     noisy = clean + rng.normal(0.0, sigma, shape).astype(np.float32)
-    return np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
+    if bits == 8:
+        return np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
+    top = 2**bits - 1
+    levels = np.clip(np.rint(noisy * np.float32(top / 255)), 0, top)
+    return np.rint(levels * np.float32(65535 / top)).astype(np.uint16)
 
 
 def _add_tone(container: av.container.OutputContainer, audio: bool | str, lossless: bool) -> av.audio.stream.AudioStream | None:

@@ -163,3 +163,24 @@ def test_playlist_disguised_as_video_is_refused(tmp_path):
     disguised.write_text(f"ffconcat version 1.0\nfile '{secret}'\n")
     with pytest.raises(ValueError, match="not a readable video"):
         VideoReader(disguised)
+
+
+@pytest.mark.parametrize("source", ["deep.mkv", "deep.mp4"])
+def test_ten_bit_clips_restore_and_stay_deep(tmp_path, source):
+    """10-bit in, deep out: the outputs keep more than 256 levels and the noise is removed."""
+    src = tmp_path / source
+    scene = make_clip(src, np.random.default_rng(3), sigma=15, frames=12, width=192, height=108, bits=10, audio=False)
+    with VideoReader(src) as reader:
+        assert reader.info["pix_fmt"] in ("gbrp10le", "yuv420p10le")
+        noisy = list(reader.frames())
+    assert any(not np.array_equal(f, np.rint(f)) for f in noisy)  # finer than 8-bit steps
+    outputs = [tmp_path / "out.mp4", tmp_path / "out.mkv"]
+    restore(src, outputs)
+    clean = list(scene.clean_frames())
+    for path, pix_fmt in zip(outputs, ("yuv420p10le", "gbrp16le")):
+        with VideoReader(path) as reader:
+            assert reader.info["pix_fmt"] == pix_fmt
+            frames = list(reader.frames())
+        assert len(frames) == 12
+        assert not np.array_equal(frames[5], np.rint(frames[5]))
+        assert psnr(frames, clean) > psnr(noisy, clean) + 3  # H.264 already took part of the noise from the mp4 source

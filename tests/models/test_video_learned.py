@@ -1,4 +1,4 @@
-"""Video: the experimental learned refiner (weights, tiling), the noise re-check, recorded quick-eval quality."""
+"""Video: the served learned refiner (weights, tiling), the noise re-check, recorded quick-eval quality."""
 from __future__ import annotations
 
 import json
@@ -37,10 +37,11 @@ def test_weights_of_another_level_are_refused():
 
 
 @pytest.mark.parametrize("level", NOISE_LEVELS)
-def test_registry_serves_the_classical_restorer(level):
-    """The learned refiner is not served until it beats the classical one (see models/video/learned.py)."""
+def test_registry_serves_the_learned_restorer_with_its_level_weights(level):
     spec = restorer_for("video", level)
-    assert spec.target == "models.video.restorer:VideoRestorer" and spec.weights is None
+    assert spec.target == "models.video.learned:LearnedVideoRestorer" and spec.weights == f"video-{level}.pt"
+    model = spec.build("cpu", net_memory_mb=64)
+    assert model.level == level and model.net_memory_mb == 64 and model.meta["level"] == level
 
 
 def _fused_inputs(width: int, height: int) -> np.ndarray:
@@ -76,10 +77,12 @@ def test_large_frames_are_tiled_with_the_same_result():
 def test_noise_is_rechecked_during_a_clip():
     """A clip that starts at sigma 10 and gets noisier: the fusion's sigma follows within the level."""
     rng = np.random.default_rng(0)
-    fusion = _Fusion(FusionSettings(), 10.0, "medium")
+    updates = []
+    fusion = _Fusion(FusionSettings(), 10.0, "medium", lambda frame, sigma: updates.append((frame, sigma)))
     for _ in range(120):
         fusion.prepare(np.full((64, 64, 3), 128.0, np.float32) + rng.normal(0, 17, (64, 64, 3)).astype(np.float32))
     assert fusion.sigma == pytest.approx(17, abs=1.0)
+    assert [frame for frame, _ in updates] == [75, 100] and updates[-1][1] == fusion.sigma  # what the job JSON shows
     for _ in range(120):
         fusion.prepare(np.full((64, 64, 3), 128.0, np.float32) + rng.normal(0, 40, (64, 64, 3)).astype(np.float32))
     assert fusion.sigma == 20.0  # the medium model's upper edge
