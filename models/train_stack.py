@@ -32,9 +32,7 @@ Wall times on the 2-core project machine, one thread each, three levels at once 
 """
 from __future__ import annotations
 
-import argparse
 import math
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -42,9 +40,8 @@ from pathlib import Path
 import numpy as np
 
 from models.data.stack_pairs import build_cache, load_cache
-from models.interface import NOISE_LEVELS
 from models.registry import WEIGHTS_DIR
-from models.training import LOSSES, save, train
+from models.training import invocation, log, save, train, training_parser, use_threads
 from models.stack.learned import (DECONVOLUTION_NSR, DECONVOLUTION_SIGMAS_PX, LEVEL_REGISTRATION, SHARPNESS_POWER, STD_GAIN,
                                   load_weights, network_inputs)
 
@@ -85,30 +82,16 @@ def evaluate(net, inputs, targets) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--level", choices=NOISE_LEVELS, required=True)
-    parser.add_argument("--iters", type=int, default=3000)
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--crop", type=int, default=96)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--loss", choices=LOSSES, default="l1")
+    parser = training_parser(__doc__, "stack-LEVEL.pt", iters=3000, batch=8, crop=96, lr=1e-3)
     parser.add_argument("--shards", type=int, default=12, help="cache shards of 24 stacks; the last is held out")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", type=Path, default=None, help="default models/weights/stack-LEVEL.pt")
     parser.add_argument("--init", type=Path, default=None, help="start from these weights (fine-tuning) instead of at random")
     args = parser.parse_args(argv)
 
-    import cv2
     import torch
 
     from models.archs import build
 
-    def log(message: str) -> None:
-        print(message, flush=True)
-
-    torch.set_num_threads(args.threads)
-    cv2.setNumThreads(1)
+    use_threads(args.threads)
     started = time.perf_counter()
     registration = LEVEL_REGISTRATION[args.level]
     paths = build_cache(args.level, "train", args.shards, registration, seed=0)
@@ -134,8 +117,7 @@ def main(argv: list[str] | None = None) -> dict:
         "normalisation": "x -> (x - p0.5) / (p99.5 - p0.5) of the temporal mean; output mapped back",
         "registration": asdict(registration),
         "training": {
-            "command": "python -m models.train_stack " + " ".join(argv if argv is not None else sys.argv[1:]),
-            "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+            **invocation("models.train_stack", argv, args),
             **record,
             "cache_seconds": round(cache_seconds, 1),
             "history": history,  # the runs this one was fine-tuned from, oldest first

@@ -16,18 +16,14 @@ earlier run with 80 clips, 2500 iterations and 64-px crops gained -0.01 / +0.08 
 """
 from __future__ import annotations
 
-import argparse
 import math
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
 from models.data.video_pairs import CLIP_FRAMES, CRF_RANGE, TRAIN_SIGMA, build
-from models.interface import NOISE_LEVELS
 from models.registry import WEIGHTS_DIR
-from models.training import LOSSES, save, train
+from models.training import invocation, log, save, train, training_parser, use_threads
 from models.video.learned import NOISE_GAIN
 
 VERSION = "2"
@@ -52,29 +48,16 @@ def evaluate(net, inputs: np.ndarray, targets: np.ndarray, batch: int = 16) -> d
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--level", choices=NOISE_LEVELS, required=True)
+    parser = training_parser(__doc__, "video-LEVEL.pt", iters=6000, batch=12, crop=96, lr=2e-3)
     parser.add_argument("--clips", type=int, default=200)
     parser.add_argument("--held-out-clips", type=int, default=8)
-    parser.add_argument("--iters", type=int, default=6000)
-    parser.add_argument("--batch", type=int, default=12)
-    parser.add_argument("--crop", type=int, default=96)
-    parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--loss", choices=LOSSES, default="l1")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", type=Path, default=None, help="default models/weights/video-LEVEL.pt")
     args = parser.parse_args(argv)
 
-    import cv2
     import torch
 
     from models.archs import build as build_net
-    def log(message: str) -> None:
-        print(message, flush=True)
 
-    torch.set_num_threads(args.threads)
-    cv2.setNumThreads(1)
+    use_threads(args.threads)
     started = time.perf_counter()
     inputs, targets = build(args.level, args.clips, args.seed)
     held_inputs, held_targets = build(args.level, args.held_out_clips, HELD_OUT_SEED + 1000 * args.seed)
@@ -92,8 +75,7 @@ def main(argv: list[str] | None = None) -> dict:
         "config": ARCH_CONFIG,
         "inputs": ["fusion + bilateral RGB / 255", "fused RGB / 255", "noisy RGB / 255", f"noise std left by the fusion / 255 x {NOISE_GAIN}"],
         "training": {
-            "command": "python -m models.train_video " + " ".join(argv if argv is not None else sys.argv[1:]),
-            "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+            **invocation("models.train_video", argv, args),
             "data": {"sigma": TRAIN_SIGMA[args.level], "clip_frames": CLIP_FRAMES, "h264_crf": CRF_RANGE, "h264_fraction": 0.5},
             **record,
             "cache_seconds": round(cache_seconds, 1),

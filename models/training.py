@@ -1,10 +1,11 @@
-"""What the per-level training scripts share: random crops and the optimisation loop.
+"""What the per-level training scripts share: their common options, random crops and the optimisation loop.
 
 Both train_stack and train_video fit a small network with Adam under a one-cycle schedule on an L1
 loss (or mean squared error, e.g. to fine-tune for PSNR), with gradient clipping, logging every 250 iterations and scoring the held-out set every 1000.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from collections.abc import Callable
@@ -15,6 +16,44 @@ import numpy as np
 
 
 LOSSES = {"l1": "l1_loss", "mse": "mse_loss"}  # --loss choices -> torch.nn.functional names
+
+
+def training_parser(description: str, weights_name: str, *, iters: int, batch: int, crop: int, lr: float) -> argparse.ArgumentParser:
+    """The options every training script takes (with its own defaults); the script adds its data options."""
+    from models.interface import NOISE_LEVELS
+
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--level", choices=NOISE_LEVELS, required=True)
+    parser.add_argument("--iters", type=int, default=iters)
+    parser.add_argument("--batch", type=int, default=batch)
+    parser.add_argument("--crop", type=int, default=crop)
+    parser.add_argument("--lr", type=float, default=lr)
+    parser.add_argument("--loss", choices=LOSSES, default="l1")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (OpenCV gets one: the machine is shared)")
+    parser.add_argument("--out", type=Path, default=None, help=f"default models/weights/{weights_name}")
+    return parser
+
+
+def invocation(module: str, argv: list[str] | None, args: argparse.Namespace) -> dict[str, Any]:
+    """How the run was started, for the weight file: the command line and every option's value."""
+    import sys
+
+    return {"command": f"python -m {module} " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}}
+
+
+def use_threads(threads: int) -> None:
+    """Training threads: ``threads`` for torch, one for OpenCV (pair making runs beside other jobs)."""
+    import cv2
+    import torch
+
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(1)
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
 
 
 def crops(inputs: np.ndarray, targets: np.ndarray, rng: np.random.Generator, batch: int, size: int):
