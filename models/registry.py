@@ -57,7 +57,7 @@ def _per_level(kind: Kind, name: str, version: str, target: str, weights: str | 
 
 REGISTRY: tuple[ModelSpec, ...] = (
     ModelSpec("stack-noise", "1", "stack", "classifier", "models.stack.noise:StackNoiseClassifier"),
-    *_per_level("stack", "stack-fusion", "2", "models.stack.learned:LearnedStackRestorer", "stack-{level}.pt"),
+    *_per_level("stack", "stack-fusion", "3", "models.stack.learned:LearnedStackRestorer", "stack-{level}.pt"),
     ModelSpec("image-noise", "1", "image", "classifier", "models.image.noise:ImageNoiseClassifier"),
     *_per_level("image", "image-denoise", "1", "models.image.restorer:ImageRestorer"),
     ModelSpec("video-noise", "1", "video", "classifier", "models.video.noise:VideoNoiseClassifier"),

@@ -4,31 +4,45 @@
     python -m models.train_stack --level medium
     python -m models.train_stack --level high
 
-Seeded end to end: the pair cache (models/data/stack_pairs.py; made on first use, ~0.6 s of
-registration per stack, TRAIN images only), crop order, initialisation. The last cache shard is
-held out to watch for overfitting; it is never trained on.
+Seeded end to end: the pair cache (models/data/stack_pairs.py; made on first use, TRAIN images only,
+one cache per degradation family: ``current``, ``wide``, ``physics``, ``static``), crop order,
+initialisation. The last cache shard of each family is held out to watch for overfitting; it is
+never trained on. ``--exclude FAMILY`` trains without a family, for leave-one-family-out evaluation.
 
-The committed ``models/weights/stack-*.pt`` were made in these runs (each file's
-metadata records them all; ``training.history`` holds the earlier ones):
+The committed ``models/weights/stack-*.pt`` (version 3) were made by fine-tuning version 2 (runs 1 to
+5 below, on the ``current`` family only; each file's metadata keeps that history) on every family:
+
+6. ``python -m models.train_stack --level LEVEL --init v2-LEVEL.pt --iters 1500 --lr 3e-4 --loss psnr``
+   from the version-2 files (``git show 348c858:models/weights/stack-LEVEL.pt > v2-LEVEL.pt``): the new input channels (Wiener at 1.6 and 2.2 px, the
+   measured residual blur) start at zero weight; the per-crop PSNR loss weighs a 50 dB still stack as
+   much as a 28 dB turbulent one. Pair cache ~25 min per level (3 shards of 30 stacks per family,
+   208 px), training ~15 min per level with two trainings sharing the 2 cores.
+7. medium only: ``--init RUN6-medium.pt --iters 2000 --lr 2e-4 --loss psnr`` from run 6's file; ~10 min.
+   Held-out (last shards, the network alone): current 30.34 -> 30.35, wide 24.84 -> 24.95, physics
+   25.71 -> 26.03 dB, worst wide pair -5.06 -> -3.57 dB against the merge. The same run for low
+   lost on wide (24.70 -> 24.46 dB, worst pair -1.72 -> -6.55 dB), so low and high stay at run 6.
+
+The leave-one-family-out files ``models/weights/lofo/stack-LEVEL-without-FAMILY.pt`` (for
+``restora eval stacks``) come from the same version-2 files, which never saw ``wide`` or ``physics``
+(``git show 348c858:models/weights/stack-LEVEL.pt > v2-LEVEL.pt``):
+
+    python -m models.train_stack --level LEVEL --exclude FAMILY --init v2-LEVEL.pt \
+        --iters 800 --lr 3e-4 --loss psnr --out models/weights/lofo/stack-LEVEL-without-FAMILY.pt
+
+(``current`` has no leave-one-out file: every version-2 run trained on it.)
+
+Version 2, for the record (on ``current`` stacks of 271 px, 100 frames):
 
 1. ``python -m models.train_stack --level LEVEL`` as of commit 4a9eb21: 3000 iterations from
    scratch, three input channels (no Wiener channels), one-pass registration; ~31 min.
-2. ``python -m models.train_stack --level LEVEL --init FIRST.pt --iters 2000 --lr 5e-4 --shards 7``
-   with this file: the first run's weights, the Wiener channels added at zero weight, fine-tuned
-   on pairs made with the two-pass registration; ~35 min, pair cache (~15 min) not included.
-3. low and medium only: ``--init models/weights/stack-LEVEL.pt --iters 3000 --lr 3e-4 --shards 7``
-   from run 2's weights; ~18 min (two levels at once on an otherwise idle machine).
-4. low and medium only: ``--init models/weights/stack-LEVEL.pt --iters 5000 --lr 3e-4 --shards 12 --loss mse``
-   from run 3's weights: 11 training shards and a mean-squared-error loss (PSNR is what is
-   measured); ~45 min beside other training, pair cache for the 5 new shards ~4 min. Held-out
-   (shard 11): low 34.29 -> 34.62, medium 32.90 -> 33.31 dB.
-5. low only: ``--init models/weights/stack-LEVEL.pt --iters 2500 --lr 2e-4 --shards 12 --loss mse``
-   from run 4's weights; ~18 min. Held-out: low 34.62 -> 34.68 dB.
+2. ``--init FIRST.pt --iters 2000 --lr 5e-4 --shards 7``: the Wiener channels added at zero weight,
+   fine-tuned on pairs made with the two-pass registration; ~35 min.
+3. low and medium only: ``--init models/weights/stack-LEVEL.pt --iters 3000 --lr 3e-4 --shards 7``; ~18 min.
+4. low and medium only: ``--iters 5000 --lr 3e-4 --shards 12 --loss mse``; ~45 min.
+5. low only: ``--iters 2500 --lr 2e-4 --shards 12 --loss mse``; ~18 min.
 
-In all, 15 500 iterations for low, 13 000 for medium and 5 000 for high: at ~0.3 s an iteration
-on one idle core, about 78, 65 and 25 minutes of one core.
-
-Wall times on the 2-core project machine, one thread each, three levels at once beside other jobs.
+In all, version 2 had 15 500 iterations for low, 13 000 for medium and 5 000 for high at ~0.3 s
+an iteration on one idle core.
 """
 from __future__ import annotations
 
@@ -39,15 +53,15 @@ from pathlib import Path
 
 import numpy as np
 
-from models.data.stack_pairs import build_cache, load_cache
+from models.data.stack_pairs import TRAIN_FAMILIES, build_cache, load_cache
 from models.registry import WEIGHTS_DIR
 from models.training import invocation, log, save, train, training_parser, use_threads
-from models.stack.learned import (DECONVOLUTION_NSR, DECONVOLUTION_SIGMAS_PX, LEVEL_REGISTRATION, SHARPNESS_POWER, STD_GAIN,
-                                  load_weights, network_inputs)
+from models.stack.learned import (BLUR_MAX_PX, DECONVOLUTION_NSR, DECONVOLUTION_SIGMAS_PX, INPUT_CHANNELS, LEVEL_REGISTRATION,
+                                  SHARPNESS_POWER, STD_GAIN, load_weights, network_inputs)
 
-VERSION = "2"
+VERSION = "3"
 ARCH = "resunet"
-ARCH_CONFIG = {"in_ch": 3 + len(DECONVOLUTION_SIGMAS_PX), "widths": [16, 32, 48, 64], "blocks": [1, 1, 2, 2]}
+ARCH_CONFIG = {"in_ch": INPUT_CHANNELS, "widths": [16, 32, 48, 64], "blocks": [1, 1, 2, 2]}
 
 
 def warm_start(net, path: Path, level: str) -> list[dict]:
@@ -83,7 +97,9 @@ def evaluate(net, inputs, targets) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = training_parser(__doc__, "stack-LEVEL.pt", iters=3000, batch=8, crop=96, lr=1e-3)
-    parser.add_argument("--shards", type=int, default=12, help="cache shards of 24 stacks; the last is held out")
+    parser.add_argument("--shards", type=int, default=3, help="cache shards per family (one stack of every train image each); the last is held out")
+    parser.add_argument("--exclude", choices=TRAIN_FAMILIES, action="append", default=[],
+                        help="leave this degradation family out (leave-one-family-out evaluation); repeatable")
     parser.add_argument("--init", type=Path, default=None, help="start from these weights (fine-tuning) instead of at random")
     args = parser.parse_args(argv)
 
@@ -94,10 +110,11 @@ def main(argv: list[str] | None = None) -> dict:
     use_threads(args.threads)
     started = time.perf_counter()
     registration = LEVEL_REGISTRATION[args.level]
-    paths = build_cache(args.level, "train", args.shards, registration, seed=0)
+    families = [f for f in TRAIN_FAMILIES if f not in args.exclude]
+    paths = {f: build_cache(args.level, f, "train", args.shards, registration, seed=0, log=log) for f in families}
     cache_seconds = time.perf_counter() - started
-    merged, targets, _ = load_cache(paths[:-1])
-    held_merged, held_targets, _ = load_cache(paths[-1:])
+    merged, targets, _ = load_cache([p for f in families for p in paths[f][:-1]])
+    held_merged, held_targets, _ = load_cache([paths[f][-1] for f in families])
     inputs, held_inputs = (np.stack([network_inputs(m) for m in ms]) for ms in (merged, held_merged))
     log(f"cache: {len(inputs)} train + {len(held_inputs)} held-out pairs ({cache_seconds:.0f} s)")
 
@@ -113,7 +130,9 @@ def main(argv: list[str] | None = None) -> dict:
         "arch": ARCH,
         "config": ARCH_CONFIG,
         "inputs": [f"sharpness-weighted registered mean (power {SHARPNESS_POWER})", "registered mean", f"temporal std / sqrt(T) x {STD_GAIN}"]
-                  + [f"Wiener deconvolution of the registered mean, Gaussian sigma {s} px, NSR x{DECONVOLUTION_NSR}" for s in DECONVOLUTION_SIGMAS_PX],
+                  + [f"Wiener deconvolution of the registered mean, Gaussian sigma {s} px, NSR x{DECONVOLUTION_NSR}" for s in DECONVOLUTION_SIGMAS_PX]
+                  + [f"measured residual blur of the registered mean / {BLUR_MAX_PX} px"],
+        "families": families,
         "normalisation": "x -> (x - p0.5) / (p99.5 - p0.5) of the temporal mean; output mapped back",
         "registration": asdict(registration),
         "training": {

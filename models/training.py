@@ -1,7 +1,7 @@
 """What the per-level training scripts share: their common options, random crops and the optimisation loop.
 
 Both train_stack and train_video fit a small network with Adam under a one-cycle schedule on an L1
-loss (or mean squared error, e.g. to fine-tune for PSNR), with gradient clipping, logging every 250 iterations and scoring the held-out set every 1000.
+loss (or mean squared error, or the mean of per-crop PSNRs, e.g. to fine-tune for PSNR), with gradient clipping, logging every 250 iterations and scoring the held-out set every 1000.
 """
 from __future__ import annotations
 
@@ -15,7 +15,23 @@ from typing import Any
 import numpy as np
 
 
-LOSSES = {"l1": "l1_loss", "mse": "mse_loss"}  # --loss choices -> torch.nn.functional names
+def negative_psnr(out, target):
+    """Mean over the batch of each crop's 10 log10(MSE): every crop's dB counts the same, so a nearly
+    noiseless static stack (where any error is many dB) weighs as much as a hard turbulent one."""
+    import torch
+
+    return 10 * torch.log10(((out - target) ** 2).mean(dim=(1, 2, 3)) + 1e-10).mean()
+
+
+def _functional(name: str):
+    def loss(out, target):
+        import torch
+
+        return getattr(torch.nn.functional, name)(out, target)
+    return loss
+
+
+LOSSES = {"l1": _functional("l1_loss"), "mse": _functional("mse_loss"), "psnr": negative_psnr}  # --loss choices
 
 
 def training_parser(description: str, weights_name: str, *, iters: int, batch: int, crop: int, lr: float) -> argparse.ArgumentParser:
@@ -114,7 +130,7 @@ def fit(net, next_batch: Callable[[], tuple[Any, Any]], held_out: Callable[[], d
     running, counted = 0.0, 0
     for it in range(1, iters + 1):
         x, t = next_batch()
-        loss = getattr(torch.nn.functional, loss_fn)(net(x), t)
+        loss = loss_fn(net(x), t)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 0.5)

@@ -198,8 +198,9 @@ PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 @evaluate.command("stacks", context_settings=PASS_THROUGH)
 def eval_stacks(ctx: typer.Context) -> None:
-    """PSNR/SSIM/seconds per level vs frame 0, temporal mean, flow-aligned mean, BM3D, BM3D deblurring
-    (options: --quick, --stacks N, --out DIR; see python -m models.eval_stacks --help)."""
+    """PSNR/SSIM/seconds per degradation family and level vs temporal mean, DIS-aligned mean, tuned BM3D
+    denoising and deblurring, with leave-one-family-out rows, oracle and upper-bound references
+    (options: --quick, --stacks N, --families, --levels, --tune-deblur, --out DIR; see python -m models.eval_stacks --help)."""
     from models.eval_stacks import main
 
     main(ctx.args)
@@ -238,7 +239,7 @@ def synth_stack(
         raise typer.BadParameter("pick low, medium or high", param_hint="--level")
     rng = np.random.default_rng(seed)
     images = clean_images("val", size=size, seed=seed)
-    stack, ground_truth = make_stack(images[seed % len(images)], rng, photons=sample_photons(level.value, rng), frames=frames)
+    stack, ground_truth = make_stack(images[seed % len(images)], rng, photons=sample_photons(level.value, rng), frames=frames).pair
     np.save(output, stack if layout is not Layout.hwt else np.ascontiguousarray(stack.transpose(1, 2, 0)))
     if truth:
         np.save(truth, ground_truth)

@@ -18,7 +18,7 @@ def synthetic_stack(level: str, seed: int = 0, frames: int = 40, size: int = 128
 
     rng = np.random.default_rng(seed)
     clean = clean_images("val", size=size, seed=seed)[seed % 3]
-    return make_stack(clean, rng, photons=sample_photons(level, rng), frames=frames)
+    return make_stack(clean, rng, photons=sample_photons(level, rng), frames=frames).pair
 
 
 def npy_bytes(array: np.ndarray, allow_pickle: bool = False) -> bytes:

@@ -1,10 +1,11 @@
 """Clean gray images in 0..1 for training and evaluation, split by SOURCE image.
 
-Sources are scikit-image's bundled sample images (no download) and procedural dead-leaves images.
+Sources are scikit-image's bundled sample images (no download), procedural dead-leaves images and
+printed test patterns (:mod:`models.data.targets`: text, bar charts, Siemens stars).
 Validation uses only these, never seen in training:
 
 - skimage samples: ``camera``, ``coffee``, ``coins``, ``gravel``
-- dead leaves drawn from the ``val`` seed stream (training draws from a disjoint stream)
+- dead leaves and printed patterns drawn from the ``val`` seed stream (training draws from a disjoint stream)
 
 Every other listed sample image is training data.
 """
@@ -16,6 +17,8 @@ import cv2
 import numpy as np
 from skimage import color, data
 
+from models.data.targets import printed_targets
+
 Split = Literal["train", "val"]
 
 VAL_SOURCES = ("camera", "coffee", "coins", "gravel")
@@ -25,6 +28,7 @@ TRAIN_SOURCES = (
     "stereo_motorcycle", "text",
 )
 DEAD_LEAVES_PER_SPLIT = {"train": 8, "val": 2}
+PRINTED_TARGETS_PER_SPLIT = {"train": 6, "val": 3}
 _SPLIT_STREAM = {"train": 0, "val": 1}
 
 
@@ -74,9 +78,10 @@ def dead_leaves(size: int, rng: np.random.Generator, texture: float = 0.02) -> n
 
 
 def clean_images(split: Split, size: int = 271, seed: int = 0) -> list[np.ndarray]:
-    """One random crop of every source image of ``split``, then the split's dead-leaves images."""
+    """One random crop of every source image of ``split``, then the split's dead-leaves images and printed patterns."""
     rng = np.random.default_rng([seed, _SPLIT_STREAM[split]])
     names = VAL_SOURCES if split == "val" else TRAIN_SOURCES
     images = [random_square(load_source(name), size, rng) for name in names]
     images += [dead_leaves(size, rng) for _ in range(DEAD_LEAVES_PER_SPLIT[split])]
+    images += printed_targets(size, rng, PRINTED_TARGETS_PER_SPLIT[split])
     return images

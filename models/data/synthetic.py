@@ -10,6 +10,7 @@ part collects in one frame.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -32,6 +33,25 @@ WOBBLE_RMS_PX = (0.5, 1.5)
 WOBBLE_CELL_PX = 24  # correlation length of the turbulent field
 GAUSSIAN_SHOT_NOISE_ABOVE = 20.0  # photons
 BLUR_SIGMA_PX = (0.4, 1.0)  # per stack; each frame varies +-30 % around it
+
+
+@dataclass
+class SimulatedStack:
+    """A simulated raw stack with everything an evaluation needs to know about how it was made.
+
+    ``displacements[t]`` (H, W, 2) is where frame ``t`` looks: its pixel x shows the still scene at
+    ``x + displacements[t, x]`` (before blur), so unwarping by it gives the registration upper bound.
+    """
+
+    stack: np.ndarray  # uint16 (T, H, W) raw DN
+    truth: np.ndarray  # float32 (H, W) DN: the still, sharp scene, black level included
+    displacements: np.ndarray  # float32 (T, H, W, 2) px
+    params: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def pair(self) -> tuple[np.ndarray, np.ndarray]:
+        """(stack, truth): what a restorer gets and what it is measured against."""
+        return self.stack, self.truth
 
 
 def level_of(photons: float) -> NoiseLevel:
@@ -73,16 +93,39 @@ def shot_noise(expected: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.maximum(counts, 0.0, out=counts)
 
 
-def make_stack(clean01: np.ndarray, rng: np.random.Generator, photons: float, frames: int = 100) -> tuple[np.ndarray, np.ndarray]:
-    """A uint16 (T, H, W) raw stack of ``clean01`` and its ground truth, float32 (H, W) in DN.
+def camera_scene(clean01: np.ndarray) -> np.ndarray:
+    """``clean01`` scaled so its brightest part is 1 (``photons`` are counted there)."""
+    scene = clean01.astype(np.float32)
+    return scene / max(brightest_part(scene), 1e-3)
+
+
+def draw_camera(rng: np.random.Generator, exposure_fraction: tuple[float, float] = EXPOSURE_FRACTION) -> tuple[float, float, float]:
+    """(black level, exposure of the brightest part above black, read noise), all DN."""
+    black = rng.uniform(*BLACK_LEVEL_DN)
+    exposure = rng.uniform(*exposure_fraction) * MAX_DN
+    return black, exposure, rng.uniform(*READ_NOISE_DN)
+
+
+def ground_truth(scene: np.ndarray, black: float, exposure: float) -> np.ndarray:
+    """The still, sharp scene in DN, black level included, clipped like the sensor."""
+    return np.minimum(black + exposure * scene, MAX_DN).astype(np.float32)
+
+
+def expose(scene: np.ndarray, rng: np.random.Generator, photons: float, gain: float, black: float, read_noise: float) -> np.ndarray:
+    """One 12-bit raw frame (uint16) of ``scene`` (1 = the brightest part): Poisson photons, gain, black level, read noise."""
+    expected = np.clip(scene, 0.0, None) * np.float32(photons)
+    raw = shot_noise(expected, rng) * np.float32(gain) + np.float32(black)
+    raw += rng.standard_normal(raw.shape, dtype=np.float32) * np.float32(read_noise)
+    return np.clip(np.rint(raw), 0, MAX_DN).astype(np.uint16)
+
+
+def make_stack(clean01: np.ndarray, rng: np.random.Generator, photons: float, frames: int = 100) -> SimulatedStack:
+    """A uint16 (T, H, W) raw stack of ``clean01`` (the ``current`` family) and its ground truth, float32 (H, W) in DN.
 
     Ground truth is the still, sharp scene in the same DN units, black level included.
     """
-    scene = clean01.astype(np.float32)
-    scene = scene / max(brightest_part(scene), 1e-3)
-    black = rng.uniform(*BLACK_LEVEL_DN)
-    exposure = rng.uniform(*EXPOSURE_FRACTION) * MAX_DN
-    read_noise = rng.uniform(*READ_NOISE_DN)
+    scene = camera_scene(clean01)
+    black, exposure, read_noise = draw_camera(rng)
     jitter_std = rng.uniform(*JITTER_STD_PX)
     wobble_rms = rng.uniform(*WOBBLE_RMS_PX)
     blur = rng.uniform(*BLUR_SIGMA_PX)
@@ -91,16 +134,16 @@ def make_stack(clean01: np.ndarray, rng: np.random.Generator, photons: float, fr
     gain = exposure / photons  # DN per photon
     grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     stack = np.empty((frames, h, w), np.uint16)
+    displacements = np.empty((frames, h, w, 2), np.float32)
     for t in range(frames):  # frame by frame: small temporaries stay in cache
         shift_x, shift_y = rng.normal(0.0, jitter_std, 2).astype(np.float32)
         wobble_x, wobble_y = smooth_field((h, w), wobble_rms, rng)
-        warped = cv2.remap(scene, grid_x + (shift_x + wobble_x), grid_y + (shift_y + wobble_y),
+        displacements[t, ..., 0] = shift_x + wobble_x
+        displacements[t, ..., 1] = shift_y + wobble_y
+        warped = cv2.remap(scene, grid_x + displacements[t, ..., 0], grid_y + displacements[t, ..., 1],
                            cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
-        expected = cv2.GaussianBlur(warped, (0, 0), blur * rng.uniform(0.7, 1.3))
-        np.clip(expected, 0.0, None, out=expected)
-        expected *= photons
-        raw = shot_noise(expected, rng) * gain + black
-        raw += rng.standard_normal(raw.shape, dtype=np.float32) * read_noise
-        stack[t] = np.clip(np.rint(raw), 0, MAX_DN)
-    truth = np.minimum(black + exposure * scene, MAX_DN).astype(np.float32)
-    return stack, truth
+        stack[t] = expose(cv2.GaussianBlur(warped, (0, 0), blur * rng.uniform(0.7, 1.3)), rng, photons, gain, black, read_noise)
+    truth = ground_truth(scene, black, exposure)
+    params = {"photons": photons, "black": black, "exposure": exposure, "read_noise": read_noise, "jitter_std": jitter_std,
+              "wobble_rms": wobble_rms, "blur": blur}
+    return SimulatedStack(stack, truth, displacements, params)

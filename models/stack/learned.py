@@ -29,19 +29,28 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import cv2
 import numpy as np
 
+from models.data.synthetic import BRIGHT_PERCENTILE
 from models.interface import NoiseEstimate, NoiseLevel, Progress, no_progress
+from models.stack.noise import stack_noise_curve
 
 STD_GAIN = 10.0  # the std-of-the-mean channel is scaled up to a useful range for the network
-DECONVOLUTION_SIGMAS_PX = (0.5, 0.8, 1.1)  # Gaussian blur widths the Wiener channels undo
+DECONVOLUTION_SIGMAS_PX = (0.5, 0.8, 1.1, 1.6, 2.2)  # Gaussian blur widths the Wiener channels undo
 DECONVOLUTION_NSR = 0.5  # regularisation, in units of the measured noise-to-gradient-energy ratio
+DECONVOLUTION_NOISE_FLOOR = 1e-3  # normalised units: a nearly noiseless mean (static, bright) must not blow up the widest filters
 DECONVOLUTION_PAD_PX = 16  # symmetric padding: FFTs assume a periodic image
 SHARPNESS_POWER = 16.0  # frame weights (sharpness / mean) ** power: +0.3 (high) to +1.5 dB (low noise) on the merge
 SHARPNESS_PRE_BLUR_PX = 1.0
+STATIC_MOTION_PX = 0.15  # measured RMS motion below which a stack is treated as still (see motion_px)
+SURE_PROBE = 0.1  # Monte-Carlo divergence probe, in noise stds of the mean (see sure_blend)
+BLUR_REBLUR_PX = 1.5  # the known blur the residual-blur estimate compares against
+BLUR_WINDOW_PX = 24.0  # the estimate's local window (turbulence blur varies across the field)
+BLUR_MAX_PX = 3.0
+INPUT_CHANNELS = 3 + len(DECONVOLUTION_SIGMAS_PX) + 1  # merged channels, Wiener channels, residual-blur map
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,7 @@ class Prepared:
     offset: float
     scale: float
     seconds: dict[str, float] = field(default_factory=dict)
+    motion_px: float = 0.0  # measured RMS motion between frames; below STATIC_MOTION_PX the frames are not registered
 
     def to_input_units(self, normalised: np.ndarray) -> np.ndarray:
         return (normalised * self.scale + self.offset).astype(np.float32)
@@ -210,17 +220,61 @@ def prepare(stack: np.ndarray, cfg: RegistrationConfig, progress: Progress = no_
     reference = frames.mean(axis=0)
     weights = frame_weights(frames)
     normalised = time.perf_counter()
+    motion = motion_px(frames, reference)
     refinement = cfg.refinement()
-    flows = estimate_flows(frames, reference, cfg, lambda f, s: progress(f / (2 if refinement else 1), s))
-    if refinement is not None:  # the first pass's registered mean is a sharper reference than the temporal mean
-        _, sharper_reference, _ = merge(frames, flows, np.full(len(frames), 1.0 / len(frames)))
-        flows = estimate_flows(frames, sharper_reference, refinement, lambda f, s: progress(0.5 + f / 2, s), initial=flows)
+    if motion < STATIC_MOTION_PX:  # a still scene: flows fitted to noise would only blur it
+        flows = np.zeros((*frames.shape, 2), np.float32)
+    else:
+        flows = estimate_flows(frames, reference, cfg, lambda f, s: progress(f / (2 if refinement else 1), s))
+        if refinement is not None:  # the first pass's registered mean is a sharper reference than the temporal mean
+            _, sharper_reference, _ = merge(frames, flows, np.full(len(frames), 1.0 / len(frames)))
+            flows = estimate_flows(frames, sharper_reference, refinement, lambda f, s: progress(0.5 + f / 2, s), initial=flows)
     registered = time.perf_counter()
     weighted, mean, std = merge(frames, flows, weights)
     std_of_mean = std * np.float32(STD_GAIN / math.sqrt(len(frames)))
     merged = time.perf_counter()
     seconds = {"normalise+weights": normalised - started, "register": registered - normalised, "merge": merged - registered}
-    return Prepared(np.stack([weighted, mean, std_of_mean]), offset, scale, seconds)
+    return Prepared(np.stack([weighted, mean, std_of_mean]), offset, scale, seconds, motion)
+
+
+def motion_px(frames: np.ndarray, mean: np.ndarray) -> float:
+    """RMS displacement of the scene between frames (px), measured where it shows: at the strongest edges.
+
+    A shift d changes a pixel by about gradient . d, so there the temporal variance is the noise
+    variance (the stack's own Poisson-Gaussian curve) plus |gradient|^2 var(d). Reads 0 to 0.2 px on
+    still stacks (the higher, the noisier) and tracks the simulators' true RMS motion within ~20 %.
+    """
+    t_count = len(frames)
+    curve = stack_noise_curve(frames, float(np.percentile(mean, BRIGHT_PERCENTILE)))
+    if curve is None or t_count < 2:
+        return float("inf")  # cannot tell: register
+    temporal = np.var(frames, axis=0) * np.float32(t_count / (t_count - 1))
+    noise = np.float32(curve.a) * np.maximum(mean, 0.0)
+    gradient = _gradient_energy(mean) - noise * np.float32(0.5 / t_count)  # central differences keep half the mean's noise variance
+    edges = gradient >= np.quantile(gradient, 0.9)
+    return float(np.sqrt(max(float(np.sum(temporal[edges] - noise[edges])), 0.0) / max(float(np.sum(gradient[edges])), 1e-12)))
+
+
+def sure_blend(restore: Callable[[np.ndarray], np.ndarray], merged: np.ndarray, restored: np.ndarray) -> np.ndarray:
+    """For a still stack: mean + lambda (restored - mean), lambda in [0, 1] minimising Stein's unbiased risk estimate.
+
+    The plain mean of a still stack is the truth plus noise of known variance (the frames' temporal
+    variance / T), so SURE estimates the squared error of any blend without the truth: with
+    D = |restored - mean|^2 and the restorer's noise-weighted divergence (one Monte-Carlo probe, as in
+    Ramani et al. 2008), lambda = (sum var - divergence) / D. The network's precision is finite, and a
+    mean of bright still frames can be better than 50 dB: then lambda goes to 0 and the mean is returned.
+    """
+    mean = merged[1]
+    variance = np.square(merged[2] * np.float32(1 / STD_GAIN))
+    step = SURE_PROBE * float(np.sqrt(np.mean(variance))) + 1e-12
+    probe = np.random.default_rng(0).standard_normal(mean.shape).astype(np.float32)
+    perturbed = merged.copy()
+    perturbed[:2] += np.float32(step) * probe  # both means carry the same noise
+    divergence = float(np.sum(variance * probe * (restore(perturbed) - restored))) / step
+    change = restored - mean
+    energy = float(np.sum(change * change))
+    blend = float(np.clip((float(np.sum(variance)) - divergence) / energy, 0.0, 1.0)) if energy > 0 else 0.0
+    return mean + np.float32(blend) * change
 
 
 def noise_std(image: np.ndarray) -> float:
@@ -242,7 +296,8 @@ def wiener_deconvolutions(image: np.ndarray, sigmas: tuple[float, ...] = DECONVO
     gradient_response = (2 - 2 * np.cos(2 * np.pi * fx)) + (2 - 2 * np.cos(2 * np.pi * fy))
     gy, gx = np.gradient(image)
     energy = max(float(np.mean(gx * gx + gy * gy)), 1e-12)
-    regulariser = DECONVOLUTION_NSR * noise_std(image) ** 2 * gradient_response / energy
+    noise = max(noise_std(image), DECONVOLUTION_NOISE_FLOOR)
+    regulariser = DECONVOLUTION_NSR * noise ** 2 * gradient_response / energy
     spectrum = np.fft.rfft2(padded)
     out = []
     for sigma in sigmas:
@@ -252,9 +307,32 @@ def wiener_deconvolutions(image: np.ndarray, sigmas: tuple[float, ...] = DECONVO
     return out
 
 
+def _gradient_energy(image: np.ndarray) -> np.ndarray:
+    gx = cv2.Sobel(image, cv2.CV_32F, 1, 0, ksize=1, scale=0.5)
+    gy = cv2.Sobel(image, cv2.CV_32F, 0, 1, ksize=1, scale=0.5)
+    return gx * gx + gy * gy
+
+
+def residual_blur(mean: np.ndarray) -> np.ndarray:
+    """Local blur width (px, Gaussian equivalent) of the registered mean, measured, not assumed.
+
+    Re-blurring a step edge of width b by a known s keeps b / sqrt(b^2 + s^2) of its gradient energy,
+    so the ratio of local gradient energies after and before (noise energy taken off) gives b. On
+    real content this also counts the scene's own softness, so it is a measurement for the network
+    to weigh (0.3-0.5 px on still sharp scenes, 0.5-1 px on turbulent merges), not a PSF.
+    """
+    mean = np.asarray(mean, np.float32)
+    noise = noise_std(mean) ** 2  # white noise: central differences keep sigma^2 of it in the energy
+    before = cv2.GaussianBlur(_gradient_energy(mean), (0, 0), BLUR_WINDOW_PX) - np.float32(noise)
+    after = cv2.GaussianBlur(_gradient_energy(cv2.GaussianBlur(mean, (0, 0), BLUR_REBLUR_PX)), (0, 0), BLUR_WINDOW_PX)
+    ratio = np.clip(after / np.maximum(before, 1e-12), 0.0, 0.995)
+    return np.minimum(BLUR_REBLUR_PX * ratio / np.sqrt(1.0 - ratio * ratio), BLUR_MAX_PX).astype(np.float32)
+
+
 def network_inputs(merged: np.ndarray) -> np.ndarray:
-    """(3 + len(DECONVOLUTION_SIGMAS_PX), H, W): the merged channels, then the plain mean's Wiener deconvolutions."""
-    return np.concatenate([merged, np.stack(wiener_deconvolutions(merged[1]))])
+    """(INPUT_CHANNELS, H, W): the merged channels, the plain mean's Wiener deconvolutions, its residual-blur map / BLUR_MAX_PX."""
+    blur = residual_blur(merged[1]) * np.float32(1.0 / BLUR_MAX_PX)
+    return np.concatenate([merged, np.stack(wiener_deconvolutions(merged[1])), blur[None]])
 
 
 def mirror_ensemble(net, x):
@@ -317,6 +395,14 @@ class LearnedStackRestorer:
             raise ValueError(f"{self.weights.name} was trained for level {self.meta.get('level')!r}, not {self.level!r}")
         self.registration = RegistrationConfig.from_dict(self.meta["registration"])
 
+    def network(self, merged: np.ndarray) -> np.ndarray:
+        """The network's (H, W) result, normalised units, from the merged channels (mirror ensemble)."""
+        import torch
+
+        with torch.inference_mode():
+            x = torch.from_numpy(network_inputs(merged))[None].to(self.device)
+            return mirror_ensemble(self.net, x)[0, 0].float().cpu().numpy()
+
     def predict(self, stack: np.ndarray, estimate: NoiseEstimate | None = None, progress: Progress = no_progress) -> np.ndarray:
         """float32 (H, W) in the stack's units from a (T, H, W) stack."""
         import time
@@ -328,9 +414,10 @@ class LearnedStackRestorer:
         prepared = prepare(stack, self.registration, lambda f, s: progress(0.9 * f, s))
         progress(0.9, "deblurring")
         started = time.perf_counter()
-        with torch.inference_mode():
-            x = torch.from_numpy(network_inputs(prepared.merged))[None].to(self.device)
-            out = mirror_ensemble(self.net, x)[0, 0].float().cpu().numpy()
+        out = self.network(prepared.merged)
+        if prepared.motion_px < STATIC_MOTION_PX:
+            out = sure_blend(self.network, prepared.merged, out)
         prepared.seconds["network"] = time.perf_counter() - started
         self.last_seconds = prepared.seconds
-        return prepared.to_input_units(out)
+        # the physical range of the input: no values below the darkest or above the brightest raw value
+        return np.clip(prepared.to_input_units(out), float(np.min(stack)), float(np.max(stack)))

@@ -1,47 +1,75 @@
-"""Noise level of a raw stack from the stack itself, immune to turbulence and jitter.
+"""Noise level of a raw stack from the stack itself, immune to turbulence, jitter and the array's scale.
 
 Temporal variance is useless here: a pixel's value changes over time mostly because the scene
 wobbles past it. Instead, each frame is high-passed with a separable third difference, which
-removes the optically blurred (hence smooth) scene but keeps white noise at its variance. Under the
-Poisson-Gaussian model var = a * (level - black) + read^2, the squared high-pass of bright, flat
-pixels divided by (level - black) estimates ``a``, the DN per photon; the brightest part of the
-scene then collects (bright - black) / a photons, which gives the DATA.md level.
+removes the optically blurred (hence smooth) scene but keeps white noise at its variance. On the
+flatter, brighter half of the scene, that variance over the level gives ``a``, the input units per
+photon of the Poisson-Gaussian model ``var = a * level + read^2``. The brightest part of the scene
+then collects ``bright / a`` photons, which gives the noise level (low >= 1000 > medium >= 100 > high).
+
+Nothing here assumes 12-bit DN: every quantity scales with the data, so a stack sent as uint16,
+as float DN or as float 0..1 gets the same photon count and level. What is not measured, the black
+level (tens of DN) and the read noise (a few DN), costs a few per cent of the photon count at the
+level boundaries, and their errors partly cancel.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 from scipy.stats import chi2
 
-from models.data.synthetic import BRIGHT_PERCENTILE, MAX_DN, level_of
+from models.data.synthetic import BRIGHT_PERCENTILE, level_of
 from models.interface import NoiseEstimate, NoiseLevel
 
 _THIRD_DIFFERENCE = np.array([1, -3, 3, -1], np.float32) / np.sqrt(20.0)  # unit gain for white noise
 _LOCAL_MEAN = np.full(4, 0.25, np.float32)
 _QUANTILE = 0.25
 SAMPLED_FRAMES = 32
-BLACK_LEVEL_PRIOR_DN = 50.0  # tens of DN (DATA.md); used on bright pixels only, so an error costs ~2 %
-READ_VARIANCE_PRIOR = 16.0  # (4 DN)^2
-MIN_BRIGHT_PIXELS = 500
+BINS = 12
+MIN_FLAT_PIXELS = 32  # x up to 32 frame pairs: enough values for a variance within ~10 %
+
+
+@dataclass(frozen=True)
+class NoiseCurve:
+    """Per-frame noise variance ``a * level + c`` in input units, and the black level it implies."""
+
+    a: float
+    c: float = 0.0
+    black: float = 0.0
+
+    def variance(self, level: np.ndarray | float) -> np.ndarray | float:
+        return np.maximum(self.a * np.asarray(level, np.float64) + self.c, 0.0)
 
 
 def flat_high_pass(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Brightness (N,) and squared high-pass (frames, N) of the flatter half of the scene.
 
-    Flatness is judged on the temporal mean's high-pass; pixels near clipping are left out because
-    clipping hides variance.
+    The high-pass is taken of consecutive frames' difference (noise variance doubles, then halved
+    back; the scene cancels where it holds still). Flatness is judged on the temporal mean's high-pass; pixels at the stack's maximum value in any
+    frame (saturation, whatever the scale) make their neighbours' values NaN: clipping hides variance.
     """
-    sample = np.asarray(stack[:: max(1, len(stack) // SAMPLED_FRAMES)], np.float32)
+    starts = np.arange(0, len(stack) - 1, max(1, (len(stack) - 1) // SAMPLED_FRAMES))
+    sample = np.asarray(stack[starts], np.float32)
     mean = np.mean(stack, axis=0, dtype=np.float32)
-    high = np.stack([_filter(frame, _THIRD_DIFFERENCE) for frame in sample])
+    # consecutive frames' difference: the scene cancels wherever it holds still (static stacks, frozen flow)
+    high = np.stack([_filter(sample[i] - np.asarray(stack[t + 1], np.float32), _THIRD_DIFFERENCE) for i, t in enumerate(starts)])
+    high *= np.float32(1 / np.sqrt(2.0))
+    top = max(float(sample.max()), float(np.max(stack[starts + 1])))
+    for i, t in enumerate(starts):  # values whose filter support touches a clipped pixel are unknown
+        clipped = ((sample[i] >= top) | (np.asarray(stack[t + 1]) >= top)).astype(np.uint8)
+        if clipped.any():
+            high[i][cv2.dilate(clipped, np.ones((5, 5), np.uint8)) > 0] = np.nan
     scene_high = cv2.dilate(np.abs(_filter(mean, _THIRD_DIFFERENCE)), np.ones((5, 5), np.uint8))
     brightness = _filter(mean, _LOCAL_MEAN)
-    clipped = cv2.dilate((sample >= MAX_DN).any(axis=0).astype(np.uint8), np.ones((5, 5), np.uint8))
     grid = (slice(4, -4, 2), slice(4, -4, 2))  # off the border, every other pixel
-    high, scene_high, brightness, clipped = high[:, grid[0], grid[1]], scene_high[grid], brightness[grid], clipped[grid]
-    flat = (scene_high <= np.median(scene_high)) & (clipped == 0)
+    high, scene_high, brightness = high[:, grid[0], grid[1]], scene_high[grid], brightness[grid]
+    usable = np.isnan(high).mean(axis=0) < 0.5
+    flat = (scene_high <= np.median(scene_high)) & usable
+    if flat.sum() < 4 * MIN_FLAT_PIXELS and usable.any():  # mostly saturated: the flattest of what is left
+        flat = usable & (scene_high <= np.quantile(scene_high[usable], min(1.0, 4 * MIN_FLAT_PIXELS / max(usable.sum(), 1))))
     return brightness[flat], high[:, flat] ** 2
 
 
@@ -50,28 +78,49 @@ def _filter(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
 
 
 def dn_per_photon(levels: np.ndarray, squares: np.ndarray, bright: float) -> float:
-    """``a`` from the flat pixels in the upper half of the range (else the brightest 10 %).
+    """``a`` (input units per photon) from the flat pixels in the upper half of the range (else the slope over all).
 
-    The smaller of the mean and a chi-square-corrected low quantile: texture that survives the
-    high-pass only ever adds.
+    Variance over level there: read noise and the black level matter little at half the exposure
+    and their errors partly cancel (read noise adds variance, the black level adds level). The smaller
+    of the mean and a chi-square-corrected low quantile: texture that survives the high-pass only ever adds.
     """
-    black = min(BLACK_LEVEL_PRIOR_DN, float(levels.min()))
-    upper = levels >= black + 0.5 * (bright - black)
-    if upper.sum() < MIN_BRIGHT_PIXELS:
-        upper = levels >= np.quantile(levels, 0.9)
-    above_black = np.maximum(levels[upper] - black, 1.0)
-    normalised = squares[:, upper] / above_black
-    read_share = float(np.mean(READ_VARIANCE_PRIOR / above_black))
-    by_mean = float(normalised.mean())
-    by_quantile = float(np.quantile(normalised, _QUANTILE)) / chi2.ppf(_QUANTILE, 1)
-    return min(by_mean, by_quantile) - read_share
+    upper = levels >= 0.5 * bright
+    if upper.sum() >= MIN_FLAT_PIXELS:
+        return _robust_variance(squares[:, upper] / np.maximum(levels[upper], 1e-12 * max(bright, 1e-30)))
+    # little flat signal in the upper half (saturated scenes): the slope of variance over level, which
+    # the black level and the read noise do not bias, on brightness bins of what there is
+    order = np.argsort(levels)
+    bins = [part for part in np.array_split(order, 8) if part.size]
+    x = np.array([levels[part].mean() for part in bins])
+    y = np.array([_robust_variance(squares[:, part]) for part in bins])
+    slope = float(np.polyfit(x, y, 1)[0]) if len(bins) > 1 and np.ptp(x) > 0.1 * max(abs(float(x.max())), 1e-30) else 0.0
+    if slope > 0:
+        return slope
+    brightest = order[-MIN_FLAT_PIXELS:]
+    return _robust_variance(squares[:, brightest] / np.maximum(levels[brightest], 1e-12 * max(bright, 1e-30)))
+
+
+def _robust_variance(squares: np.ndarray) -> float:
+    """The smaller of the mean and a chi-square-corrected low quantile of squared high-pass values."""
+    by_mean = float(np.nanmean(squares))
+    by_quantile = float(np.nanquantile(squares, _QUANTILE)) / chi2.ppf(_QUANTILE, 1)
+    return max(min(by_mean, by_quantile), 1e-30)
+
+
+def stack_noise_curve(stack: np.ndarray, bright: float) -> NoiseCurve | None:
+    """The stack's per-frame noise curve, or None where too few flat unclipped pixels remain to measure it."""
+    levels, squares = flat_high_pass(stack)
+    if levels.size < MIN_FLAT_PIXELS:
+        return None
+    return NoiseCurve(dn_per_photon(levels, squares, bright), 0.0, 0.0)
 
 
 class StackNoiseClassifier:
-    """Photons at the scene's brightest part -> DATA.md noise level; sigma at the median signal."""
+    """Photons at the scene's brightest part -> noise level; sigma at the median signal, in input units."""
 
     def __init__(self, level: NoiseLevel | None = None, weights: Path | None = None):
         self.photons: float | None = None  # of the last prediction, for reports and checks
+        self.curve: NoiseCurve | None = None
 
     def setup(self, device: str) -> None:
         """Classical: nothing to load."""
@@ -79,12 +128,10 @@ class StackNoiseClassifier:
     def predict(self, stack: np.ndarray) -> NoiseEstimate:
         mean = np.mean(stack, axis=0, dtype=np.float32)
         bright = float(np.percentile(mean, BRIGHT_PERCENTILE))
-        levels, squares = flat_high_pass(stack)
-        if levels.size < MIN_BRIGHT_PIXELS:  # (nearly) all clipped: as bright as it gets
+        self.curve = stack_noise_curve(stack, bright)
+        if self.curve is None:  # (nearly) all clipped: as bright as it gets
             self.photons = float("inf")
             return NoiseEstimate(level="low", sigma=0.0)
-        black = min(BLACK_LEVEL_PRIOR_DN, float(levels.min()))
-        per_photon = max(dn_per_photon(levels, squares, bright), 1e-6)
-        self.photons = (bright - black) / per_photon
-        sigma = float(np.sqrt(per_photon * max(float(np.median(mean)) - black, 0.0) + READ_VARIANCE_PRIOR))
+        self.photons = max(bright - self.curve.black, 0.0) / self.curve.a
+        sigma = float(np.sqrt(self.curve.variance(float(np.median(mean)))))
         return NoiseEstimate(level=level_of(self.photons), sigma=sigma)

@@ -35,8 +35,8 @@ def test_level_thresholds_and_photon_sampling():
 def test_make_stack_units_black_level_and_seed(camera):
     clean = camera.copy()
     clean[:, :16] = 0.0  # a black strip shows the black level
-    stack, truth = make_stack(clean, np.random.default_rng(5), photons=2000, frames=FRAMES)
-    again, _ = make_stack(clean, np.random.default_rng(5), photons=2000, frames=FRAMES)
+    stack, truth = make_stack(clean, np.random.default_rng(5), photons=2000, frames=FRAMES).pair
+    again, _ = make_stack(clean, np.random.default_rng(5), photons=2000, frames=FRAMES).pair
     assert stack.dtype == np.uint16 and stack.shape == (FRAMES, SIZE, SIZE) and truth.shape == (SIZE, SIZE)
     assert truth.dtype == np.float32 and stack.max() <= MAX_DN
     np.testing.assert_array_equal(stack, again)
@@ -53,7 +53,7 @@ def test_make_stack_noise_follows_photons():
     half_dark = np.zeros((64, 64), np.float32)
     half_dark[:, 32:] = 0.7
     for photons in (30.0, 3000.0):
-        stack, truth = make_stack(half_dark, np.random.default_rng(1), photons=photons, frames=40)
+        stack, truth = make_stack(half_dark, np.random.default_rng(1), photons=photons, frames=40).pair
         black, bright = float(truth[:, :8].mean()), float(truth[:, -8:].mean())
         relative_std = stack[:, :, -16:-4].astype(np.float64).std(axis=0).mean() / (bright - black)
         assert relative_std == pytest.approx(1 / np.sqrt(photons), rel=0.15)
@@ -61,7 +61,7 @@ def test_make_stack_noise_follows_photons():
 
 @pytest.mark.parametrize(("photons", "level"), [(6000, "low"), (300, "medium"), (25, "high")])
 def test_classifier_levels_on_clear_stacks(camera, photons, level):
-    stack, _ = make_stack(camera, np.random.default_rng(11), photons=photons, frames=FRAMES)
+    stack = make_stack(camera, np.random.default_rng(11), photons=photons, frames=FRAMES).stack
     classifier = StackNoiseClassifier()
     classifier.setup("cpu")
     estimate = classifier.predict(stack.astype(np.float32))
@@ -73,7 +73,7 @@ def test_classifier_levels_on_clear_stacks(camera, photons, level):
 @pytest.mark.parametrize("level", ["low", "medium", "high"])
 def test_restorer_beats_temporal_mean(camera, level):
     rng = np.random.default_rng({"low": 21, "medium": 22, "high": 23}[level])
-    stack, truth = make_stack(camera, rng, photons=sample_photons(level, rng), frames=FRAMES)
+    stack, truth = make_stack(camera, rng, photons=sample_photons(level, rng), frames=FRAMES).pair
     stack = stack.astype(np.float32)
     estimate = StackNoiseClassifier().predict(stack)
     restorer = restorer_for("stack", level).build("cpu")
@@ -85,7 +85,7 @@ def test_restorer_beats_temporal_mean(camera, level):
 
 
 def test_restorer_cancel_propagates(camera):
-    stack, _ = make_stack(camera, np.random.default_rng(4), photons=500, frames=10)
+    stack = make_stack(camera, np.random.default_rng(4), photons=500, frames=10).stack
 
     def cancel_at_half(fraction: float, stage: str) -> None:
         if fraction > 0.5:

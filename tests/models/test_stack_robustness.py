@@ -1,0 +1,68 @@
+"""The stack restorer on what it was not tuned to: still stacks, rescaled arrays, few frames, the range of its input."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.data.families import FAMILIES
+from models.data.sources import clean_images
+from models.data.synthetic import MAX_DN, sample_photons
+from models.registry import restorer_for
+from models.stack.learned import STATIC_MOTION_PX, motion_px, normalise
+from models.stack.noise import StackNoiseClassifier
+
+SIZE = 128
+
+
+def psnr(image: np.ndarray, truth: np.ndarray) -> float:
+    return float(10 * np.log10(MAX_DN ** 2 / np.mean((image.astype(np.float64) - truth) ** 2)))
+
+
+@pytest.fixture(scope="module")
+def scene() -> np.ndarray:
+    return clean_images("val", size=SIZE, seed=4)[1]
+
+
+def _restore(stack: np.ndarray) -> tuple[np.ndarray, str]:
+    estimate = StackNoiseClassifier().predict(stack)
+    return restorer_for("stack", estimate.level).build("cpu").predict(stack, estimate), estimate.level
+
+
+@pytest.mark.parametrize("level", ["low", "medium", "high"])
+def test_a_still_stack_is_never_worse_than_its_plain_mean(scene, level):
+    """No motion, no blur: the mean is right up to its noise; whatever the network does, the result keeps that."""
+    rng = np.random.default_rng(["low", "medium", "high"].index(level))
+    simulated = FAMILIES["static"](scene, rng, sample_photons(level, rng), 20)
+    restored, _ = _restore(simulated.stack.astype(np.float32))
+    assert psnr(restored, simulated.truth) >= psnr(simulated.stack.mean(axis=0), simulated.truth) - 0.2
+
+
+def test_motion_is_measured_not_assumed(scene):
+    still = FAMILIES["static"](scene, np.random.default_rng(0), 500.0, 20).stack
+    moving = FAMILIES["current"](scene, np.random.default_rng(0), 500.0, 20)
+    true_rms = float(np.sqrt(np.mean(np.square(moving.displacements - moving.displacements.mean(axis=0)))))
+    for stack, expected in ((still, 0.0), (moving.stack, true_rms)):
+        frames, _, _ = normalise(stack)
+        measured = motion_px(frames, frames.mean(axis=0))
+        assert measured == pytest.approx(expected, abs=0.1 + 0.3 * expected)
+    frames, _, _ = normalise(still)
+    assert motion_px(frames, frames.mean(axis=0)) < STATIC_MOTION_PX
+
+
+def test_rescaled_copies_give_the_same_level_and_result(scene):
+    """uint16, float DN and float 0..1: the same level, and the same frame once scaled back."""
+    rng = np.random.default_rng(5)
+    stack = FAMILIES["current"](scene, rng, sample_photons("medium", rng), 16).stack
+    results = [_restore(copy) for copy in (stack, stack.astype(np.float32), stack.astype(np.float32) / np.float32(MAX_DN))]
+    assert len({level for _, level in results}) == 1
+    np.testing.assert_allclose(results[2][0] * MAX_DN, results[0][0], atol=0.5)
+    np.testing.assert_allclose(results[1][0], results[0][0], atol=0.01)
+
+
+def test_four_frames_restore_inside_the_input_range(scene):
+    rng = np.random.default_rng(6)
+    simulated = FAMILIES["wide"](scene, rng, sample_photons("high", rng), 4)
+    restored, _ = _restore(simulated.stack)
+    assert restored.shape == (SIZE, SIZE) and np.isfinite(restored).all()
+    assert simulated.stack.min() <= restored.min() and restored.max() <= simulated.stack.max()
+    assert psnr(restored, simulated.truth) > psnr(simulated.stack.mean(axis=0), simulated.truth)
