@@ -19,7 +19,7 @@ Methods (PSNR with data range 4095 and SSIM against the still, sharp truth; seco
 - ``aligned mean (DIS x2)``: every frame registered to the temporal mean with OpenCV's DIS flow (MEDIUM
   preset), then again to that first aligned mean (DATA.md's "two passes of OpenCV's DIS"), then the mean.
 - ``BM3D denoise (tuned)``: BM3D of the aligned mean under a generalized Anscombe transform (noise
-  curve measured on the stack by :func:`models.stack.noise.stack_noise_curve`, divided by the frame
+  curve measured on the stack by :func:`models.stack.noise.units_per_photon`, divided by the frame
   count), ONE strength per level tuned on TRAINING stacks of every family by ``--tune-deblur``.
 - ``BM3D deblur (tuned PSF)``: ``bm3d.bm3d_deblurring`` of the aligned mean under the same transform,
   with ONE Gaussian PSF width and ONE strength per level, tuned on TRAINING stacks of the turbulent
@@ -65,11 +65,11 @@ import numpy as np
 
 from models.data.families import FAMILIES
 from models.data.sources import DEAD_LEAVES_PER_SPLIT, PRINTED_TARGETS_PER_SPLIT, VAL_SOURCES, clean_images
-from models.data.synthetic import BRIGHT_PERCENTILE, MAX_DN, SimulatedStack, level_of, sample_photons
+from models.data.synthetic import MAX_DN, SimulatedStack, level_of, sample_photons
 from models.interface import NOISE_LEVELS
 from models.io import write_report
 from models.registry import REGISTRY
-from models.stack.noise import stack_noise_curve
+from models.stack.noise import units_per_photon
 
 if not hasattr(np, "trapz"):  # bm3d 4.0.3 calls np.trapz, removed in numpy 2.4
     np.trapz = np.trapezoid
@@ -79,7 +79,7 @@ LOFO_DIR = Path(__file__).resolve().parent / "weights" / "lofo"
 DATA_RANGE = 4095.0
 SEED = 2024
 
-FAMILY_NAMES = ("current", "wide", "physics", "static")
+FAMILY_NAMES = tuple(FAMILIES)
 LOFO_FAMILIES = ("wide", "physics")
 STACK_SIZE = 271
 WIDE_SIZES = (128, 192, 271, 384)
@@ -158,13 +158,13 @@ def unwarped_mean(stack: np.ndarray, displacements: np.ndarray, iterations: int 
 
 
 def mean_noise(frames: np.ndarray) -> tuple[float, float]:
-    """(a, c) of variance = a * signal + c for the mean of ``frames``: the stack's per-frame curve / T."""
+    """(a, c) of variance = a * signal + c for the mean of ``frames``: the stack's per-frame curve / T (c = 0:
+    the read noise is not measured)."""
     mean = frames.mean(axis=0)
-    curve = stack_noise_curve(frames, float(np.percentile(mean, BRIGHT_PERCENTILE)))
-    if curve is None:  # (nearly) all clipped: frame-difference variance, taken as proportional to the signal
-        a = float(np.var(frames[1] - frames[0])) / 2 / max(float(np.median(mean)), 1e-6)
-        return max(a, 1e-12) / len(frames), 0.0
-    return curve.a / len(frames), curve.c / len(frames)
+    a = units_per_photon(frames, mean)
+    if a is None:  # (nearly) all clipped: frame-difference variance, taken as proportional to the signal
+        a = max(float(np.var(frames[1] - frames[0])) / 2 / max(float(np.median(mean)), 1e-6), 1e-12)
+    return a / len(frames), 0.0
 
 
 def anscombe(x: np.ndarray, a: float, c: float) -> np.ndarray:

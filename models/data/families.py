@@ -35,14 +35,12 @@ KERNEL_RADIUS_PX = 12  # long-tailed kernels are cut here and renormalised
 Family = Callable[..., SimulatedStack]
 
 
-def psf_kernel(shape: str, width: float, beta: float = 2.5) -> np.ndarray | None:
-    """A normalised PSF of equivalent Gaussian sigma ``width`` px; None where no blur (or Gaussian: use cv2.GaussianBlur).
+def psf_kernel(shape: str, width: float, beta: float = 2.5) -> np.ndarray:
+    """A normalised non-Gaussian PSF of equivalent Gaussian sigma ``width`` px (Gaussians go to cv2.GaussianBlur).
 
     ``disc``: defocus, a uniform disc of radius 2 x width (a disc's per-axis std is radius / 2).
     ``moffat``: (1 + r^2 / alpha^2)^-beta with the FWHM of a Gaussian of that width: long tails (turbulence).
     """
-    if width < 0.05 or shape == "gaussian":
-        return None
     r = KERNEL_RADIUS_PX
     ys, xs = np.mgrid[-r:r + 1, -r:r + 1].astype(np.float32)
     radius2 = xs * xs + ys * ys
@@ -129,8 +127,8 @@ def make_wide_stack(clean01: np.ndarray, rng: np.random.Generator, photons: floa
     truth = ground_truth(scene, black, exposure)
     params = {"photons": photons, "black": black, "exposure": exposure, "read_noise": read_noise, "frames": frames,
               "static": float(static), "jitter_std": jitter_std, "wobble_rms": wobble_rms, "wobble_scale": wobble_scale,
-              "wobble_memory": wobble_memory, "blur_max": blur_max, "blur_per_frame": float(blur_per_frame), "moffat_beta": beta}
-    params["psf"] = ("gaussian", "disc", "moffat").index(psf)
+              "wobble_memory": wobble_memory, "blur_max": blur_max, "blur_per_frame": float(blur_per_frame), "moffat_beta": beta,
+              "psf": ("gaussian", "disc", "moffat").index(psf)}
     return SimulatedStack(stack, truth, displacements, params)
 
 

@@ -34,7 +34,7 @@ CACHE_DIR = Path(os.environ.get("RESTORA_CACHE", "/tmp/restora-cache")) / "stack
 # Train slightly past each level's edges: the classifier may send a boundary stack either way.
 TRAIN_MARGIN = 1.25
 TRAIN_SIZE = 208  # px: every pair the same size, so shards stack into one array
-TRAIN_FAMILIES = ("current", "wide", "physics", "static")
+TRAIN_FAMILIES = tuple(FAMILIES)  # their order seeds the pairs
 
 
 def training_photons(level: NoiseLevel, rng: np.random.Generator, margin: float = TRAIN_MARGIN) -> float:

@@ -2,7 +2,9 @@
 
 1. Normalise: ``(stack - p0.5) / (p99.5 - p0.5)`` of the temporal mean (an affine map, undone at the
    end, so the black level and the user's DN scale are kept).
-2. Register every frame to the temporal mean with a coarse-to-fine Lucas-Kanade flow solved on a
+2. Measure the motion between frames (:func:`motion_px`); below ``STATIC_MOTION_PX`` the stack is
+   still and step 3 is skipped (flows fitted to noise would only blur it).
+3. Register every frame to the temporal mean with a coarse-to-fine Lucas-Kanade flow solved on a
    4-pixel grid with Gaussian windows, then refine it at full resolution against the registered
    mean of that first pass (a sharper reference: +0.2 to +0.9 dB after deblurring) (the turbulent field is smooth, ~24 px correlation length,
    so a dense per-pixel flow such as DIS spends most of its time on detail that is not there).
@@ -10,16 +12,18 @@
    displacements are zero-mean by nature, so the true (still) geometry is best estimated by the
    frames' mean position, not by the mean image's slightly-off one (+0.3 to +0.5 dB). A pass
    costs ~0.3 s of CPU for 100 frames of 271 x 271 (DIS at its MEDIUM preset: ~1.4 s).
-3. Merge (bicubic resampling): a sharpness-weighted mean (lucky imaging: frames weighted by
+4. Merge (bicubic resampling): a sharpness-weighted mean (lucky imaging: frames weighted by
    their Laplacian energy to the 16th power, chosen by algorithm), the plain mean and the
    temporal std of the registered frames.
-4. Wiener deconvolutions of the plain mean for a few Gaussian blur widths: the network picks and
-   cleans them per region instead of learning a deconvolution from scratch (an oracle choice of
+5. Wiener deconvolutions of the plain mean for a few Gaussian blur widths, and its measured
+   residual blur (:func:`residual_blur`): the network picks and cleans them per region instead of learning a deconvolution from scratch (an oracle choice of
    one of them alone beat the network trained without them by 0.3 to 1.3 dB).
-5. A compact residual U-Net (models/archs/resunet.py), trained per noise level by
+6. A compact residual U-Net (models/archs/resunet.py), trained per noise level by
    ``python -m models.train_stack --level LEVEL``, removes the remaining blur and noise. It runs on
    the inputs and on their three mirror images, and the four results (mirrored back) are averaged:
    +0.1 dB on held-out pairs for ~0.3 s more per stack (:func:`mirror_ensemble`).
+7. A still stack's result is the SURE-chosen blend of the plain mean and the network's result
+   (:func:`sure_blend`); every result is clipped to the range of the input's values.
 
 Training (models/data/stack_pairs.py) calls :func:`prepare` below, so the network sees exactly
 what it sees here.
@@ -34,9 +38,8 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
-from models.data.synthetic import BRIGHT_PERCENTILE
 from models.interface import NoiseEstimate, NoiseLevel, Progress, no_progress
-from models.stack.noise import stack_noise_curve
+from models.stack.noise import units_per_photon
 
 STD_GAIN = 10.0  # the std-of-the-mean channel is scaled up to a useful range for the network
 DECONVOLUTION_SIGMAS_PX = (0.5, 0.8, 1.1, 1.6, 2.2)  # Gaussian blur widths the Wiener channels undo
@@ -245,11 +248,11 @@ def motion_px(frames: np.ndarray, mean: np.ndarray) -> float:
     still stacks (the higher, the noisier) and tracks the simulators' true RMS motion within ~20 %.
     """
     t_count = len(frames)
-    curve = stack_noise_curve(frames, float(np.percentile(mean, BRIGHT_PERCENTILE)))
-    if curve is None or t_count < 2:
+    a = units_per_photon(frames, mean)
+    if a is None or t_count < 2:
         return float("inf")  # cannot tell: register
     temporal = np.var(frames, axis=0) * np.float32(t_count / (t_count - 1))
-    noise = np.float32(curve.a) * np.maximum(mean, 0.0)
+    noise = np.float32(a) * np.maximum(mean, 0.0)
     gradient = _gradient_energy(mean) - noise * np.float32(0.5 / t_count)  # central differences keep half the mean's noise variance
     edges = gradient >= np.quantile(gradient, 0.9)
     return float(np.sqrt(max(float(np.sum(temporal[edges] - noise[edges])), 0.0) / max(float(np.sum(gradient[edges])), 1e-12)))

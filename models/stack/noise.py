@@ -14,7 +14,6 @@ level boundaries, and their errors partly cancel.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -28,23 +27,10 @@ _THIRD_DIFFERENCE = np.array([1, -3, 3, -1], np.float32) / np.sqrt(20.0)  # unit
 _LOCAL_MEAN = np.full(4, 0.25, np.float32)
 _QUANTILE = 0.25
 SAMPLED_FRAMES = 32
-BINS = 12
 MIN_FLAT_PIXELS = 32  # x up to 32 frame pairs: enough values for a variance within ~10 %
 
 
-@dataclass(frozen=True)
-class NoiseCurve:
-    """Per-frame noise variance ``a * level + c`` in input units, and the black level it implies."""
-
-    a: float
-    c: float = 0.0
-    black: float = 0.0
-
-    def variance(self, level: np.ndarray | float) -> np.ndarray | float:
-        return np.maximum(self.a * np.asarray(level, np.float64) + self.c, 0.0)
-
-
-def flat_high_pass(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def flat_high_pass(stack: np.ndarray, mean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Brightness (N,) and squared high-pass (frames, N) of the flatter half of the scene.
 
     The high-pass is taken of consecutive frames' difference (noise variance doubles, then halved
@@ -53,13 +39,13 @@ def flat_high_pass(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     starts = np.arange(0, len(stack) - 1, max(1, (len(stack) - 1) // SAMPLED_FRAMES))
     sample = np.asarray(stack[starts], np.float32)
-    mean = np.mean(stack, axis=0, dtype=np.float32)
+    following = np.asarray(stack[starts + 1], np.float32)
     # consecutive frames' difference: the scene cancels wherever it holds still (static stacks, frozen flow)
-    high = np.stack([_filter(sample[i] - np.asarray(stack[t + 1], np.float32), _THIRD_DIFFERENCE) for i, t in enumerate(starts)])
+    high = np.stack([_filter(a - b, _THIRD_DIFFERENCE) for a, b in zip(sample, following)])
     high *= np.float32(1 / np.sqrt(2.0))
-    top = max(float(sample.max()), float(np.max(stack[starts + 1])))
-    for i, t in enumerate(starts):  # values whose filter support touches a clipped pixel are unknown
-        clipped = ((sample[i] >= top) | (np.asarray(stack[t + 1]) >= top)).astype(np.uint8)
+    top = max(float(sample.max()), float(following.max()))
+    for i in range(len(starts)):  # values whose filter support touches a clipped pixel are unknown
+        clipped = ((sample[i] >= top) | (following[i] >= top)).astype(np.uint8)
         if clipped.any():
             high[i][cv2.dilate(clipped, np.ones((5, 5), np.uint8)) > 0] = np.nan
     scene_high = cv2.dilate(np.abs(_filter(mean, _THIRD_DIFFERENCE)), np.ones((5, 5), np.uint8))
@@ -107,12 +93,13 @@ def _robust_variance(squares: np.ndarray) -> float:
     return max(min(by_mean, by_quantile), 1e-30)
 
 
-def stack_noise_curve(stack: np.ndarray, bright: float) -> NoiseCurve | None:
-    """The stack's per-frame noise curve, or None where too few flat unclipped pixels remain to measure it."""
-    levels, squares = flat_high_pass(stack)
+def units_per_photon(stack: np.ndarray, mean: np.ndarray) -> float | None:
+    """``a`` of the stack's per-frame noise variance ``a * level`` (input units; ``mean`` is its temporal
+    mean), or None where too few flat unclipped pixels remain to measure it."""
+    levels, squares = flat_high_pass(stack, mean)
     if levels.size < MIN_FLAT_PIXELS:
         return None
-    return NoiseCurve(dn_per_photon(levels, squares, bright), 0.0, 0.0)
+    return dn_per_photon(levels, squares, float(np.percentile(mean, BRIGHT_PERCENTILE)))
 
 
 class StackNoiseClassifier:
@@ -120,18 +107,16 @@ class StackNoiseClassifier:
 
     def __init__(self, level: NoiseLevel | None = None, weights: Path | None = None):
         self.photons: float | None = None  # of the last prediction, for reports and checks
-        self.curve: NoiseCurve | None = None
 
     def setup(self, device: str) -> None:
         """Classical: nothing to load."""
 
     def predict(self, stack: np.ndarray) -> NoiseEstimate:
         mean = np.mean(stack, axis=0, dtype=np.float32)
-        bright = float(np.percentile(mean, BRIGHT_PERCENTILE))
-        self.curve = stack_noise_curve(stack, bright)
-        if self.curve is None:  # (nearly) all clipped: as bright as it gets
+        a = units_per_photon(stack, mean)
+        if a is None:  # (nearly) all clipped: as bright as it gets
             self.photons = float("inf")
             return NoiseEstimate(level="low", sigma=0.0)
-        self.photons = max(bright - self.curve.black, 0.0) / self.curve.a
-        sigma = float(np.sqrt(self.curve.variance(float(np.median(mean)))))
+        self.photons = max(float(np.percentile(mean, BRIGHT_PERCENTILE)), 0.0) / a
+        sigma = float(np.sqrt(max(a * float(np.median(mean)), 0.0)))
         return NoiseEstimate(level=level_of(self.photons), sigma=sigma)
