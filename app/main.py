@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.redis = connect(settings.redis_url)
-    app.state.storage = get_storage(settings)
+    app.state.storage = get_storage(settings, app.state.redis)
     app.state.metrics = ApiMetrics(app.state.redis)
     app.state.metrics.instrument(app)
     app.include_router(jobs.router)

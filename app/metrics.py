@@ -14,7 +14,7 @@ from prometheus_fastapi_instrumentator import Instrumentator
 from rq.registry import StartedJobRegistry
 
 from core.job_metrics import duration_histograms, finished_counts
-from core.queues import RESTORE_QUEUE, WEBHOOK_QUEUE, live_workers, queue
+from core.queues import RESTORE_QUEUES, WEBHOOK_QUEUE, live_workers, queue
 
 NAMESPACE = "restora"
 
@@ -50,11 +50,11 @@ class RedisCollector:
 
     def _families(self) -> list:
         depth = GaugeMetricFamily("restora_queue_depth", "Jobs waiting, by queue", labels=["queue"])
-        for name in (RESTORE_QUEUE, WEBHOOK_QUEUE):
+        for name in (*RESTORE_QUEUES, WEBHOOK_QUEUE):
             depth.add_metric([name], queue(self.client, name).count)
         active = GaugeMetricFamily("restora_jobs_active", "Restore jobs queued or running", labels=["status"])
-        active.add_metric(["queued"], queue(self.client).count)
-        active.add_metric(["running"], StartedJobRegistry(queue=queue(self.client)).count)
+        active.add_metric(["queued"], sum(queue(self.client, name).count for name in RESTORE_QUEUES))
+        active.add_metric(["running"], sum(StartedJobRegistry(queue=queue(self.client, name)).count for name in RESTORE_QUEUES))
         finished = CounterMetricFamily("restora_jobs_finished", "Jobs that ended, by kind and status", labels=["kind", "status"])
         for (kind, status), count in sorted(finished_counts(self.client).items()):
             finished.add_metric([kind, status], count)

@@ -47,8 +47,8 @@ def _first_frame(path: Path, job: JobRecord) -> np.ndarray:
     suffix = path.suffix.lower()
     if suffix == ".npy":
         array = np.load(path, mmap_mode="r", allow_pickle=False)
-        if array.ndim == 2:
-            return np.asarray(array)
+        if job.kind == "image":
+            return np.asarray(array if array.ndim == 2 else array[..., :3])
         frames_last = job.input.get("layout") == "hwt" or (job.input.get("layout") != "thw" and array.shape[2] < array.shape[0])
         return np.asarray(array[:, :, 0] if frames_last else array[0])
     if suffix in (".tif", ".tiff"):

@@ -6,7 +6,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+import redis
+
 from core.jobs import JobRecord, Kind, Status
+from core.queues import queue_position
 
 
 class NoiseRecheckOut(BaseModel):
@@ -45,10 +48,17 @@ class JobOut(BaseModel):
     finished_at: datetime | None
     expires_at: datetime
     result_url: str | None
+    formats: list[str] = Field(description="The result formats this job makes (`?format=`), its default first", examples=[["mp4"]])
+    queue_position: int | None = Field(
+        default=None, description="While queued: 1 = the next job a worker takes (images and stacks go before videos)", examples=[2])
 
     @classmethod
-    def from_record(cls, job: JobRecord) -> "JobOut":
-        return cls.model_validate(job.public())
+    def from_record(cls, job: JobRecord, client: redis.Redis | None = None) -> "JobOut":
+        """The job JSON; with ``client``, a queued job's place in the queue too."""
+        data = job.public()
+        if client is not None and job.status == "queued":
+            data["queue_position"] = queue_position(client, job.id, job.kind)
+        return cls.model_validate(data)
 
     model_config = {
         "json_schema_extra": {
@@ -127,10 +137,11 @@ ERROR_EXAMPLES = {
     409: "job is running; the result exists only once it succeeded",
     410: "the result expired at 2026-11-23T10:00:00+00:00 and was deleted",
     413: "upload exceeds the limit of 2048 MB",
-    415: "unsupported file type '.bmp'; accepted: .avi, .jpeg, .jpg, .mkv, .mov, .mp4, .npy, .png, .tif, .tiff, .webm",
+    415: "unsupported file type '.bmp'; accepted: .avi, .jpeg, .jpg, .mkv, .mov, .mp4, .npy, .png, .tif, .tiff, .webm, .webp",
     422: "invalid noise_level: Input should be 'auto', 'low', 'medium' or 'high'",
     429: "the queue is full (1000 jobs waiting); retry later",
     503: "the job queue is unavailable; retry shortly",
+    507: "storage is full: 100.0 GB of 100.0 GB in use by stored inputs and results; retry once older results expire (within 24 h)",
 }
 
 

@@ -14,14 +14,27 @@ from app.validation import InvalidInput, inspect_upload, suffix_of
 from core.jobs import JobRecord, JobStore, Options, now
 from core.queues import enqueue_restore, queued_count
 from core.settings import Settings
-from core.storage import Storage, input_key
+from core.storage import Storage, bytes_in_use, input_key
+from models.formats import produced_formats
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
 
 
+# Form fields of the planned interface (docs/API.md, "Not built yet"): refused, never silently ignored.
+NOT_BUILT = {"task": "denoise", "scale": None, "model": None}
+
+
 def parse_options(fields: dict[str, str]) -> Options:
+    for name, allowed in NOT_BUILT.items():
+        value = fields.get(name, "")
+        if value not in ("", allowed):
+            only = f"; only {name}={allowed} is" if allowed else " is not"
+            raise InvalidInput(422, f"{name}={value!r} is not available yet{only} supported (see docs/API.md)")
+    values: dict[str, object] = {k: v for k, v in fields.items() if k in Options.model_fields and v != ""}
+    if "formats" in values:
+        values["formats"] = [f.strip().lower() for f in str(values["formats"]).split(",") if f.strip()]
     try:
-        options = Options.model_validate({k: v for k, v in fields.items() if k in Options.model_fields and v != ""})
+        options = Options.model_validate(values)
     except ValidationError as exc:
         first = exc.errors()[0]
         raise InvalidInput(422, f"invalid {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
@@ -35,6 +48,17 @@ def parse_options(fields: dict[str, str]) -> Options:
 def check_capacity(client: redis.Redis, settings: Settings) -> None:
     if queued_count(client) >= settings.max_queued_jobs:
         raise InvalidInput(429, f"the queue is full ({settings.max_queued_jobs} jobs waiting); retry later")
+
+
+def check_storage(client: redis.Redis, settings: Settings, upload_bytes: int) -> None:
+    """507 once the stored inputs and results would pass ``max_storage_gb`` with this upload (results
+    of jobs already queued still come on top: keep a margin below the disk's size)."""
+    if not settings.max_storage_gb:
+        return
+    used, cap = bytes_in_use(client), settings.max_storage_gb * 1e9
+    if used + upload_bytes > cap:
+        raise InvalidInput(507, f"storage is full: {used / 1e9:.2f} GB of {cap / 1e9:.2f} GB in use by stored inputs and results; "
+                                f"retry once older results expire (within {settings.result_ttl_hours:g} h)")
 
 
 def _idempotency_key(owner: str, key: str) -> str:
@@ -64,9 +88,14 @@ def release_idempotency(client: redis.Redis, owner: str, key: str | None) -> Non
 
 def create_job(upload: Upload, options: Options, owner: str, job_id: str, settings: Settings, store: JobStore, storage: Storage, client: redis.Redis) -> JobRecord:
     """Check the staged upload, move it into storage and queue it. Raises ``InvalidInput``."""
-    kind, info = inspect_upload(upload.path, upload.filename, settings)
+    kind, info = inspect_upload(upload.path, upload.filename, settings, options.kind)
+    try:
+        produced_formats(kind, options.formats)
+    except ValueError as exc:
+        raise InvalidInput(422, f"invalid formats: {exc}") from None
     if kind == "stack":
         info["layout"] = options.layout
+    check_storage(client, settings, upload.size)
     key = input_key(job_id, suffix_of(upload.filename))
     storage.put(key, upload.path)
     job = JobRecord(
@@ -79,5 +108,5 @@ def create_job(upload: Upload, options: Options, owner: str, job_id: str, settin
         expires_at=now() + timedelta(hours=settings.result_ttl_hours) + timedelta(seconds=settings.job_timeout_s),
     )
     store.create(job)
-    enqueue_restore(client, settings, job_id)
+    enqueue_restore(client, settings, job_id, kind)
     return job

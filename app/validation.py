@@ -1,7 +1,7 @@
 """Checks an uploaded file before anything is queued: type, structure, dtype and size limits.
 
 Reads headers only (the npy header, the image header, the first video frame), never whole files,
-and never unpickles. Video probing is bounded: FFmpeg's own probe reads at most ``PROBE_BYTES``, and
+and never unpickles. Video probing is bounded: FFmpeg's own probe is capped (``formats.VIDEO_OPEN_OPTIONS``), and
 the search for a first frame gives up after ``PROBE_MAX_PACKETS`` packets or ``PROBE_MAX_SECONDS``. Every refusal is an ``InvalidInput`` with the status and a message a user
 can act on.
 """
@@ -18,15 +18,10 @@ import tifffile
 from numpy.lib import format as npy_format
 from PIL import Image
 
-from core.jobs import Kind
 from core.settings import Settings
+from models import formats
+from models.formats import Kind, KindChoice
 
-STACK_SUFFIXES = {".npy"}
-IMAGE_SUFFIXES = {".png", ".tif", ".tiff", ".jpg", ".jpeg"}
-VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".webm"}
-# Demuxers a video may be opened with: no playlists (hls, concat) that could reach other files or URLs.
-VIDEO_FORMATS = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi"
-PROBE_BYTES = 5_000_000  # what FFmpeg may read to find the streams (its probesize)
 PROBE_MAX_PACKETS = 1000  # packets (of any stream) read while looking for the first video frame
 PROBE_MAX_SECONDS = 10.0
 MIN_SIDE = 8
@@ -42,21 +37,26 @@ class InvalidInput(Exception):
 
 
 def suffix_of(filename: str) -> str:
-    suffix = Path(filename).suffix.lower()
-    if suffix not in STACK_SUFFIXES | IMAGE_SUFFIXES | VIDEO_SUFFIXES:
-        accepted = ", ".join(sorted(STACK_SUFFIXES | IMAGE_SUFFIXES | VIDEO_SUFFIXES))
-        raise InvalidInput(415, f"unsupported file type {suffix or '(no extension)'!r}; accepted: {accepted}")
+    suffix = formats.suffix_of(filename)
+    if suffix not in formats.INPUT_SUFFIXES:
+        raise InvalidInput(415, formats.unsupported_type(filename))
     return suffix
 
 
-def inspect_upload(path: Path, filename: str, settings: Settings) -> tuple[Kind, dict[str, Any]]:
-    """Return the job kind and the job's ``input`` JSON, or raise ``InvalidInput``."""
+def inspect_upload(path: Path, filename: str, settings: Settings, requested: KindChoice = "auto") -> tuple[Kind, dict[str, Any]]:
+    """Return the job kind and the job's ``input`` JSON, or raise ``InvalidInput``.
+
+    ``requested`` (the ``kind`` form field) settles an ambiguous .npy shape; for other files it must
+    match what the file is."""
     suffix = suffix_of(filename)
     if path.stat().st_size == 0:
         raise InvalidInput(400, "the uploaded file is empty")
-    if suffix in STACK_SUFFIXES:
-        return _inspect_npy(path, filename, settings)
-    if suffix in IMAGE_SUFFIXES:
+    if suffix in formats.STACK_SUFFIXES:
+        return _inspect_npy(path, filename, settings, requested)
+    kind = formats.kind_of_suffix(filename)
+    if requested not in ("auto", kind):
+        raise InvalidInput(422, f"a {suffix} file is a {kind}, not a {requested}; kind={requested} is for .npy files")
+    if kind == "image":
         return "image", _inspect_image(path, filename, suffix, settings)
     return "video", _inspect_video(path, filename, settings)
 
@@ -72,7 +72,7 @@ def _check_elements(shape: tuple[int, ...], settings: Settings) -> None:
         raise InvalidInput(413, f"{elements} values (shape {list(shape)}) exceed the limit of {settings.max_elements}")
 
 
-def _inspect_npy(path: Path, filename: str, settings: Settings) -> tuple[Kind, dict[str, Any]]:
+def _inspect_npy(path: Path, filename: str, settings: Settings, requested: KindChoice) -> tuple[Kind, dict[str, Any]]:
     with path.open("rb") as f:
         try:
             version = npy_format.read_magic(f)
@@ -85,8 +85,10 @@ def _inspect_npy(path: Path, filename: str, settings: Settings) -> tuple[Kind, d
         data_offset = f.tell()
     if dtype.hasobject or dtype.fields is not None or dtype.kind not in "uif":
         raise InvalidInput(400, f"dtype {dtype} is not accepted: use an integer or float array (object arrays and pickles are refused)")
-    if len(shape) not in (2, 3):
-        raise InvalidInput(400, f"a {len(shape)}-D array {list(shape)} is not accepted: send (T,H,W), (H,W,T) or a single (H,W) frame")
+    try:
+        kind = formats.npy_kind(shape, requested)
+    except ValueError as exc:
+        raise InvalidInput(400 if len(shape) not in (2, 3) else 422, str(exc)) from None
     if min(shape) < 1 or sorted(shape)[-2] < MIN_SIDE:
         raise InvalidInput(400, f"shape {list(shape)} is too small: frames must be at least {MIN_SIDE}x{MIN_SIDE}")
     expected = math.prod(shape) * dtype.itemsize
@@ -94,7 +96,6 @@ def _inspect_npy(path: Path, filename: str, settings: Settings) -> tuple[Kind, d
     if actual != expected:
         raise InvalidInput(400, f"the .npy header promises {expected} bytes of data but the file holds {actual}: truncated or corrupt")
     _check_elements(shape, settings)
-    kind: Kind = "stack" if len(shape) == 3 else "image"
     return kind, {"filename": filename, "shape": list(shape), "dtype": str(dtype), "layout": None}
 
 
@@ -109,7 +110,9 @@ def _inspect_image(path: Path, filename: str, suffix: str, settings: Settings) -
                 im.verify()
                 with Image.open(path) as im2:
                     arr_shape = (im2.height, im2.width) + ((len(im2.getbands()),) if len(im2.getbands()) > 1 else ())
-                    shape, dtype = arr_shape, np.dtype("uint16" if im2.mode.startswith("I;16") else "uint8")
+                    with path.open("rb") as f:
+                        sixteen = im2.mode.startswith("I;16") or formats.png_bit_depth(f.read(32)) == 16
+                    shape, dtype = arr_shape, np.dtype("uint16" if sixteen else "uint8")
     except Exception as exc:  # Pillow and tifffile raise many types for corrupt files
         raise InvalidInput(400, f"not a readable {suffix[1:]} image: {_reason(exc, path, filename)}") from None
     if len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] not in (3, 4)):
@@ -138,9 +141,8 @@ def _check_pixels(width: int, height: int, settings: Settings) -> None:
 
 
 def _inspect_video(path: Path, filename: str, settings: Settings) -> dict[str, Any]:
-    options = {"format_whitelist": VIDEO_FORMATS, "protocol_whitelist": "file", "probesize": str(PROBE_BYTES)}
     try:
-        with av.open(str(path), options=options) as container:
+        with av.open(str(path), options=formats.VIDEO_OPEN_OPTIONS) as container:
             if not container.streams.video:
                 raise InvalidInput(400, "the file has no video stream")
             stream = container.streams.video[0]

@@ -39,7 +39,7 @@ def main() -> None:
         clip = Path(tmp) / "clip.mp4"
         scene = make_clip(clip, np.random.default_rng(0), sigma=args.sigma, frames=round(25 * args.seconds), width=640, height=360, fps=25)
         clean = [c.astype(np.float64) for c in scene.clean_frames()]
-        job = client.wait(client.submit(clip).id)
+        job = client.wait(client.submit(clip, formats="mp4,mkv").id)
         assert job.status == "succeeded", job.error
         client.download(job.id, Path(tmp) / "out.mp4")
         client.download(job.id, Path(tmp) / "out.mkv", "mkv")

@@ -13,12 +13,11 @@ from typing import Any, Literal
 import redis
 from pydantic import BaseModel, Field
 
+from models.formats import Kind, KindChoice, default_format, produced_formats
+
 Status = Literal["queued", "running", "succeeded", "failed", "canceled"]
-Kind = Literal["stack", "video", "image"]
 ACTIVE: tuple[Status, ...] = ("queued", "running")
 FINISHED: tuple[Status, ...] = ("succeeded", "failed", "canceled")
-# Result formats per kind, default first (the API's ``?format=`` choices).
-RESULT_FORMATS: dict[str, tuple[str, ...]] = {"stack": ("npy", "tiff", "png"), "image": ("npy", "tiff", "png"), "video": ("mp4", "mkv")}
 # A finished job's record outlives its files by this long, so a late poll gets 410, not 404.
 RECORD_GRACE = timedelta(days=7)
 
@@ -43,6 +42,8 @@ def owner_of(api_key: str | None) -> str:
 class Options(BaseModel):
     noise_level: Literal["auto", "low", "medium", "high"] = "auto"
     layout: Literal["auto", "thw", "hwt"] = "auto"
+    kind: KindChoice = "auto"
+    formats: list[str] | None = None  # result formats to make (videos); None: the kind's default
     webhook: str | None = None
 
 
@@ -64,6 +65,14 @@ class JobRecord(BaseModel):
     options: Options = Field(default_factory=Options)
     attempts: int = 0
     input_key: str
+    version: int = 0  # +1 on every write: event streams skip what they have already sent
+
+    @property
+    def formats(self) -> tuple[str, ...]:
+        """The result formats this job makes, the default first."""
+        made = produced_formats(self.kind, self.options.formats)
+        first = default_format(self.kind, self.input.get("filename", ""))
+        return (first, *[f for f in made if f != first]) if first in made else made
 
     @property
     def expired(self) -> bool:
@@ -71,12 +80,15 @@ class JobRecord(BaseModel):
 
     def public(self) -> dict[str, Any]:
         """The job JSON of the API contract (also the body of webhooks)."""
-        data = self.model_dump(mode="json", exclude={"owner", "options", "attempts", "input_key"})
+        data = self.model_dump(mode="json", exclude={"owner", "options", "attempts", "input_key", "version"})
         data["result_url"] = f"/v1/jobs/{self.id}/result" if self.status == "succeeded" else None
+        data["formats"] = list(self.formats)
+        data["queue_position"] = None  # the API fills it in for a queued job (it lives in the queue, not here)
         return data
 
 
-def _key(job_id: str) -> str:
+def job_key(job_id: str) -> str:
+    """The Redis key of a job's record."""
     return f"{PREFIX}:job:{job_id}"
 
 
@@ -84,19 +96,27 @@ def _owner_key(owner: str) -> str:
     return f"{PREFIX}:owner:{owner}"
 
 
+def events_channel(job_id: str) -> str:
+    """The Redis pub/sub channel that carries every new version of a job's record (for SSE)."""
+    return f"{PREFIX}:events:{job_id}"
+
+
 class JobStore:
+    """Job records in Redis; every write is also published on the job's events channel."""
+
     def __init__(self, client: redis.Redis):
         self.redis = client
 
     def create(self, job: JobRecord) -> None:
         with self.redis.pipeline() as pipe:
-            pipe.set(_key(job.id), job.model_dump_json())
+            pipe.set(job_key(job.id), job.model_dump_json())
+            pipe.publish(events_channel(job.id), job.model_dump_json())
             pipe.zadd(_owner_key(job.owner), {job.id: job.created_at.timestamp()})
             pipe.zadd(EXPIRY_KEY, {job.id: job.expires_at.timestamp()})
             pipe.execute()
 
     def get(self, job_id: str) -> JobRecord | None:
-        raw = self.redis.get(_key(job_id))
+        raw = self.redis.get(job_key(job_id))
         return JobRecord.model_validate_json(raw) if raw else None
 
     def list(self, owner: str, status: Status | None, limit: int) -> list[JobRecord]:
@@ -108,7 +128,7 @@ class JobStore:
             if not ids:
                 break
             start += len(ids)
-            for job_id, raw in zip(ids, self.redis.mget([_key(i.decode()) for i in ids])):
+            for job_id, raw in zip(ids, self.redis.mget([job_key(i.decode()) for i in ids])):
                 if raw is None:
                     self.redis.zrem(_owner_key(owner), job_id)
                     continue
@@ -125,7 +145,7 @@ class JobStore:
 
         Returns the new record, or None when the job is gone, in another status or on another attempt.
         """
-        key = _key(job_id)
+        key = job_key(job_id)
         with self.redis.pipeline() as pipe:
             while True:
                 try:
@@ -138,9 +158,10 @@ class JobStore:
                         return None
                     if attempt is not None and job.attempts != attempt:
                         return None
-                    job = job.model_copy(update=fields)
+                    job = job.model_copy(update={**fields, "version": job.version + 1})
                     pipe.multi()
                     pipe.set(key, job.model_dump_json(), keepttl=True)
+                    pipe.publish(events_channel(job_id), job.model_dump_json())  # in the same transaction: no change unheard
                     if "expires_at" in fields:
                         pipe.zadd(EXPIRY_KEY, {job_id: job.expires_at.timestamp()})
                     pipe.execute()
@@ -164,12 +185,12 @@ class JobStore:
         """Files are gone: drop the job from the sweep and let its record lapse after a grace period."""
         with self.redis.pipeline() as pipe:
             pipe.zrem(EXPIRY_KEY, job_id)
-            pipe.expire(_key(job_id), int(RECORD_GRACE.total_seconds()))
+            pipe.expire(job_key(job_id), int(RECORD_GRACE.total_seconds()))
             pipe.execute()
 
     def delete(self, job: JobRecord) -> None:
         with self.redis.pipeline() as pipe:
-            pipe.delete(_key(job.id))
+            pipe.delete(job_key(job.id))
             pipe.zrem(_owner_key(job.owner), job.id)
             pipe.zrem(EXPIRY_KEY, job.id)
             pipe.execute()

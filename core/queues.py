@@ -9,7 +9,9 @@ from rq.serializers import JSONSerializer
 
 from core.settings import Settings
 
-RESTORE_QUEUE = "restora-restore"
+RESTORE_QUEUE = "restora-restore"  # videos
+PRIORITY_QUEUE = "restora-priority"  # images and stacks: seconds of work, never stuck behind a clip
+RESTORE_QUEUES = (PRIORITY_QUEUE, RESTORE_QUEUE)  # the order every restore worker checks them in
 WEBHOOK_QUEUE = "restora-webhooks"
 # Imported by name in the worker, so the API never imports the worker code (or torch).
 RESTORE_TASK = "workers.tasks.restore_job"
@@ -26,9 +28,13 @@ def queue(client: redis.Redis, name: str = RESTORE_QUEUE) -> Queue:
     return Queue(name, connection=client, serializer=JSONSerializer)
 
 
-def enqueue_restore(client: redis.Redis, settings: Settings, job_id: str) -> None:
-    """Queue a restore; a job whose worker dies is run again up to ``job_retries`` times."""
-    queue(client).enqueue(
+def restore_queue_of(kind: str) -> str:
+    return RESTORE_QUEUE if kind == "video" else PRIORITY_QUEUE
+
+
+def enqueue_restore(client: redis.Redis, settings: Settings, job_id: str, kind: str) -> None:
+    """Queue a restore in its kind's lane; a job whose worker dies is run again up to ``job_retries`` times."""
+    queue(client, restore_queue_of(kind)).enqueue(
         RESTORE_TASK,
         job_id,
         job_id=job_id,
@@ -49,7 +55,18 @@ def enqueue_webhook(client: redis.Redis, job_id: str) -> None:
 
 
 def queued_count(client: redis.Redis) -> int:
-    return queue(client).count
+    return sum(queue(client, name).count for name in RESTORE_QUEUES)
+
+
+def queue_position(client: redis.Redis, job_id: str, kind: str) -> int | None:
+    """1 for the next job a worker takes: the jobs ahead in its lane, and for a video every waiting
+    image and stack too (workers take those first). None when the job is not waiting."""
+    lane = restore_queue_of(kind)
+    index = queue(client, lane).get_job_position(job_id)
+    if index is None:
+        return None
+    ahead = sum(queue(client, name).count for name in RESTORE_QUEUES[:RESTORE_QUEUES.index(lane)])
+    return ahead + index + 1
 
 
 MODELS_KEY = "restora:models"
@@ -66,4 +83,4 @@ def published_models(client: redis.Redis) -> list[dict]:
 
 
 def live_workers(client: redis.Redis) -> int:
-    return Worker.count(connection=client, queue=queue(client))
+    return Worker.count(connection=client, queue=queue(client, RESTORE_QUEUE))

@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     max_video_seconds: float = Field(600.0, description="Longest video accepted")
     max_video_pixels: int = Field(1920 * 1088, description="Largest video frame (width x height)")
     max_queued_jobs: int = Field(1000, description="Queue length at which submits get 429")
+    max_storage_gb: float = Field(0.0, ge=0, description="Stored inputs and results at which new uploads get 507 (0 = no cap)")
     rate_limit_submits: int = Field(120, description="Submits one API key may make per rate_limit_window_s (429 above it); 0 = no limit")
     rate_limit_window_s: int = Field(60, description="Window of the per-key submit rate limit, in seconds")
 

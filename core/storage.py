@@ -15,6 +15,7 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 import boto3
+import redis
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -182,9 +183,52 @@ def _closing_chunks(body) -> Iterator[bytes]:
         body.close()
 
 
-def get_storage(settings: Settings) -> Storage:
-    """``s3://bucket[/prefix]`` gives an ``S3Storage``; anything else local storage."""
+USAGE_KEY = "restora:storage:bytes"  # Redis hash: stored key -> its size in bytes
+
+
+class AccountedStorage:
+    """A storage whose every stored file is counted in Redis, so the API can cap the space in use
+    (``RESTORA_MAX_STORAGE_GB``) across API replicas and workers on any host, S3 included."""
+
+    def __init__(self, inner: Storage, client: redis.Redis):
+        self.inner, self.redis = inner, client
+
+    def put(self, key: str, src: Path) -> None:
+        size = Path(src).stat().st_size
+        self.inner.put(key, src)
+        self.redis.hset(USAGE_KEY, key, size)
+
+    def exists(self, key: str) -> bool:
+        return self.inner.exists(key)
+
+    def open(self, key: str) -> StoredFile:
+        return self.inner.open(key)
+
+    def local_copy(self, key: str, work_dir: Path) -> Path:
+        return self.inner.local_copy(key, work_dir)
+
+    def delete(self, key: str) -> None:
+        self.inner.delete(key)
+        self.redis.hdel(USAGE_KEY, key)
+
+    def delete_prefix(self, prefix: str) -> None:
+        self.inner.delete_prefix(prefix)
+        folder = prefix.rstrip("/") + "/"
+        counted = [k for k, _ in self.redis.hscan_iter(USAGE_KEY, match=f"{folder}*")]
+        if counted:
+            self.redis.hdel(USAGE_KEY, *counted)
+
+
+def bytes_in_use(client: redis.Redis) -> int:
+    return sum(int(v) for v in client.hvals(USAGE_KEY))
+
+
+def get_storage(settings: Settings, client: redis.Redis | None = None) -> Storage:
+    """``s3://bucket[/prefix]`` gives an ``S3Storage``; anything else local storage. With a Redis
+    ``client``, every stored file is counted (:class:`AccountedStorage`)."""
     if settings.storage_url and settings.storage_url.startswith("s3://"):
         url = urlsplit(settings.storage_url)
-        return S3Storage(url.netloc, url.path, settings.s3_endpoint_url or None)
-    return LocalStorage(settings.storage_root)
+        storage: Storage = S3Storage(url.netloc, url.path, settings.s3_endpoint_url or None)
+    else:
+        storage = LocalStorage(settings.storage_root)
+    return AccountedStorage(storage, client) if client is not None else storage

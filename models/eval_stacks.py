@@ -67,14 +67,13 @@ from models.data.families import FAMILIES
 from models.data.sources import DEAD_LEAVES_PER_SPLIT, PRINTED_TARGETS_PER_SPLIT, VAL_SOURCES, clean_images
 from models.data.synthetic import MAX_DN, SimulatedStack, level_of, sample_photons
 from models.interface import NOISE_LEVELS
-from models.io import write_report
+from models.io import RESULTS_DIR, write_report
 from models.registry import REGISTRY
 from models.stack.noise import units_per_photon
 
 if not hasattr(np, "trapz"):  # bm3d 4.0.3 calls np.trapz, removed in numpy 2.4
     np.trapz = np.trapezoid
 
-RESULTS_DIR = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
 LOFO_DIR = Path(__file__).resolve().parent / "weights" / "lofo"
 DATA_RANGE = 4095.0
 SEED = 2024

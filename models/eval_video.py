@@ -6,7 +6,9 @@
 
 Clips: 640 x 360, 25 fps, a camera panning, zooming and turning smoothly over a photo while a disc
 cut from another photo crosses it (:class:`models.video.synthetic.Scene`), Gaussian noise of sigma
-15 or 30 (8-bit units, per RGB channel), stored losslessly (FFV1), no audio. Evaluation clips use
+15 or 30 (8-bit units, per RGB channel) stored losslessly (FFV1), and sigma 20 through H.264 at CRF
+23 (yuv420p, as phones and editors deliver: the codec has already removed part of the noise and
+added its own artefacts; :data:`CASES`), no audio. Evaluation clips use
 only validation photos (skimage ``coffee``, ``camera``, ``coins``, ``gravel`` and validation dead
 leaves, the split of models/data/sources.py); the development clip that each FFmpeg filter's
 strength is tuned on uses training photos and its own seed, so no method sees the test frames first.
@@ -45,15 +47,28 @@ import av
 import numpy as np
 
 from models.interface import NoiseEstimate
-from models.io import write_report
+from models.io import RESULTS_DIR, write_report
 from models.video.synthetic import Scene, make_clip, split_images
 
 if not hasattr(np, "trapz"):  # bm3d 4.0.3 calls np.trapz, removed in numpy 2.4
     np.trapz = np.trapezoid
 
-RESULTS_DIR = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
 SEED = 2026
-SIGMAS = (15, 30)
+
+@dataclass(frozen=True)
+class Case:
+    """Gaussian noise of ``sigma`` (8-bit units), stored losslessly (FFV1) or, with ``crf``, as H.264 (yuv420p)."""
+
+    sigma: int
+    crf: int | None = None
+
+    @property
+    def suffix(self) -> str:
+        return ".mp4" if self.crf else ".mkv"
+
+
+# Report keys: the sigma, plus the codec for compressed clips.
+CASES = {"15": Case(15), "30": Case(30), "20, H.264 CRF 23": Case(20, 23)}
 SIZE = (640, 360)
 FPS = 25
 SSIM_EVERY = 5
@@ -73,8 +88,9 @@ class ClipPlan:
 
 # Validation photos, in split_images order: camera, coffee, coins, gravel, dead leaves 0 and 1.
 EVAL_CLIPS = {
-    15: (ClipPlan("val", 1, 0, 50, 1), ClipPlan("val", 4, 2, 50, 2)),
-    30: (ClipPlan("val", 5, 3, 50, 3), ClipPlan("val", 1, 2, 50, 4)),
+    "15": (ClipPlan("val", 1, 0, 50, 1), ClipPlan("val", 4, 2, 50, 2)),
+    "30": (ClipPlan("val", 5, 3, 50, 3), ClipPlan("val", 1, 2, 50, 4)),
+    "20, H.264 CRF 23": (ClipPlan("val", 0, 1, 50, 5), ClipPlan("val", 2, 5, 50, 6)),
 }
 # Training photos: astronaut background, chelsea disc (sources.TRAIN_SOURCES order).
 DEV_CLIP = ClipPlan("train", 0, 3, 16, 99)
@@ -96,12 +112,14 @@ FILTERS: dict[str, tuple[Callable[[float], str], tuple[float, ...], bool, float]
     "bm3d": (lambda k: f"bm3d=sigma={k}", (10, 20, 30, 45), True, 999),
     "tmix": (lambda k: f"tmix=frames={int(k)}", (2, 3, 5, 7), False, 128),
 }
-# Best strength per sigma on DEV_CLIP, from `python -m models.eval_video --tune`.
-TUNED: dict[int, dict[str, float]] = {
-    15: {"hqdn3d": 12, "nlmeans": 6, "atadenoise": 0.15, "vaguedenoiser": 22, "fftdnoiz": 30, "bm3d": 30, "tmix": 2},
-    30: {"hqdn3d": 40, "nlmeans": 12, "atadenoise": 0.3, "vaguedenoiser": 44, "fftdnoiz": 30, "bm3d": 60, "tmix": 2},
+# Best strength per case on DEV_CLIP (made the case's way), from `python -m models.eval_video --tune`.
+TUNED: dict[str, dict[str, float]] = {
+    "15": {"hqdn3d": 12, "nlmeans": 6, "atadenoise": 0.15, "vaguedenoiser": 22, "fftdnoiz": 30, "bm3d": 30, "tmix": 2},
+    "30": {"hqdn3d": 40, "nlmeans": 12, "atadenoise": 0.3, "vaguedenoiser": 44, "fftdnoiz": 30, "bm3d": 60, "tmix": 2},
+    "20, H.264 CRF 23": {"hqdn3d": 10.667, "nlmeans": 8, "atadenoise": 0.08, "vaguedenoiser": 20, "fftdnoiz": 30, "bm3d": 40, "tmix": 2},
 }
 QUICK_FILTERS = ("hqdn3d", "tmix")
+QUICK_CASES = ("15", "30")
 ABLATION = "fusion + bilateral, no network (ablation)"
 
 
@@ -113,12 +131,12 @@ def grid(name: str, sigma: float) -> list[float]:
 
 # ----------------------------------------------------------------------------- clips and metrics
 
-def make(plan: ClipPlan, sigma: float, path: Path, size: tuple[int, int] = SIZE) -> np.ndarray:
-    """Write the noisy clip (FFV1) and return its clean frames, uint8 (T, H, W, 3)."""
+def make(plan: ClipPlan, case: Case, path: Path, size: tuple[int, int] = SIZE) -> np.ndarray:
+    """Write the noisy clip (FFV1, or H.264 for a compressed case; ``path``'s suffix must match) and return its clean frames, uint8 (T, H, W, 3)."""
     photos = split_images(plan.split, seed=SEED)
-    rng = np.random.default_rng([SEED, plan.seed, int(sigma)])
+    rng = np.random.default_rng([SEED, plan.seed, int(case.sigma)])
     scene = Scene.over(photos[plan.background], photos[plan.sprite], rng, *size, plan.frames)
-    make_clip(path, rng, sigma, fps=FPS, audio=False, scene=scene)
+    make_clip(path, rng, case.sigma, fps=FPS, audio=False, scene=scene, crf=case.crf or 18)
     return np.stack([frame.astype(np.uint8) for frame in scene.clean_frames()])
 
 
@@ -163,21 +181,23 @@ def run_ffmpeg(filter_string: str, src: Path, dst: Path) -> float:
 
 # ----------------------------------------------------------------------------- run
 
-def tune(filters: tuple[str, ...] = tuple(FILTERS), sigmas: tuple[int, ...] = SIGMAS, log: Callable[[str], None] = print) -> dict[int, dict[str, float]]:
-    """Best strength per filter and sigma by PSNR on the development clip (training photos)."""
-    best: dict[int, dict[str, float]] = {}
+def tune(filters: tuple[str, ...] = tuple(FILTERS), cases: tuple[str, ...] = tuple(CASES), log: Callable[[str], None] = print) -> dict[str, dict[str, float]]:
+    """Best strength per filter and case by PSNR on the development clip (training photos)."""
+    best: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="restora-tune-") as tmp:
-        src, dst = Path(tmp) / "dev.mkv", Path(tmp) / "out.mkv"
-        for sigma in sigmas:
-            clean = make(DEV_CLIP, sigma, src)
-            best[sigma] = {}
+        dst = Path(tmp) / "out.mkv"
+        for key in cases:
+            case = CASES[key]
+            src = Path(tmp) / f"dev{case.suffix}"
+            clean = make(DEV_CLIP, case, src)
+            best[key] = {}
             for name in filters:
                 build, scores = FILTERS[name][0], {}
-                for k in grid(name, sigma):
+                for k in grid(name, case.sigma):
                     run_ffmpeg(build(k), src, dst)
                     scores[k] = score(clean, decode(dst))["psnr"]
-                best[sigma][name] = max(scores, key=scores.get)
-                log(f"sigma {sigma} {name}: " + ", ".join(f"{k}: {v:.2f}" for k, v in scores.items()) + f" -> {best[sigma][name]}")
+                best[key][name] = max(scores, key=scores.get)
+                log(f"sigma {key} {name}: " + ", ".join(f"{k}: {v:.2f}" for k, v in scores.items()) + f" -> {best[key][name]}")
     return best
 
 
@@ -218,15 +238,17 @@ def run(quick: bool = False, log: Callable[[str], None] = print) -> dict[str, An
     size = (320, 180) if quick else SIZE
     report: dict[str, Any] = {"sigmas": {}}
     with tempfile.TemporaryDirectory(prefix="restora-eval-video-") as tmp:
-        src, dst = Path(tmp) / "noisy.mkv", Path(tmp) / "out.mkv"
-        for sigma in SIGMAS:
+        dst = Path(tmp) / "out.mkv"
+        for sigma in QUICK_CASES if quick else CASES:
+            case = CASES[sigma]
+            src = Path(tmp) / f"noisy{case.suffix}"
             plans = EVAL_CLIPS[sigma][:1] if quick else EVAL_CLIPS[sigma]
             rows: dict[str, list[dict[str, Any]]] = {}
             extra: dict[str, Any] = {}
             for c, plan in enumerate(plans):
                 if quick:
                     plan = ClipPlan(plan.split, plan.background, plan.sprite, 12, plan.seed)
-                clean = make(plan, sigma, src, size)
+                clean = make(plan, case, src, size)
                 frames = len(clean)
 
                 def record(name: str, seconds: float, path: Path, **more):
@@ -241,12 +263,12 @@ def run(quick: bool = False, log: Callable[[str], None] = print) -> dict[str, An
                 record("Restora", summary.seconds, dst, sigma_estimate=summary.noise.sigma, level=summary.noise.level, model=summary.model.name)
                 record(ABLATION, run_ablation(src, dst, summary.noise), dst)
                 if c == 0 and not quick:
-                    extra["bm3d (package)"] = bm3d_frames(clean, src, sigma, BM3D_FRAMES)
+                    extra["bm3d (package)"] = bm3d_frames(clean, src, case.sigma, BM3D_FRAMES)
                     extra["Restora on the same frames"] = float(np.mean([rows["Restora"][0]["frame_psnr"][i] for i in BM3D_FRAMES]))
                     log(f"sigma {sigma} bm3d (package): {extra['bm3d (package)']['psnr']:.2f} dB vs Restora {extra['Restora on the same frames']:.2f} dB on frames {BM3D_FRAMES}")
             table = {name: {"psnr": float(np.mean([r["psnr"] for r in v])), "ssim": float(np.mean([r["ssim"] for r in v])),
                             "fps": float(np.mean([r["fps"] for r in v])), "strength": v[0].get("strength")} for name, v in rows.items()}
-            report["sigmas"][str(sigma)] = {"table": table, "clips": rows, **extra}
+            report["sigmas"][sigma] = {"table": table, "clips": rows, **extra}
     report["meta"] = {"seed": SEED, "quick": quick, "size": list(size), "fps": FPS, "tuned": TUNED, "ffmpeg": _ffmpeg_version(),
                       "models": pipeline.catalog(), "machine": f"{platform.machine()}, {os.cpu_count()} cpus"}
     report["margins"] = margins(report)
@@ -275,8 +297,9 @@ def markdown(report: dict[str, Any]) -> str:
     w, h = meta["size"]
     lines = ["# Video denoising: Restora vs FFmpeg's denoisers", "",
              f"Generated by `restora eval video` (= `python -m models.eval_video`, seed {meta['seed']}) on {meta['machine']}, "
-             f"{meta['ffmpeg']}. Two clips per sigma, {w} x {h}, 50 frames at {meta['fps']} fps, moving camera and a moving "
-             "occluder, Gaussian noise per RGB channel (8-bit units), lossless FFV1; made only from VALIDATION photos "
+             f"{meta['ffmpeg']}. Two clips per case, {w} x {h}, 50 frames at {meta['fps']} fps, moving camera and a moving "
+             "occluder, Gaussian noise per RGB channel (8-bit units), lossless FFV1 or, where the case says so, H.264; "
+             "made only from VALIDATION photos "
              "(see models/eval_video.py). FFmpeg filters run on yuv444p with the strength tuned per sigma on a separate "
              "development clip of training photos (`--tune`); every output decoded losslessly. PSNR: mean per-frame RGB PSNR; "
              f"SSIM: every {SSIM_EVERY}th frame; fps: frames / wall time of the whole command (decode + denoise + encode), "

@@ -8,9 +8,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from models.formats import Kind  # noqa: F401  (re-exported: what kinds of input there are)
+
 NoiseLevel = Literal["low", "medium", "high"]
-Kind = Literal["stack", "video", "image"]
 NOISE_LEVELS: tuple[NoiseLevel, ...] = ("low", "medium", "high")
+# Images and videos: the level of a noise std in 8-bit units (0..255). Stacks count photons instead
+# (models/stack/noise.py).
+LOW_BELOW_8BIT = 8.0
+HIGH_ABOVE_8BIT = 20.0
+
+
+def level_of_sigma_8bit(sigma: float) -> NoiseLevel:
+    if sigma < LOW_BELOW_8BIT:
+        return "low"
+    return "medium" if sigma <= HIGH_ABOVE_8BIT else "high"
 
 
 @dataclass(frozen=True)

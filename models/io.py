@@ -1,7 +1,8 @@
 """Read stacks and images into float32 in their input units, write one restored frame.
 
-Only numpy, tifffile and Pillow: the API imports this to check uploads without pulling in torch or
-OpenCV. Values are never rescaled on read, so results stay in the user's units (e.g. 12-bit DN).
+Values are never rescaled on read, so results stay in the user's units (e.g. 12-bit DN), and a
+frame is written back with the input's bit depth and channels (see :func:`write_frame`). Which
+suffixes, shapes and result formats exist is :mod:`models.formats`' business.
 """
 from __future__ import annotations
 
@@ -11,36 +12,33 @@ import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
+import cv2
 import numpy as np
 import tifffile
-from PIL import Image
 
-from models.interface import Kind
+from models import formats
+from models.formats import Kind, KindChoice
 
 Layout = Literal["auto", "thw", "hwt"]
+RESULTS_DIR = Path(__file__).resolve().parent.parent / "benchmarks" / "results"  # where evaluations write their reports
+JPEG_QUALITY = 95
+WEBP_QUALITY = 95
 
-IMAGE_SUFFIXES = {".png", ".tif", ".tiff", ".jpg", ".jpeg"}
-VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".webm"}
-WRITE_SUFFIXES = {".npy", ".tif", ".tiff", ".png"}
 
-
-def detect_kind(path: Path) -> Kind:
-    """What a file is, from its extension (and, for .npy, the array header, never the data)."""
+def detect_kind(path: Path, requested: KindChoice = "auto") -> Kind:
+    """What a file is: by its extension, and for .npy by the array header (never the data) and ``requested``."""
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".npy":
-        ndim = len(_npy_header(path)[0])
-        if ndim == 3:
-            return "stack"
-        if ndim == 2:
-            return "image"
-        raise ValueError(f"{path.name}: a .npy input must be 2-D (one frame) or 3-D (a stack), not {ndim}-D")
-    if suffix in IMAGE_SUFFIXES:
-        return "image"
-    if suffix in VIDEO_SUFFIXES:
-        return "video"
-    known = sorted({".npy"} | IMAGE_SUFFIXES | VIDEO_SUFFIXES)
-    raise ValueError(f"{path.name}: unsupported file type {suffix or '(none)'}; expected one of {', '.join(known)}")
+    if formats.suffix_of(path) in formats.STACK_SUFFIXES:
+        try:
+            return formats.npy_kind(_npy_header(path)[0], requested)
+        except ValueError as exc:
+            raise ValueError(f"{path.name}: {exc}") from None
+    kind = formats.kind_of_suffix(path)
+    if kind is None:
+        raise ValueError(f"{path.name}: {formats.unsupported_type(path)}")
+    if requested not in ("auto", kind):
+        raise ValueError(f"{path.name}: a {formats.suffix_of(path)} file is a {kind}, not a {requested}")
+    return kind
 
 
 def _npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
@@ -104,21 +102,26 @@ def read_stack(path: Path, layout: Layout = "auto") -> tuple[np.ndarray, dict[st
 
 
 def read_image(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
-    """One frame as float32 (H, W) gray or (H, W, 3) colour, in input units, alpha dropped."""
+    """One frame as float32 (H, W) gray, (H, W, 3) RGB or (H, W, 4) RGBA, in input units, and what
+    was read: dtype, bits per sample and channels (the job JSON shows them)."""
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".npy":
+    suffix = formats.suffix_of(path)
+    if suffix in formats.STACK_SUFFIXES:
         raw = _load_npy(path)
-        if raw.ndim != 2:
-            raise ValueError(f"{path.name}: a single-frame .npy must be 2-D, got shape {raw.shape}")
+        if raw.ndim == 3 and raw.shape[2] == 1:
+            raw = raw[..., 0]
+        if not (raw.ndim == 2 or (raw.ndim == 3 and raw.shape[2] in formats.COLOUR_CHANNELS)):
+            raise ValueError(f"{path.name}: an image .npy is (H,W), (H,W,3) or (H,W,4), got shape {raw.shape}")
     elif suffix in (".tif", ".tiff"):
         raw = _read_tiff(path)
-    elif suffix in IMAGE_SUFFIXES:
-        raw = _read_pillow(path)
+    elif suffix in formats.IMAGE_SUFFIXES:
+        raw = _read_encoded(path)
     else:
         raise ValueError(f"{path.name}: unsupported image type {suffix}")
-    info = {"filename": path.name, "shape": list(raw.shape), "dtype": str(raw.dtype), "layout": None}
-    return np.ascontiguousarray(_gray_or_rgb(raw, path), dtype=np.float32), info
+    raw = _gray_or_colour(raw, path)
+    info = {"filename": path.name, "shape": list(raw.shape), "dtype": str(raw.dtype), "layout": None,
+            "bits": raw.dtype.itemsize * 8, "channels": 1 if raw.ndim == 2 else raw.shape[2]}
+    return np.ascontiguousarray(raw, dtype=np.float32), info
 
 
 def _read_tiff(path: Path) -> np.ndarray:
@@ -133,52 +136,83 @@ def _read_tiff(path: Path) -> np.ndarray:
     return raw
 
 
-def _read_pillow(path: Path) -> np.ndarray:
-    try:
-        with Image.open(path) as img:
-            if img.mode in ("P", "PA", "CMYK", "YCbCr", "LAB", "HSV"):
-                img = img.convert("RGBA" if "A" in img.mode or "transparency" in img.info else "RGB")
-            elif img.mode == "1":
-                img = img.convert("L")
-            return np.asarray(img)
-    except (OSError, SyntaxError) as exc:
-        raise ValueError(f"{path.name}: unreadable image ({exc})") from None
+def _read_encoded(path: Path) -> np.ndarray:
+    """PNG, JPEG, WebP through OpenCV, which keeps 16 bits per channel (Pillow cuts 16-bit colour to 8)."""
+    raw = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED)
+    if raw is None:
+        raise ValueError(f"{path.name}: unreadable {formats.suffix_of(path)[1:]} image")
+    if raw.ndim == 3 and raw.shape[2] >= 3:
+        raw = cv2.cvtColor(raw, cv2.COLOR_BGR2RGB if raw.shape[2] == 3 else cv2.COLOR_BGRA2RGBA)
+    return raw
 
 
-def _gray_or_rgb(raw: np.ndarray, path: Path) -> np.ndarray:
+def _gray_or_colour(raw: np.ndarray, path: Path) -> np.ndarray:
     if raw.dtype == bool:
         raw = raw.astype(np.uint8) * 255
-    if raw.ndim == 2:
+    if raw.ndim == 2 or (raw.ndim == 3 and raw.shape[2] in formats.COLOUR_CHANNELS):
         return raw
-    if raw.ndim == 3 and raw.shape[2] in (1, 2):  # gray, gray + alpha
+    if raw.ndim == 3 and raw.shape[2] in (1, 2):  # gray; gray + alpha keeps only the gray
         return raw[:, :, 0]
-    if raw.ndim == 3 and raw.shape[2] in (3, 4):  # RGB, RGBA
-        return raw[:, :, :3]
     raise ValueError(f"{path.name}: expected a gray or colour image, got shape {raw.shape}")
 
 
-def write_frame(path: Path, frame: np.ndarray, info: dict[str, Any]) -> None:
-    """Write one restored frame, format by extension, atomically (temp file, then rename)."""
+def write_frame(path: Path, frame: np.ndarray, info: dict[str, Any], kind: Kind = "image") -> None:
+    """Write one restored frame, format by extension, atomically (temp file, then rename).
+
+    ``.npy`` is float32 in input units. ``.tif`` keeps 8 or 16 bits (other integers become 16 bits,
+    floats a float32 TIFF); an image's ``.png`` keeps 8 or 16 bits; ``.jpg`` and ``.webp`` hold 8 bits (16-bit values are
+    scaled by 1/257). A stack's ``.png``, and any float frame in an 8-bit format, is a preview
+    stretched from the 0.1 to the 99.9 percentile.
+    """
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in WRITE_SUFFIXES:
-        raise ValueError(f"{path.name}: cannot write {suffix or '(none)'}; use .npy, .tif or .png")
+    fmt = formats.format_of(path)
+    if fmt not in formats.RESULT_FORMATS[kind]:
+        allowed = ", ".join(f".{f}" for f in formats.RESULT_FORMATS[kind])
+        raise ValueError(f"{path.name}: cannot write {kind} results as {formats.suffix_of(path) or '(none)'}; use {allowed}")
     frame = np.asarray(frame, dtype=np.float32)
+    dtype = np.dtype(info.get("dtype", "float32"))
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     os.close(fd)
     try:
         with open(tmp, "wb") as fh:
-            if suffix == ".npy":
+            if fmt == "npy":
                 np.save(fh, frame)
-            elif suffix in (".tif", ".tiff"):
-                tifffile.imwrite(fh, np.clip(np.rint(frame), 0, 65535).astype(np.uint16),
-                                 photometric="rgb" if frame.ndim == 3 else "minisblack")
+            elif fmt == "tiff":
+                if dtype in (np.uint8, np.uint16):
+                    stored = _as_integers(frame, dtype)
+                else:  # other integers as 16 bits, floats as float32
+                    stored = _as_integers(frame, np.dtype(np.uint16)) if dtype.kind in "iu" else frame
+                tifffile.imwrite(fh, stored, photometric="rgb" if frame.ndim == 3 else "minisblack")
             else:
-                Image.fromarray(_preview8(frame, info)).save(fh, format="PNG")
+                fh.write(_encode(frame, dtype, fmt, kind))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _as_integers(frame: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    top = np.iinfo(dtype).max
+    return np.clip(np.rint(frame), 0, top).astype(dtype)
+
+
+def _encode(frame: np.ndarray, dtype: np.dtype, fmt: str, kind: Kind) -> bytes:
+    """PNG / JPEG / WebP bytes through OpenCV (16-bit PNG; alpha where the format has it)."""
+    if kind == "image" and dtype == np.uint16 and fmt == "png":
+        pixels = _as_integers(frame, dtype)
+    elif kind == "image" and dtype in (np.uint8, np.uint16):
+        pixels = _as_integers(frame / 257 if dtype == np.uint16 else frame, np.dtype(np.uint8))
+    else:
+        pixels = _preview8(frame, {"dtype": str(dtype)})
+    if pixels.ndim == 3:
+        if fmt == "jpg":
+            pixels = pixels[..., :3]
+        pixels = cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR if pixels.shape[2] == 3 else cv2.COLOR_RGBA2BGRA)
+    params = {"jpg": [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY], "webp": [cv2.IMWRITE_WEBP_QUALITY, WEBP_QUALITY]}.get(fmt, [])
+    ok, encoded = cv2.imencode(f".{fmt}", np.ascontiguousarray(pixels), params)
+    if not ok:
+        raise ValueError(f"OpenCV could not encode a {pixels.shape} {pixels.dtype} frame as {fmt}")
+    return encoded.tobytes()
 
 
 def _preview8(frame: np.ndarray, info: dict[str, Any]) -> np.ndarray:

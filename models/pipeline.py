@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+import numpy as np
 
 from models import io
 from models.device import pick_device
+from models.formats import KindChoice
 from models.interface import Kind, NoiseEstimate
 from models.registry import REGISTRY, ModelSpec, classifier_for, restorer_for
 
@@ -69,12 +71,13 @@ class Pipeline:
         *,
         noise_level: NoiseChoice = "auto",
         layout: io.Layout = "auto",
+        kind: KindChoice = "auto",
         report: Reporter | None = None,
     ) -> RunSummary:
-        """Restore ``src`` into each of ``outputs`` (format by extension)."""
+        """Restore ``src`` into each of ``outputs`` (format by extension); ``kind`` settles an ambiguous .npy."""
         report = report or SilentReporter()
         started = time.perf_counter()
-        kind = io.detect_kind(src)
+        kind = io.detect_kind(src, kind)
         if kind == "video":
             info, estimate, source, spec = self._restore_video(src, outputs, noise_level, report)
         else:
@@ -98,11 +101,16 @@ class Pipeline:
         report.progress(0.0, "reading")
         data, info = io.read_stack(src, layout) if kind == "stack" else io.read_image(src)
         report.input(info)
+        alpha = None
+        if data.ndim == 3 and kind == "image" and data.shape[2] == 4:  # restore the colour, keep the alpha as sent
+            data, alpha = data[..., :3], data[..., 3:]
         estimate, source, spec, model = self._classify(kind, data, noise_level, report)
         restored = model.predict(data, estimate, report.progress)
+        if alpha is not None:
+            restored = np.concatenate([restored, alpha], axis=2)
         report.progress(0.99, "writing")
         for path in outputs:
-            io.write_frame(path, restored, info)
+            io.write_frame(path, restored, info, kind)
         return info, estimate, source, spec
 
     def _restore_video(self, src: Path, outputs: list[Path], noise_level: NoiseChoice, report: Reporter):

@@ -59,7 +59,7 @@ REGISTRY: tuple[ModelSpec, ...] = (
     ModelSpec("stack-noise", "1", "stack", "classifier", "models.stack.noise:StackNoiseClassifier"),
     *_per_level("stack", "stack-fusion", "3", "models.stack.learned:LearnedStackRestorer", "stack-{level}.pt"),
     ModelSpec("image-noise", "1", "image", "classifier", "models.image.noise:ImageNoiseClassifier"),
-    *_per_level("image", "image-denoise", "1", "models.image.restorer:ImageRestorer"),
+    *_per_level("image", "image-denoise", "2", "models.image.learned:LearnedImageRestorer", "image.pt"),
     ModelSpec("video-noise", "1", "video", "classifier", "models.video.noise:VideoNoiseClassifier"),
     *_per_level("video", "video-fusion", "2", "models.video.learned:LearnedVideoRestorer", "video-{level}.pt"),
 )

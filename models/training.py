@@ -34,12 +34,15 @@ def _functional(name: str):
 LOSSES = {"l1": _functional("l1_loss"), "mse": _functional("mse_loss"), "psnr": negative_psnr}  # --loss choices
 
 
-def training_parser(description: str, weights_name: str, *, iters: int, batch: int, crop: int, lr: float) -> argparse.ArgumentParser:
-    """The options every training script takes (with its own defaults); the script adds its data options."""
+def training_parser(description: str, weights_name: str, *, iters: int, batch: int, crop: int, lr: float,
+                    per_level: bool = True) -> argparse.ArgumentParser:
+    """The options every training script takes (with its own defaults; ``--level`` when it trains one
+    network per noise level); the script adds its data options."""
     from models.interface import NOISE_LEVELS
 
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--level", choices=NOISE_LEVELS, required=True)
+    if per_level:
+        parser.add_argument("--level", choices=NOISE_LEVELS, required=True)
     parser.add_argument("--iters", type=int, default=iters)
     parser.add_argument("--batch", type=int, default=batch)
     parser.add_argument("--crop", type=int, default=crop)
@@ -106,7 +109,7 @@ def train(net, evaluate: Callable, data: tuple[np.ndarray, np.ndarray, np.ndarra
 
 def save(out: Path, net, meta: dict[str, Any], started: float, log: Callable[[str], None]) -> None:
     """Write the weight file (float16 state dict + metadata) and say what was written."""
-    from models.stack.learned import save_weights
+    from models.archs import save_weights
 
     out.parent.mkdir(parents=True, exist_ok=True)
     save_weights(out, net, meta)

@@ -14,12 +14,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from core.logs import configure_logging
-from core.queues import RESTORE_QUEUE, WEBHOOK_QUEUE
+from core.queues import RESTORE_QUEUES, WEBHOOK_QUEUE
 from core.settings import Settings
+from models import formats
 
 app = typer.Typer(help="Restora: restoration of raw image stacks, video clips and images.", no_args_is_help=True)
 console = Console(stderr=True)
-SUFFIX_FORMATS = {".npy": "npy", ".tif": "tiff", ".tiff": "tiff", ".png": "png", ".mp4": "mp4", ".mkv": "mkv"}
 
 
 class NoiseLevel(str, Enum):
@@ -33,6 +33,13 @@ class Layout(str, Enum):
     auto = "auto"
     thw = "thw"
     hwt = "hwt"
+
+
+class KindChoice(str, Enum):
+    auto = "auto"
+    stack = "stack"
+    image = "image"
+    video = "video"
 
 
 def _progress_bar() -> Progress:
@@ -64,9 +71,10 @@ class _BarReporter:
 
 
 def _output_format(output: Path) -> str:
-    fmt = SUFFIX_FORMATS.get(output.suffix.lower())
+    fmt = formats.format_of(output)
     if fmt is None:
-        raise typer.BadParameter(f"unknown output extension {output.suffix!r}; use one of {', '.join(SUFFIX_FORMATS)}", param_hint="-o")
+        known = sorted({f for kind_formats in formats.RESULT_FORMATS.values() for f in kind_formats})
+        raise typer.BadParameter(f"unknown output extension {output.suffix!r}; use one of {', '.join('.' + f for f in known)}", param_hint="-o")
     return fmt
 
 
@@ -109,17 +117,17 @@ def serve(
 
 @app.command()
 def worker(
-    queue: Annotated[list[str] | None, typer.Option(help="Queue(s) to serve")] = None,
+    queue: Annotated[list[str] | None, typer.Option(help=f"Queue(s) to serve, first first (default: {', '.join(RESTORE_QUEUES)})")] = None,
     burst: Annotated[bool, typer.Option(help="Stop when the queues are empty")] = False,
 ) -> None:
     """Run a worker against RESTORA_REDIS_URL (start more to scale out)."""
     from workers.worker import run_worker
 
     configure_logging()
-    queues = tuple(queue or [RESTORE_QUEUE])
-    unknown = set(queues) - {RESTORE_QUEUE, WEBHOOK_QUEUE}
+    queues = tuple(queue or RESTORE_QUEUES)
+    unknown = set(queues) - {*RESTORE_QUEUES, WEBHOOK_QUEUE}
     if unknown:
-        raise typer.BadParameter(f"unknown queue(s) {', '.join(sorted(unknown))}; use {RESTORE_QUEUE} or {WEBHOOK_QUEUE}", param_hint="--queue")
+        raise typer.BadParameter(f"unknown queue(s) {', '.join(sorted(unknown))}; use {', '.join((*RESTORE_QUEUES, WEBHOOK_QUEUE))}", param_hint="--queue")
     run_worker(Settings(), queues, burst=burst)
 
 
@@ -129,6 +137,7 @@ def run(
     output: Annotated[Path, typer.Option("-o", "--output", help="Result file; its extension picks the format")],
     noise_level: Annotated[NoiseLevel, typer.Option(help="Override the noise classifier")] = NoiseLevel.auto,
     layout: Annotated[Layout, typer.Option(help="Axis order of a .npy stack")] = Layout.auto,
+    kind: Annotated[KindChoice, typer.Option(help="What a .npy is when its shape is ambiguous: (H, W, 3|4) is an image unless --kind stack")] = KindChoice.auto,
     device: Annotated[str | None, typer.Option(help="Torch device (default: cuda if present, else cpu)")] = None,
     video_memory_mb: Annotated[float | None, typer.Option(min=1, help="Video network memory budget per frame; larger frames are tiled (default 256)")] = None,
 ) -> None:
@@ -136,17 +145,20 @@ def run(
     from models import io
     from models.pipeline import Pipeline
 
-    _output_format(output)
+    fmt = _output_format(output)
     try:
-        kind = io.detect_kind(input)
+        detected = io.detect_kind(input, kind.value)
+        if fmt not in formats.RESULT_FORMATS[detected]:
+            raise ValueError(f"{detected} results cannot be written as .{fmt}; use " + ", ".join(f".{f}" for f in formats.RESULT_FORMATS[detected]))
     except ValueError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
-    pipeline = Pipeline(device, kinds=(kind,), video_net_memory_mb=video_memory_mb)
+    pipeline = Pipeline(device, kinds=(detected,), video_net_memory_mb=video_memory_mb)
 
     with _progress_bar() as bar:
         try:
-            summary = pipeline.restore_file(input, [output], noise_level=noise_level.value, layout=layout.value, report=_BarReporter(bar))
+            summary = pipeline.restore_file(input, [output], noise_level=noise_level.value, layout=layout.value, kind=kind.value,
+                                            report=_BarReporter(bar))
         except ValueError as exc:
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(1) from None
@@ -161,6 +173,7 @@ def submit(
     api_key: Annotated[str | None, typer.Option(envvar="RESTORA_API_KEY", help="API key, when the server needs one")] = None,
     noise_level: Annotated[NoiseLevel, typer.Option(help="Override the noise classifier")] = NoiseLevel.auto,
     layout: Annotated[Layout, typer.Option(help="Axis order of a .npy stack")] = Layout.auto,
+    kind: Annotated[KindChoice, typer.Option(help="What a .npy is when its shape is ambiguous: (H, W, 3|4) is an image unless --kind stack")] = KindChoice.auto,
 ) -> None:
     """Upload a file to a server, show progress, download the result."""
     import httpx
@@ -170,12 +183,13 @@ def submit(
     fmt = _output_format(output)
     try:
         with Client(server, api_key) as client, _progress_bar() as bar:
-            job = client.submit(input, noise_level=noise_level.value, layout=layout.value)
+            job = client.submit(input, noise_level=noise_level.value, layout=layout.value, kind=kind.value, formats=fmt)
             task = bar.add_task(f"job {job.id}", total=1.0)
 
             def show(j) -> None:
                 level = f" [{j.noise.level}]" if j.noise else ""
-                bar.update(task, completed=j.progress, description=f"{j.status}: {j.stage}{level}")
+                place = f" (number {j.queue_position} in line)" if j.queue_position else ""
+                bar.update(task, completed=j.progress, description=f"{j.status}: {j.stage}{place}{level}")
 
             job = client.wait(job.id, on_progress=show)
             if job.status != "succeeded":
@@ -208,9 +222,26 @@ def eval_stacks(ctx: typer.Context) -> None:
 
 @evaluate.command("video", context_settings=PASS_THROUGH)
 def eval_video(ctx: typer.Context) -> None:
-    """PSNR/SSIM/fps at sigma 15 and 30 vs FFmpeg's denoisers (tuned) and per-frame BM3D
+    """PSNR/SSIM/fps at sigma 15 and 30 and on an H.264 clip vs FFmpeg's denoisers (tuned) and per-frame BM3D
     (options: --quick, --tune, --out DIR; see python -m models.eval_video --help)."""
     from models.eval_video import main
+
+    main(ctx.args)
+
+
+@evaluate.command("images", context_settings=PASS_THROUGH)
+def eval_images(ctx: typer.Context) -> None:
+    """PSNR/SSIM/seconds per megapixel on held-out photos (gray, colour; Gaussian, camera raw, JPEG) vs BM3D
+    given the true sigma and tuned non-local means (options: --quick, --tune, --out DIR)."""
+    from models.eval_images import main
+
+    main(ctx.args)
+
+
+@evaluate.command("noise", context_settings=PASS_THROUGH)
+def eval_noise(ctx: typer.Context) -> None:
+    """The image and video noise classifiers on a varied seeded set with known noise (option: --out DIR)."""
+    from models.eval_noise import main
 
     main(ctx.args)
 

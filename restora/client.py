@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import httpx
+from httpx_sse import connect_sse
 from pydantic import BaseModel
 
 FINISHED = ("succeeded", "failed", "canceled")
@@ -52,6 +53,8 @@ class Job(BaseModel):
     finished_at: datetime | None = None
     expires_at: datetime
     result_url: str | None = None
+    formats: list[str] = []
+    queue_position: int | None = None
 
     @property
     def finished(self) -> bool:
@@ -81,8 +84,12 @@ class Client:
             raise RestoraError(response.status_code, str(detail))
         return response
 
-    def submit(self, path: Path, *, noise_level: str = "auto", layout: str = "auto", webhook: str | None = None, idempotency_key: str | None = None) -> Job:
-        data = {"noise_level": noise_level, "layout": layout} | ({"webhook": webhook} if webhook else {})
+    def submit(self, path: Path, *, noise_level: str = "auto", layout: str = "auto", kind: str = "auto", formats: str | None = None,
+               webhook: str | None = None, idempotency_key: str | None = None) -> Job:
+        """Upload ``path``; ``kind`` settles an ambiguous .npy shape ((H, W, 3|4) is an image unless ``"stack"``),
+        ``formats`` (e.g. ``"mp4,mkv"``) the result formats a video job makes (default ``mp4``)."""
+        data = {"noise_level": noise_level, "layout": layout, "kind": kind} | ({"formats": formats} if formats else {}) \
+            | ({"webhook": webhook} if webhook else {})
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         with Path(path).open("rb") as f:
             response = self.http.post("/v1/jobs", files={"file": (Path(path).name, f)}, data=data, headers=headers)
@@ -96,18 +103,33 @@ class Client:
         params = {"limit": limit} | ({"status": status} if status else {})
         return [Job.model_validate(j) for j in self._check(self.http.get("/v1/jobs", params=params)).json()["jobs"]]
 
-    def wait(self, job_id: str, on_progress: Callable[[Job], None] | None = None, poll_s: float = 0.5, timeout: float | None = None) -> Job:
-        """Poll until the job finishes; ``on_progress`` sees every poll."""
+    def events(self, job_id: str, timeout: float | None = None) -> Iterator[Job]:
+        """The job at every change, live (Server-Sent Events), from its current state to the final one."""
+        timeouts = httpx.Timeout(self.http.timeout.connect, read=timeout or None)
+        with connect_sse(self.http, "GET", f"/v1/jobs/{job_id}/events", timeout=timeouts) as source:
+            if source.response.is_error:
+                source.response.read()
+                self._check(source.response)
+            for event in source.iter_sse():
+                if event.event == "job":
+                    yield Job.model_validate_json(event.data)
+
+    def wait(self, job_id: str, on_progress: Callable[[Job], None] | None = None, timeout: float | None = None) -> Job:
+        """Follow the job's events until it finishes; ``on_progress`` sees every change. A dropped
+        stream is reopened (it starts again from the current state)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            job = self.get(job_id)
-            if on_progress:
-                on_progress(job)
-            if job.finished:
-                return job
+            try:
+                for job in self.events(job_id, timeout=None if deadline is None else max(deadline - time.monotonic(), 0.1)):
+                    if on_progress:
+                        on_progress(job)
+                    if job.finished:
+                        return job
+            except (httpx.ReadTimeout, httpx.RemoteProtocolError, httpx.ReadError):
+                pass
             if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"job {job_id} still {job.status} after {timeout} s")
-            time.sleep(poll_s)
+                raise TimeoutError(f"job {job_id} did not finish within {timeout} s")
+            time.sleep(0.5)
 
     def download(self, job_id: str, dest: Path, format: str | None = None) -> Path:
         """Stream the result to ``dest`` (written whole or not at all)."""

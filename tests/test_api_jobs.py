@@ -22,7 +22,7 @@ def submit(api, name: str, data: bytes, **fields) -> dict:
 
 
 def result_array(api, job_id: str) -> np.ndarray:
-    response = api.get(f"/v1/jobs/{job_id}/result")
+    response = api.get(f"/v1/jobs/{job_id}/result", params={"format": "npy"})
     assert response.status_code == 200, response.text
     return np.load(io.BytesIO(response.content), allow_pickle=False)
 
@@ -92,6 +92,67 @@ def test_single_images(api, kind):
     baseline = noisy_in if noisy_in is not None else (noisy * 16 if kind == "tif16" else noisy)
     assert restored.shape == truth.shape
     assert psnr(restored, truth, scale) > psnr(baseline, truth, scale) + 1.0
+
+
+def _smooth_rgb(height: int, width: int, peak: float) -> np.ndarray:
+    y, x = np.mgrid[0:height, 0:width]
+    base = 0.5 + 0.35 * np.sin(x / 9.0) * np.cos(y / 13.0)
+    return np.stack([base, base[::-1], base[:, ::-1]], axis=2) * peak
+
+
+def _decode(content: bytes) -> np.ndarray:
+    """Any encoded image as OpenCV reads it unchanged (keeps 16 bits), in RGB order."""
+    import cv2
+
+    decoded = cv2.imdecode(np.frombuffer(content, np.uint8), cv2.IMREAD_UNCHANGED)
+    return decoded[..., ::-1] if decoded.ndim == 3 else decoded
+
+
+def test_sixteen_bit_rgb_png_comes_back_sixteen_bit_rgb(api):
+    import cv2
+
+    clean = _smooth_rgb(96, 128, 65535)
+    noisy = np.clip(clean + np.random.default_rng(1).normal(0, 20 * 257, clean.shape), 0, 65535).astype(np.uint16)
+    ok, png = cv2.imencode(".png", noisy[..., ::-1])
+    job = wait_for(api, submit(api, "photo.png", png.tobytes())["id"])
+    assert job["status"] == "succeeded", job["error"]
+    assert (job["kind"], job["input"]["dtype"], job["input"]["bits"], job["input"]["channels"]) == ("image", "uint16", 16, 3)
+    response = api.get(f"/v1/jobs/{job['id']}/result")  # default: the input's own format
+    assert response.headers["content-type"] == "image/png"
+    restored = _decode(response.content)
+    assert restored.dtype == np.uint16 and restored.shape == noisy.shape
+    assert len(np.unique(restored)) > 1024  # real 16-bit values, not 8-bit ones scaled up
+    assert psnr(restored, clean, 65535) > psnr(noisy, clean, 65535) + 3.0
+
+
+def test_colour_npy_is_an_image_unless_kind_says_stack(api):
+    rgb = np.clip(_smooth_rgb(64, 80, 255) + np.random.default_rng(2).normal(0, 15, (64, 80, 3)), 0, 255).astype(np.uint8)
+    job = wait_for(api, submit(api, "photo.npy", npy_bytes(rgb))["id"])
+    assert job["status"] == "succeeded", job["error"]
+    assert job["kind"] == "image" and job["input"]["channels"] == 3 and job["model"]["name"].startswith("image-")
+    restored = np.load(io.BytesIO(api.get(f"/v1/jobs/{job['id']}/result").content))  # an .npy comes back .npy
+    assert restored.shape == (64, 80, 3) and restored.dtype == np.float32
+    as_stack = submit(api, "frames.npy", npy_bytes(np.repeat(rgb[..., :1], 6, axis=2)), kind="stack")
+    assert as_stack["kind"] == "stack"
+    refused = api.post("/v1/jobs", files={"file": ("frames.npy", npy_bytes(np.zeros((64, 80, 6), np.uint8)))}, data={"kind": "image"})
+    assert refused.status_code == 422 and "not an image" in refused.json()["detail"]
+
+
+def test_jpeg_comes_back_jpeg_and_other_formats_on_request(api):
+    noisy = np.clip(_smooth_rgb(96, 128, 255) + np.random.default_rng(3).normal(0, 20, (96, 128, 3)), 0, 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(noisy).save(buffer, format="JPEG", quality=90)
+    job = wait_for(api, submit(api, "holiday.jpeg", buffer.getvalue())["id"])
+    assert job["status"] == "succeeded", job["error"]
+    response = api.get(f"/v1/jobs/{job['id']}/result")
+    assert response.headers["content-type"] == "image/jpeg"
+    assert 'filename="restora-' in response.headers["content-disposition"] and ".jpg" in response.headers["content-disposition"]
+    with Image.open(io.BytesIO(response.content)) as image:
+        assert image.format == "JPEG" and image.size == (128, 96) and image.mode == "RGB"
+    for fmt, media in (("webp", "image/webp"), ("png", "image/png"), ("tiff", "image/tiff")):
+        other = api.get(f"/v1/jobs/{job['id']}/result", params={"format": fmt})
+        assert other.status_code == 200 and other.headers["content-type"] == media
+    assert api.get(f"/v1/jobs/{job['id']}/result", params={"format": "mp4"}).status_code == 422
 
 
 def test_listing_and_delete(api):

@@ -27,10 +27,11 @@ def decode(data: bytes) -> tuple[list[np.ndarray], dict]:
 def test_video_round_trip_keeps_timing_and_audio_and_removes_noise(api, tmp_path, color):
     clip = tmp_path / "clip.mp4"
     scene = make_clip(clip, np.random.default_rng(7), sigma=20, frames=30, width=320, height=180, fps=25, color=color)
-    job = api.post("/v1/jobs", files={"file": ("clip.mp4", clip.read_bytes())}).json()
+    job = api.post("/v1/jobs", files={"file": ("clip.mp4", clip.read_bytes())}, data={"formats": "mp4,mkv"}).json()
     job = wait_for(api, job["id"])
     assert job["status"] == "succeeded", job["error"]
     assert job["kind"] == "video" and job["input"]["frames"] == 30 and job["input"]["fps"] == 25
+    assert job["formats"] == ["mp4", "mkv"]
     assert job["noise"]["level"] in ("medium", "high")
 
     mp4 = api.get(f"/v1/jobs/{job['id']}/result")
@@ -70,6 +71,21 @@ def _small_stack() -> bytes:
     return buffer.getvalue()
 
 
+def test_video_makes_only_the_formats_asked_for(api, tmp_path, settings):
+    """Default: H.264 only; the lossless copy (many times larger) only on request; bad formats refused at submit."""
+    clip = tmp_path / "short.mkv"
+    make_clip(clip, np.random.default_rng(8), sigma=15, frames=6, width=96, height=64, audio=False)
+    job = wait_for(api, api.post("/v1/jobs", files={"file": ("short.mkv", clip.read_bytes())}).json()["id"])
+    assert job["status"] == "succeeded", job["error"]
+    assert job["formats"] == ["mp4"]
+    refused = api.get(f"/v1/jobs/{job['id']}/result", params={"format": "mkv"})
+    assert refused.status_code == 422 and "formats=mp4,mkv" in refused.json()["detail"]
+    stored = sorted(p.name for p in (settings.data_dir / "storage" / "jobs" / job["id"]).iterdir())
+    assert stored == ["input.mkv", "result.mp4"]
+    bad = api.post("/v1/jobs", files={"file": ("short.mkv", clip.read_bytes())}, data={"formats": "mp4,png"})
+    assert bad.status_code == 422 and "png" in bad.json()["detail"]
+
+
 def test_ten_bit_clip_comes_back_ten_bit_and_its_noise_is_rechecked(api, tmp_path):
     """A 100-frame 10-bit clip: the job JSON shows the noise measured again during the clip."""
     clip = tmp_path / "deep.mp4"
@@ -84,3 +100,28 @@ def test_ten_bit_clip_comes_back_ten_bit_and_its_noise_is_rechecked(api, tmp_pat
     with av.open(io.BytesIO(api.get(f"/v1/jobs/{job['id']}/result").content)) as container:
         assert container.streams.video[0].codec_context.pix_fmt == "yuv420p10le"
         assert sum(1 for _ in container.decode(video=0)) == 100
+
+
+def test_images_and_stacks_go_before_queued_videos_and_see_their_place(api, tmp_path):
+    """One worker busy with a clip: an image submitted after a second clip starts before it, and both
+    showed their place in the queue while they waited."""
+    from PIL import Image
+
+    first, second = tmp_path / "first.mkv", tmp_path / "second.mkv"
+    make_clip(first, np.random.default_rng(9), sigma=15, frames=60, width=320, height=180, audio=False)
+    make_clip(second, np.random.default_rng(10), sigma=15, frames=6, width=96, height=64, audio=False)
+    running = api.post("/v1/jobs", files={"file": ("first.mkv", first.read_bytes())}).json()["id"]
+    deadline = time.monotonic() + 60
+    while api.get(f"/v1/jobs/{running}").json()["status"] != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    video = api.post("/v1/jobs", files={"file": ("second.mkv", second.read_bytes())}).json()
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(11).integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(buffer, format="PNG")
+    image = api.post("/v1/jobs", files={"file": ("photo.png", buffer.getvalue())}).json()
+    assert video["queue_position"] == 1 and image["queue_position"] == 1  # each first in line when it was submitted
+    assert api.get(f"/v1/jobs/{video['id']}").json()["queue_position"] == 2  # the image went ahead of it
+    assert api.get(f"/v1/jobs/{running}").json()["queue_position"] is None
+    done = {job_id: wait_for(api, job_id) for job_id in (running, video["id"], image["id"])}
+    assert all(job["status"] == "succeeded" for job in done.values())
+    assert done[image["id"]]["started_at"] < done[video["id"]]["started_at"]

@@ -90,6 +90,23 @@ def test_run_refuses_unknown_output_extension(tmp_path):
     assert done.returncode == 2 and "extension" in done.stderr
 
 
+def test_run_writes_an_image_in_the_format_asked_for(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    y, x = np.mgrid[0:96, 0:128]
+    clean = np.stack([128 + 80 * np.sin(x / 9.0), 128 + 80 * np.cos(y / 13.0), np.full(x.shape, 120.0)], axis=2)
+    noisy = np.clip(clean + rng.normal(0, 20, clean.shape), 0, 255).astype(np.uint8)
+    Image.fromarray(noisy).save(tmp_path / "photo.jpg", quality=95)
+    done = restora("run", str(tmp_path / "photo.jpg"), "-o", str(tmp_path / "restored.jpg"), timeout=300)
+    assert done.returncode == 0, done.stderr
+    with Image.open(tmp_path / "restored.jpg") as restored:
+        assert restored.format == "JPEG" and restored.size == (128, 96) and restored.mode == "RGB"
+        assert psnr(np.asarray(restored), clean, 255) > psnr(noisy, clean, 255) + 2.0
+    refused = restora("run", str(tmp_path / "photo.jpg"), "-o", str(tmp_path / "restored.mp4"), timeout=60)
+    assert refused.returncode == 2 and "image results cannot be written as .mp4" in refused.stderr
+
+
 def test_run_restores_a_video_in_tiles_under_a_small_memory_budget(tmp_path):
     """`--video-memory-mb` caps the network's memory: the clip is restored in tiles, to the same frames."""
     make_clip(tmp_path / "in.mkv", np.random.default_rng(2), sigma=25, frames=6, width=320, height=192, audio=False)

@@ -27,7 +27,7 @@ def test_submit_wait_download_list(client, tmp_path):
     assert isinstance(job, Job) and job.status == "queued" and job.kind == "stack"
 
     seen: list[Job] = []
-    job = client.wait(job.id, on_progress=seen.append, poll_s=0.1, timeout=120)
+    job = client.wait(job.id, on_progress=seen.append, timeout=120)
     assert job.status == "succeeded" and seen[-1] == job
     assert job.noise.level == "medium" and job.noise.source == "override" and "medium" in job.model.name
 
@@ -40,6 +40,40 @@ def test_submit_wait_download_list(client, tmp_path):
     with pytest.raises(RestoraError) as gone:
         client.get(job.id)
     assert gone.value.status_code == 404
+
+
+def test_events_stream_every_state_change_to_a_real_client(client, tmp_path, settings):
+    """The SSE stream, read by the client, shows queued -> running -> succeeded and the progress in
+    between, in order, and ends by itself; every write of the record published after the stream's
+    first event is in it (the writes, heard on Redis directly, are the reference)."""
+    import redis
+
+    from core.jobs import events_channel
+
+    stack, _ = synthetic_stack("medium", seed=14, frames=30, size=96)
+    np.save(tmp_path / "in.npy", stack)
+    job = client.submit(tmp_path / "in.npy")
+    listener = redis.Redis.from_url(settings.redis_url).pubsub(ignore_subscribe_messages=True)
+    listener.subscribe(events_channel(job.id))
+    streamed = list(client.events(job.id, timeout=120))
+    published = []
+    while (message := listener.get_message(timeout=0.5)) is not None:
+        published.append(Job.model_validate_json(message["data"]))
+    statuses = [j.status for j in streamed]
+    assert statuses[-1] == "succeeded" and "running" in statuses and len(streamed) >= 3
+    assert statuses == sorted(statuses, key=["queued", "running", "succeeded"].index)  # never backwards
+    assert [j.progress for j in streamed] == sorted(j.progress for j in streamed)
+    states = [(j.status, j.progress, j.stage) for j in published]
+    start = (streamed[0].status, streamed[0].progress, streamed[0].stage)
+    first = states.index(start) if start in states else 0  # else the stream began in a state written before the listener
+    assert all(state in [(j.status, j.progress, j.stage) for j in streamed] for state in states[first:])
+    assert list(client.events(job.id)) == [streamed[-1]]  # a finished job: its final state, then the end
+
+
+def test_events_of_an_unknown_job_are_404(client):
+    with pytest.raises(RestoraError) as missing:
+        list(client.events("no-such-job"))
+    assert missing.value.status_code == 404
 
 
 def test_cancel_a_queued_job(client, tmp_path):

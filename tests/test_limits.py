@@ -1,4 +1,4 @@
-"""Limits not covered elsewhere: the queue-length cap (429) and the video duration and resolution caps (413)."""
+"""Limits not covered elsewhere: the queue-length cap (429), the storage cap (507) and the video duration and resolution caps (413)."""
 from __future__ import annotations
 
 import numpy as np
@@ -26,6 +26,20 @@ def test_a_full_queue_answers_429(no_worker_settings):
     assert [api.post("/v1/jobs", files={"file": ("s.npy", stack)}).status_code for _ in range(2)] == [202, 202]
     full = api.post("/v1/jobs", files={"file": ("s.npy", stack)})
     assert full.status_code == 429 and "queue is full" in full.json()["detail"]
+
+
+def test_storage_cap_refuses_uploads_with_507_until_files_are_deleted(no_worker_settings):
+    stack = npy_bytes(np.full((4, 128, 128), 100, np.uint16))  # 131 kB
+    api = TestClient(create_app(no_worker_settings.model_copy(update={"max_storage_gb": 300e3 / 1e9})))  # 300 kB
+    first, second = (api.post("/v1/jobs", files={"file": ("s.npy", stack)}) for _ in range(2))
+    assert (first.status_code, second.status_code) == (202, 202)
+    full = api.post("/v1/jobs", files={"file": ("s.npy", stack)})
+    assert full.status_code == 507 and "storage is full" in full.json()["detail"]
+    assert not any(no_worker_settings.staging_dir.glob("*")), "the refused upload must not stay in staging"
+    assert api.get("/readyz").status_code in (200, 503)  # the service still answers (no worker here)
+    assert api.delete(f"/v1/jobs/{first.json()['id']}").status_code == 200  # canceled: its files stay until deleted
+    assert api.delete(f"/v1/jobs/{first.json()['id']}").status_code == 204  # deleted with its files: space is free again
+    assert api.post("/v1/jobs", files={"file": ("s.npy", stack)}).status_code == 202
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ import numpy as np
 from fastapi.testclient import TestClient
 
 from app.main import create_app
-from core.queues import queue
+from core.queues import PRIORITY_QUEUE, queue
 from core.settings import Settings
 from restora.redis_server import RedisServer
 from tests.helpers import npy_bytes
@@ -26,6 +26,6 @@ def test_queued_jobs_survive_a_redis_restart_and_the_api_says_503_meanwhile(tmp_
         server.start()
         for job_id in ids:
             assert api.get(f"/v1/jobs/{job_id}").json()["status"] == "queued"
-        assert queue(api.app.state.redis).job_ids == ids
+        assert queue(api.app.state.redis, PRIORITY_QUEUE).job_ids == ids
     finally:
         server.stop()

@@ -7,7 +7,7 @@ from pathlib import Path
 import redis
 import yaml
 
-from core.queues import RESTORE_QUEUE, queue
+from core.queues import RESTORE_QUEUES, queue
 from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,8 +107,9 @@ def test_kubernetes_manifests_scale_gpu_workers_on_the_restore_queue():
     stop_grace = next(float(env["value"]) for env in containers(worker)[0]["env"] if env["name"] == "RESTORA_WORKER_STOP_GRACE_S")
     assert stop_grace < worker["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
     scaled = docs["ScaledObject", "restora-worker-gpu"]
-    trigger = scaled["spec"]["triggers"][0]
-    assert trigger["type"] == "redis" and trigger["metadata"]["listName"] == queue(redis.Redis(), RESTORE_QUEUE).key
+    triggers = scaled["spec"]["triggers"]
+    assert all(t["type"] == "redis" for t in triggers)
+    assert sorted(t["metadata"]["listName"] for t in triggers) == sorted(queue(redis.Redis(), name).key for name in RESTORE_QUEUES)
     assert scaled["spec"]["scaleTargetRef"]["name"] == worker["metadata"]["name"]
 
     redis_args = " ".join(containers(docs["StatefulSet", "redis"])[0]["args"])
@@ -121,3 +122,39 @@ def test_kubernetes_manifests_scale_gpu_workers_on_the_restore_queue():
             for source in container.get("envFrom", []):
                 ref = source.get("configMapRef") or source.get("secretRef")
                 assert ("ConfigMap", ref["name"]) in docs or ("Secret", ref["name"]) in docs
+
+
+def _imported_modules(path: Path) -> set[str]:
+    import ast
+
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            # "from models import formats" names the module models.formats
+            names |= {f"models.{alias.name}" for alias in node.names} if node.module == "models" else {node.module}
+    return names
+
+
+def test_layering_models_stand_alone_and_the_api_shares_only_formats():
+    """models/ imports nothing of app/, core/, workers/ or restora/; app/ and core/ take only the
+    torch-free ``models.formats`` from models/."""
+    for path in (ROOT / "models").rglob("*.py"):
+        outside = {m for m in _imported_modules(path) if m.split(".")[0] in ("app", "core", "workers", "restora")}
+        assert not outside, f"{path.relative_to(ROOT)} imports {sorted(outside)}"
+    for package in ("app", "core"):
+        for path in (ROOT / package).rglob("*.py"):
+            from_models = {m for m in _imported_modules(path) if m.split(".")[0] == "models"}
+            assert from_models <= {"models.formats"}, f"{path.relative_to(ROOT)} imports {sorted(from_models)}"
+
+
+def test_the_api_never_imports_torch_or_opencv():
+    import os
+    import subprocess
+    import sys
+
+    probe = "import sys; from app.main import create_app; create_app(); print(sorted(m for m in ('torch', 'cv2', 'skimage') if m in sys.modules))"
+    env = {**os.environ, "RESTORA_REDIS_URL": "redis://127.0.0.1:1/0"}  # never connected to: building the app is enough
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

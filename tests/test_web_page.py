@@ -54,6 +54,9 @@ def test_upload_a_stack_and_see_before_and_after(live_url, browser, tmp_path):
         "return ['before', 'after'].every(id => document.getElementById(id).complete && document.getElementById(id).naturalWidth === 96)"
     ))
     job = httpx.get(f"{live_url}/v1/jobs/{browser.find_element(By.ID, 'job-id').text}").json()
+    fetched = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert f"{live_url}/v1/jobs/{job['id']}/events" in fetched  # followed live, by Server-Sent Events
+    assert f"{live_url}/v1/jobs/{job['id']}" not in fetched  # not by polling
     assert browser.find_element(By.ID, "job-noise").text.startswith(f"{job['noise']['level']} (sigma {job['noise']['sigma']}")
     assert browser.find_element(By.ID, "job-model").text == f"{job['model']['name']} v{job['model']['version']}"
     assert [a.text for a in browser.find_elements(By.CSS_SELECTOR, "#downloads a")] == ["npy", "tiff", "png"]

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from core.jobs import JobStore
-from core.queues import RESTORE_QUEUE, WEBHOOK_QUEUE, enqueue_webhook, queue
+from core.queues import PRIORITY_QUEUE, WEBHOOK_QUEUE, enqueue_webhook, queue
 from core.settings import Settings
 from tests.conftest import start_worker, stop
 from tests.helpers import npy_bytes
@@ -70,7 +70,7 @@ def test_webhook_is_signed_retried_with_backoff_and_sent_by_its_own_worker(redis
     assert second - first >= 4.5, "the retry waits for its backoff (5 s)"
     assert body == again and json.loads(body) == api.get(f"/v1/jobs/{job_id}").json()
     assert headers["X-Restora-Signature"] == "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-    assert queue(client, RESTORE_QUEUE).job_ids == [job_id], "the webhook worker never takes restore jobs"
+    assert queue(client, PRIORITY_QUEUE).job_ids == [job_id], "the webhook worker never takes restore jobs"
 
     for rq_job_id in (job_id, *queue(client, WEBHOOK_QUEUE).finished_job_registry.get_job_ids()):
         payload = zlib.decompress(client.hget(f"rq:job:{rq_job_id}", "data"))

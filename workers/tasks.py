@@ -17,9 +17,10 @@ from typing import Any
 
 from rq import Retry, get_current_job
 
-from core.jobs import ACTIVE, RESULT_FORMATS, JobStore, now
+from core.jobs import ACTIVE, JobStore, now
 from core.queues import enqueue_webhook
 from core.storage import result_key
+from models.formats import RESULT_FORMATS
 from models.interface import Canceled, NoiseEstimate
 from workers.runtime import Runtime, current
 
@@ -97,13 +98,14 @@ def restore_job(job_id: str) -> str | Retry:
     work_dir = rt.settings.data_dir / "work"
     work_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=work_dir, prefix=f"{job_id}-") as tmp:
-        outputs = {fmt: Path(tmp) / f"result.{fmt}" for fmt in RESULT_FORMATS[job.kind]}
+        outputs = {fmt: Path(tmp) / f"result.{fmt}" for fmt in job.formats}
         try:
             rt.pipeline.restore_file(
                 rt.storage.local_copy(job.input_key, Path(tmp)),
                 list(outputs.values()),
                 noise_level=job.options.noise_level,
                 layout=job.options.layout,
+                kind=job.kind,
                 report=reporter,
             )
             reporter.checkpoint("storing the result")

@@ -23,7 +23,7 @@ from rq.queue import Queue
 from rq.serializers import JSONSerializer
 from rq.worker import WorkerStatus
 
-from core.queues import RESTORE_QUEUE, WEBHOOK_QUEUE, connect, publish_models
+from core.queues import RESTORE_QUEUES, WEBHOOK_QUEUE, connect, publish_models
 from core.settings import Settings
 from core.storage import get_storage
 from workers import runtime
@@ -70,13 +70,13 @@ class RestoraWorker(SimpleWorker):
         sweep_staging(rt.settings.staging_dir)
 
 
-def run_worker(settings: Settings, queues: tuple[str, ...] = (RESTORE_QUEUE,), burst: bool = False) -> None:
-    """Serve ``queues`` until stopped. Models are loaded only by workers of the restore queue."""
+def run_worker(settings: Settings, queues: tuple[str, ...] = RESTORE_QUEUES, burst: bool = False) -> None:
+    """Serve ``queues`` until stopped, the first listed first. Models are loaded only by restore workers."""
     if not settings.redis_url:
         raise RuntimeError("RESTORA_REDIS_URL is not set")
     client = connect(settings.redis_url)
     pipeline = None
-    if RESTORE_QUEUE in queues:
+    if set(queues) & set(RESTORE_QUEUES):
         from models.device import limit_threads
         from models.pipeline import Pipeline
 
@@ -85,7 +85,7 @@ def run_worker(settings: Settings, queues: tuple[str, ...] = (RESTORE_QUEUE,), b
         pipeline = Pipeline(settings.device, video_net_memory_mb=settings.video_net_memory_mb)
         log.info("models loaded on %s: %s", pipeline.device, ", ".join(s.name for s in pipeline.specs))
         publish_models(client, pipeline.catalog())
-    runtime.install(runtime.Runtime(settings, client, get_storage(settings), pipeline))
+    runtime.install(runtime.Runtime(settings, client, get_storage(settings, client), pipeline))
     worker = RestoraWorker(
         list(queues),
         connection=client,

@@ -5,21 +5,23 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
+from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from app.deps import JobDep, OwnerDep, RedisDep, SettingsDep, StorageDep, StoreDep, SubmitterDep
+from app.events import job_events
 from app.schemas import JobList, JobOut, error_responses
 from app.streaming import stream_file
 from app.submit import check_capacity, claim_idempotency, create_job, parse_options, release_idempotency
 from app.uploads import receive_upload
 from core.job_metrics import record_finished
-from core.jobs import ACTIVE, RESULT_FORMATS, Status, new_job_id
-from core.queues import queue
+from core.jobs import ACTIVE, Status, new_job_id
+from core.queues import queue, restore_queue_of
 from core.storage import result_key
+from models.formats import MEDIA_TYPES, RESULT_FORMATS
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
-MEDIA_TYPES = {"npy": "application/octet-stream", "tiff": "image/tiff", "png": "image/png", "mp4": "video/mp4", "mkv": "video/x-matroska"}
 RESULT_EXAMPLES = {media: {"example": f"({fmt} bytes)"} for fmt, media in MEDIA_TYPES.items()}
 UPLOAD_FORM = {
     "requestBody": {
@@ -33,6 +35,10 @@ UPLOAD_FORM = {
                         "file": {"type": "string", "format": "binary", "description": ".npy stack or frame, video clip, or image"},
                         "noise_level": {"type": "string", "enum": ["auto", "low", "medium", "high"], "default": "auto"},
                         "layout": {"type": "string", "enum": ["auto", "thw", "hwt"], "default": "auto"},
+                        "formats": {"type": "string", "description": "comma-separated result formats to make, for video (default mp4; e.g. mp4,mkv)",
+                                    "example": "mp4"},
+                        "kind": {"type": "string", "enum": ["auto", "stack", "image", "video"], "default": "auto",
+                                 "description": "settles an ambiguous .npy shape: (H, W, 3|4) is an image unless kind=stack"},
                         "webhook": {"type": "string", "format": "uri", "description": "http(s) URL that receives the final job JSON"},
                     },
                 }
@@ -48,7 +54,7 @@ UPLOAD_FORM = {
     response_model=JobOut,
     openapi_extra=UPLOAD_FORM,
     summary="Submit a file for restoration",
-    responses=error_responses(400, 401, 409, 413, 415, 422, 429, 503),
+    responses=error_responses(400, 401, 409, 413, 415, 422, 429, 503, 507),
 )
 async def submit(
     request: Request,
@@ -80,24 +86,39 @@ async def submit(
     else:
         job = earlier
     response.headers["Location"] = f"/v1/jobs/{job.id}"
-    return JobOut.from_record(job)
+    return JobOut.from_record(job, client)
 
 
 @router.get("", response_model=JobList, summary="List your recent jobs", responses=error_responses(401, 422, 503))
 def list_jobs(
     owner: OwnerDep,
     store: StoreDep,
+    client: RedisDep,
     status_filter: Annotated[Status | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> JobList:
     """The caller's recent jobs, newest first."""
-    return JobList(jobs=[JobOut.from_record(j) for j in store.list(owner, status_filter, limit)])
+    return JobList(jobs=[JobOut.from_record(j, client) for j in store.list(owner, status_filter, limit)])
 
 
 @router.get("/{job_id}", response_model=JobOut, summary="Get a job", responses=error_responses(401, 404, 422, 503))
-def get_job(job: JobDep) -> JobOut:
-    """The job: status, progress, stage, the noise level and model chosen, and the result URL once it succeeded."""
-    return JobOut.from_record(job)
+def get_job(job: JobDep, client: RedisDep) -> JobOut:
+    """The job: status, progress, stage, its place in the queue while queued, the noise level and model chosen, and the result URL once it succeeded."""
+    return JobOut.from_record(job, client)
+
+
+@router.get(
+    "/{job_id}/events",
+    response_class=EventSourceResponse,
+    summary="Follow a job live",
+    responses={200: {"description": "Server-Sent Events: a `job` event with the job JSON at every change, from the current "
+                                    "state to the final one, then the stream ends",
+                     "content": {"text/event-stream": {"example": "event: job\nid: 3\ndata: {\"id\": \"...\", \"status\": \"running\", ...}\n\n"}}},
+               **error_responses(401, 404, 422, 503)},
+)
+def follow_job(job: JobDep, settings: SettingsDep, client: RedisDep) -> EventSourceResponse:
+    """Every change of status, progress, stage and queue position as it happens, without polling; ends after the final state."""
+    return EventSourceResponse(job_events(settings.redis_url, client, job.id), ping=15)
 
 
 @router.get(
@@ -106,12 +127,13 @@ def get_job(job: JobDep) -> JobOut:
     summary="Download the result",
     responses={200: {"description": "The result file", "content": RESULT_EXAMPLES}, **error_responses(401, 404, 409, 410, 422, 503)},
 )
-def get_result(job: JobDep, storage: StorageDep, format: Annotated[str | None, Query(description="npy/tiff/png, or mp4/mkv for video")] = None):
+def get_result(job: JobDep, storage: StorageDep,
+               format: Annotated[str | None, Query(description="stack: npy/tiff/png; image: png/tiff/jpg/webp/npy (default: its own); video: mp4/mkv")] = None):
     """The result file; 409 until the job succeeded, 410 once it expired."""
-    formats = RESULT_FORMATS[job.kind]
-    fmt = format or formats[0]
-    if fmt not in formats:
-        raise HTTPException(422, f"format {fmt!r} is not available for a {job.kind} job; choose one of {', '.join(formats)}")
+    fmt = format or job.formats[0]
+    if fmt not in job.formats:
+        also = f" (submit with formats={','.join((*job.formats, fmt))} to have it made)" if fmt in RESULT_FORMATS[job.kind] else ""
+        raise HTTPException(422, f"format {fmt!r} is not available for this {job.kind} job; choose one of {', '.join(job.formats)}{also}")
     if job.expired:
         raise HTTPException(status.HTTP_410_GONE, f"the result expired at {job.expires_at.isoformat()} and was deleted")
     if job.status != "succeeded":
@@ -135,7 +157,7 @@ def cancel_or_delete(job: JobDep, store: StoreDep, storage: StorageDep, client: 
         canceled = store.finish(job.id, "canceled", settings.result_ttl, stage="canceled", error="canceled by the client")
         if canceled is not None:
             record_finished(client, canceled)
-            rq_job = queue(client).fetch_job(job.id)
+            rq_job = queue(client, restore_queue_of(job.kind)).fetch_job(job.id)
             if rq_job is not None and rq_job.get_status() == "queued":
                 rq_job.cancel()
             return JobOut.from_record(canceled)

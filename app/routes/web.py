@@ -11,15 +11,10 @@ from app.deps import JobDep, SettingsDep, StorageDep
 from app.previews import input_preview
 from app.schemas import error_responses
 from app.streaming import stream_file
+from models.formats import INPUT_MEDIA_TYPES
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 
-# The media type of an original input, by its suffix (fixed here: the system's mime tables vary).
-INPUT_MEDIA_TYPES = {
-    ".npy": "application/octet-stream", ".png": "image/png", ".tif": "image/tiff", ".tiff": "image/tiff", ".jpg": "image/jpeg",
-    ".jpeg": "image/jpeg", ".mp4": "video/mp4", ".mkv": "video/x-matroska", ".mov": "video/quicktime", ".avi": "video/x-msvideo",
-    ".webm": "video/webm",
-}
 INPUT_EXAMPLES = {media: {"example": "(the uploaded bytes, or PNG bytes of the preview)"} for media in sorted(set(INPUT_MEDIA_TYPES.values()))}
 
 router = APIRouter()

@@ -3,8 +3,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const POLL_MS = 500;
-const FORMATS = { stack: ["npy", "tiff", "png"], image: ["npy", "tiff", "png"], video: ["mp4", "mkv"] };
+const RETRY_MS = 1000;
 let currentJob = null;
 
 function authHeaders() {
@@ -32,6 +31,7 @@ function submit(file) {
   form.append("file", file);
   form.append("noise_level", $("noise-level").value);
   form.append("layout", $("layout").value);
+  form.append("kind", $("kind").value);
   showJob({ id: "", status: "uploading", stage: "0%", progress: 0, input: { filename: file.name } });
   $("result").hidden = true;
   // XMLHttpRequest, not fetch: it reports upload progress.
@@ -53,12 +53,30 @@ function showUpload(fraction) {
   $("job-progress").value = fraction;
 }
 
+// Live updates: the job's Server-Sent Events, read with fetch (EventSource cannot send the API key).
+// A dropped stream is reopened; it starts again from the job's current state.
 async function follow(jobId) {
   try {
-    const job = await (await api(`/v1/jobs/${jobId}`)).json();
-    showJob(job);
-    if (job.status === "queued" || job.status === "running") return setTimeout(() => follow(jobId), POLL_MS);
-    if (job.status === "succeeded") await showResult(job);
+    const response = await api(`/v1/jobs/${jobId}/events`);
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer = (buffer + value).replaceAll("\r\n", "\n");
+      let end;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const data = block.split("\n").filter((line) => line.startsWith("data:")).map((line) => line.slice(5).trimStart()).join("\n");
+        if (!block.split("\n").includes("event: job") || !data) continue;
+        const job = JSON.parse(data);
+        showJob(job);
+        if (job.status === "succeeded") return await showResult(job);
+        if (job.status !== "queued" && job.status !== "running") return;
+      }
+    }
+    setTimeout(() => follow(jobId), RETRY_MS);
   } catch (error) {
     showError(error.message);
   }
@@ -71,10 +89,11 @@ function showJob(job) {
   $("job-id").textContent = job.id;
   $("job-status").textContent = job.status;
   $("job-status").className = `status ${job.status}`;
-  $("job-stage").textContent = job.stage;
+  $("job-stage").textContent = job.status === "queued" && job.queue_position ? `${job.stage}: number ${job.queue_position} in line` : job.stage;
   $("job-progress").value = job.progress;
   const input = job.input || {};
-  $("job-input").textContent = [input.filename, input.shape && `shape ${input.shape.join("x")}`, input.dtype, input.layout].filter(Boolean).join(", ");
+  $("job-input").textContent = [input.filename, input.shape && `shape ${input.shape.join("x")}`, input.dtype,
+    input.channels && `${input.channels} channel${input.channels > 1 ? "s" : ""}`, input.layout].filter(Boolean).join(", ");
   $("job-noise").textContent = job.noise ? `${job.noise.level} (sigma ${job.noise.sigma}, from the ${job.noise.source})` : "–";
   $("job-model").textContent = job.model ? `${job.model.name} v${job.model.version}` : "–";
   $("cancel").hidden = !(job.status === "queued" || job.status === "running");
@@ -98,7 +117,7 @@ async function showResult(job) {
     $("before").src = await objectUrl(`/v1/jobs/${job.id}/input?format=png`);
     $("after").src = await objectUrl(`/v1/jobs/${job.id}/result?format=png`);
   }
-  const links = FORMATS[job.kind].map((fmt) => {
+  const links = job.formats.map((fmt) => {
     const link = document.createElement("a");
     link.href = "#";
     link.textContent = fmt;

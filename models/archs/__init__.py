@@ -1,10 +1,12 @@
-"""Small restoration networks, one file per architecture, built by name from a config dict.
+"""Small restoration networks, one file per architecture, built by name from a config dict, and
+the one place weight files are written and read.
 
 A weight file stores ``{"arch": name, "config": {...}}`` next to its state dict, so
 ``build(meta["arch"], meta["config"])`` recreates the exact network that was trained.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 
@@ -16,4 +18,52 @@ def build(arch: str, config: dict[str, Any]):
         return ResUNet(**config)
     if arch == "videounet":  # the video refiner: the same network with an RGB head
         return ResUNet(**config, out_ch=3)
+    if arch == "imageunet":
+        from models.archs.imageunet import ImageUNet
+
+        return ImageUNet(**config)
     raise ValueError(f"unknown architecture {arch!r}")
+
+
+def save_weights(path: Path, net, meta: dict[str, Any]) -> None:
+    """A small file: float16 state dict plus the metadata needed to rebuild and feed the network."""
+    import torch
+
+    state = {k: v.detach().to(torch.float16) if v.is_floating_point() else v for k, v in net.state_dict().items()}
+    torch.save({"meta": meta, "state_dict": state}, path)
+
+
+def load_weights(path: Path, device: str = "cpu"):
+    """(network in eval mode, metadata) from a file written by :func:`save_weights`; never unpickles code.
+
+    Weights are kept channels-last: oneDNN's convolutions run ~1.5x faster so on the CPU (and
+    cuDNN's no slower on a GPU), with the same results to float rounding.
+    """
+    import torch
+
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    meta = blob["meta"]
+    net = build(meta["arch"], meta["config"])
+    net.load_state_dict({k: v.float() for k, v in blob["state_dict"].items()})
+    return net.to(device).eval().to(memory_format=torch.channels_last), meta
+
+
+class TrainedModel:
+    """A model whose network comes from a weight file, after Cog: ``setup`` loads it once on a device.
+
+    ``level``, when given, must be the level the file was trained for (its metadata says)."""
+
+    def __init__(self, level: str | None, weights: Path | None):
+        if weights is None:
+            raise ValueError(f"{type(self).__name__} needs a weight file")
+        self.level = level
+        self.weights = Path(weights)
+        self.net = None
+        self.meta: dict[str, Any] = {}
+        self.device = "cpu"
+
+    def setup(self, device: str) -> None:
+        self.net, self.meta = load_weights(self.weights, device)
+        self.device = device
+        if self.level is not None and "level" in self.meta and self.meta["level"] != self.level:
+            raise ValueError(f"{self.weights.name} was trained for level {self.meta['level']!r}, not {self.level!r}")

@@ -20,7 +20,7 @@ import numpy as np
 
 from models.interface import NoiseLevel
 from models.video.learned import net_inputs
-from models.video.noise import frame_sigma
+from models.image.noise import estimate_sigma
 from models.video.restorer import FusionSettings, _Fusion, lookahead
 from models.video.synthetic import Scene, split_images
 
@@ -32,11 +32,12 @@ CLIP_FRAMES = 12
 CRF_RANGE = (12, 23)
 
 
-def _compress(frames: list[np.ndarray], crf: int) -> list[np.ndarray]:
-    """An H.264 (yuv420p) encode and decode in memory."""
+def compress(frames: list[np.ndarray], crf: int, codec: str = "libx264") -> list[np.ndarray]:
+    """An H.264 (or ``codec``) yuv420p encode and decode in memory; frames uint8 RGB."""
     buffer = io.BytesIO()
+    quiet = {"x265-params": "log-level=error"} if codec == "libx265" else {}
     with av.open(buffer, "w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=Fraction(25), options={"crf": str(crf), "preset": "veryfast"})
+        stream = container.add_stream(codec, rate=Fraction(25), options={"crf": str(crf), "preset": "veryfast"} | quiet)
         stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
         for i, frame in enumerate(frames):
             picture = av.VideoFrame.from_ndarray(frame, format="rgb24")
@@ -59,9 +60,9 @@ def make_clip_pairs(photos: list[np.ndarray], level: NoiseLevel, rng: np.random.
     sigma = rng.uniform(*TRAIN_SIGMA[level])
     noisy = [np.clip(np.rint(c + rng.normal(0, sigma, c.shape)), 0, 255).astype(np.uint8) for c in clean]
     if rng.random() < 0.5:
-        noisy = _compress(noisy, int(rng.integers(*CRF_RANGE)))
+        noisy = compress(noisy, int(rng.integers(*CRF_RANGE)))
     frames = [f.astype(np.float32) for f in noisy]
-    measured = float(np.median([frame_sigma(f) for f in frames[:8]]))
+    measured = float(np.median([estimate_sigma(f) for f in frames[:8]]))
     fusion = _Fusion(FusionSettings(), measured, level)
     inputs, targets = [], []
     for i, (frame, following) in enumerate(lookahead(map(fusion.prepare, frames), FusionSettings().ahead)):

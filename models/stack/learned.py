@@ -38,6 +38,7 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
+from models.archs import TrainedModel
 from models.interface import NoiseEstimate, NoiseLevel, Progress, no_progress
 from models.stack.noise import units_per_photon
 
@@ -352,50 +353,18 @@ def mirror_ensemble(net, x):
     return total * 0.25
 
 
-def save_weights(path: Path, net, meta: dict[str, Any]) -> None:
-    """A small file: float16 state dict plus the metadata needed to rebuild and feed the network."""
-    import torch
-
-    state = {k: v.detach().to(torch.float16) if v.is_floating_point() else v for k, v in net.state_dict().items()}
-    torch.save({"meta": meta, "state_dict": state}, path)
-
-
-def load_weights(path: Path, device: str = "cpu"):
-    """(network in eval mode, metadata) from a file written by :func:`save_weights`.
-
-    Weights are kept channels-last: oneDNN's convolutions run ~1.5x faster so on the CPU (and
-    cuDNN's no slower on a GPU), with the same results to float rounding.
-    """
-    import torch
-
-    from models.archs import build
-
-    blob = torch.load(path, map_location="cpu", weights_only=True)
-    meta = blob["meta"]
-    net = build(meta["arch"], meta["config"])
-    net.load_state_dict({k: v.float() for k, v in blob["state_dict"].items()})
-    return net.to(device).eval().to(memory_format=torch.channels_last), meta
-
-
-class LearnedStackRestorer:
+class LearnedStackRestorer(TrainedModel):
     """Registered mean of the stack, deblurred and denoised by the network trained for ``level``."""
 
     def __init__(self, level: NoiseLevel | None = None, weights: Path | None = None):
-        if level is None or weights is None:
-            raise ValueError("LearnedStackRestorer needs a noise level and a weight file")
-        self.level = level
-        self.weights = Path(weights)
-        self.net = None
-        self.meta: dict[str, Any] = {}
+        if level is None:
+            raise ValueError("LearnedStackRestorer needs a noise level")
+        super().__init__(level, weights)
         self.registration = LEVEL_REGISTRATION[level]
-        self.device = "cpu"
         self.last_seconds: dict[str, float] = {}
 
     def setup(self, device: str) -> None:
-        self.net, self.meta = load_weights(self.weights, device)
-        self.device = device
-        if self.meta.get("level") != self.level:
-            raise ValueError(f"{self.weights.name} was trained for level {self.meta.get('level')!r}, not {self.level!r}")
+        super().setup(device)
         self.registration = RegistrationConfig.from_dict(self.meta["registration"])
 
     def network(self, merged: np.ndarray) -> np.ndarray:
@@ -409,8 +378,6 @@ class LearnedStackRestorer:
     def predict(self, stack: np.ndarray, estimate: NoiseEstimate | None = None, progress: Progress = no_progress) -> np.ndarray:
         """float32 (H, W) in the stack's units from a (T, H, W) stack."""
         import time
-
-        import torch
 
         if stack.ndim != 3 or stack.shape[0] < 2:
             raise ValueError(f"a stack must be (T, H, W) with T >= 2, got shape {stack.shape}")

@@ -23,14 +23,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-# The containers API.md accepts (mp4, mov, mkv, webm, avi), by FFmpeg demuxer name.
-DEMUXERS = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi"
-SAFE_INPUT_OPTIONS = {
-    "protocol_whitelist": "file",
-    "format_whitelist": DEMUXERS,
-    "probesize": str(10_000_000),  # bytes
-    "analyzeduration": str(10_000_000),  # microseconds
-}
+from models.formats import VIDEO_OPEN_OPTIONS
+
 # Audio codecs that common MP4 players take; others are re-encoded to AAC. Matroska takes anything.
 MP4_AUDIO_CODECS = {"aac", "mp3", "ac3", "eac3", "alac", "flac", "opus"}
 # Matrices we convert RGB with when the source names one; anything else gets BT.709.
@@ -41,7 +35,7 @@ BT709 = 1
 def open_input(path: Path) -> av.container.InputContainer:
     """Open a user's clip for reading, or raise ValueError saying why it cannot be read."""
     try:
-        return av.open(str(path), "r", container_options=SAFE_INPUT_OPTIONS)
+        return av.open(str(path), "r", container_options=VIDEO_OPEN_OPTIONS)
     except (av.FFmpegError, UnicodeDecodeError) as exc:
         raise ValueError(f"{Path(path).name} is not a readable video ({exc})") from exc
 

@@ -20,14 +20,14 @@ the network; the fusion holds ``ahead + 2`` frames whatever the clip length.
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from models.archs import TrainedModel
 from models.interface import NoiseEstimate, NoiseLevel, SigmaUpdate, no_sigma_update
+from models.tiling import run_tiled, tile_side
 from models.video.restorer import FusionSettings, _Fusion, lookahead
 
 NOISE_GAIN = 10.0  # the noise map (std in 0..1 units) scaled to the range of the other planes
@@ -36,7 +36,7 @@ DEFAULT_NET_MEMORY_MB = 256.0  # 720p runs whole, 1080p in tiles
 # output): the growth of peak RSS on a 1920 x 1080 frame was 138 bytes a pixel; rounded up.
 NET_BYTES_PER_PIXEL = 160
 TILE_MARGIN = 48  # context on each side of a tile (px, a multiple of the network's 8-px stride)
-MIN_TILE = 64
+NET_STRIDE = 8
 
 
 def net_inputs(fusion: _Fusion, fused: np.ndarray, weights: np.ndarray, noisy: np.ndarray) -> np.ndarray:
@@ -51,35 +51,16 @@ def is_gray(rgb: np.ndarray) -> bool:
     return bool(np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]))
 
 
-def tile_side(memory_mb: float) -> int | None:
-    """Side of the square tile core (a multiple of 8) that fits the budget together with its margins."""
-    pixels = memory_mb * 2**20 / NET_BYTES_PER_PIXEL
-    side = int(math.sqrt(pixels)) - 2 * TILE_MARGIN
-    return max(MIN_TILE, side // 8 * 8)
-
-
-class LearnedVideoRestorer:
+class LearnedVideoRestorer(TrainedModel):
     """Fusion, then the network trained for ``level``; frames stream through like VideoRestorer."""
 
     def __init__(self, level: NoiseLevel | None = None, weights: Path | None = None, net_memory_mb: float | None = None,
                  settings: FusionSettings = FusionSettings()):
-        if level is None or weights is None:
-            raise ValueError("LearnedVideoRestorer needs a noise level and a weight file")
-        self.level = level
-        self.weights = Path(weights)
+        if level is None:
+            raise ValueError("LearnedVideoRestorer needs a noise level")
+        super().__init__(level, weights)
         self.settings = settings
         self.net_memory_mb = net_memory_mb or DEFAULT_NET_MEMORY_MB
-        self.net = None
-        self.meta: dict[str, Any] = {}
-        self.device = "cpu"
-
-    def setup(self, device: str) -> None:
-        from models.stack.learned import load_weights
-
-        self.net, self.meta = load_weights(self.weights, device)
-        self.device = device
-        if self.meta.get("level") != self.level:
-            raise ValueError(f"{self.weights.name} was trained for level {self.meta.get('level')!r}, not {self.level!r}")
 
     def predict(self, frames: Iterator[np.ndarray], noise: NoiseEstimate, on_sigma: SigmaUpdate = no_sigma_update) -> Iterator[np.ndarray]:
         """One restored frame (float32 RGB, 8-bit units) per input frame, in order."""
@@ -97,16 +78,8 @@ class LearnedVideoRestorer:
         if h * w * NET_BYTES_PER_PIXEL <= self.net_memory_mb * 2**20:
             out = self._run(inputs)
         else:
-            out = np.empty((3, h, w), np.float32)
-            side = tile_side(self.net_memory_mb)
-            for y in range(0, h, side):
-                for x in range(0, w, side):
-                    # Window origins stay on multiples of 8, so the U-Net's strided layers see the
-                    # same pixel phases as on the whole frame.
-                    top, left = max(0, y - TILE_MARGIN), max(0, x - TILE_MARGIN)
-                    window = self._run(inputs[:, top:min(h, y + side + TILE_MARGIN), left:min(w, x + side + TILE_MARGIN)])
-                    core = window[:, y - top:y - top + side, x - left:x - left + side]
-                    out[:, y:y + core.shape[1], x:x + core.shape[2]] = core
+            side = tile_side(self.net_memory_mb, NET_BYTES_PER_PIXEL, TILE_MARGIN, NET_STRIDE)
+            out = run_tiled(self._run, inputs, 3, side, TILE_MARGIN)
         return out.transpose(1, 2, 0) * np.float32(255)
 
     def _run(self, inputs: np.ndarray) -> np.ndarray:

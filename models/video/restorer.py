@@ -27,8 +27,8 @@ from typing import TypeVar
 import cv2
 import numpy as np
 
-from models.interface import NoiseEstimate, NoiseLevel, SigmaUpdate, no_sigma_update
-from models.video.noise import HIGH_ABOVE, LOW_BELOW, frame_sigma
+from models.image.noise import estimate_sigma
+from models.interface import HIGH_ABOVE_8BIT, LOW_BELOW_8BIT, NoiseEstimate, NoiseLevel, SigmaUpdate, no_sigma_update
 
 T = TypeVar("T")
 LUMA = np.array([[0.299, 0.587, 0.114]], np.float32)
@@ -40,9 +40,9 @@ RECHECK_WINDOW = 8  # measurements the running sigma is the median of
 RECHECK_MIN = 3  # measurements needed before they replace the classifier's sigma
 # The sigma range each level serves: an overridden level moves the measured sigma into its range.
 SIGMA_RANGE: dict[NoiseLevel, tuple[float, float]] = {
-    "low": (0.5, LOW_BELOW),
-    "medium": (LOW_BELOW, HIGH_ABOVE),
-    "high": (HIGH_ABOVE, 80.0),
+    "low": (0.5, LOW_BELOW_8BIT),
+    "medium": (LOW_BELOW_8BIT, HIGH_ABOVE_8BIT),
+    "high": (HIGH_ABOVE_8BIT, 80.0),
 }
 
 
@@ -137,7 +137,7 @@ class _Fusion:
         ``on_sigma``.
         """
         if self._seen % RECHECK_EVERY == 0 and self._seen > 0:
-            self._recent_sigmas.append(frame_sigma(rgb))
+            self._recent_sigmas.append(estimate_sigma(rgb))
             if len(self._recent_sigmas) >= RECHECK_MIN:
                 self._set_sigma(float(np.median(self._recent_sigmas)))
                 self.on_sigma(self._seen, self.sigma)

@@ -157,8 +157,9 @@ def make_clip(
     color: bool = True,
     scene: Scene | None = None,
     bits: int = 8,
+    crf: int = 18,
 ) -> Scene:
-    """Write a noisy clip to ``path`` (.mkv: FFV1 lossless; .mp4: H.264) and return its clean scene.
+    """Write a noisy clip to ``path`` (.mkv: FFV1 lossless; .mp4: H.264 at ``crf``) and return its clean scene.
 
     ``audio`` True adds a 440 Hz tone (AAC in mp4, Opus in mkv); a codec name picks another encoder.
     ``bits`` 10 writes a 10-bit colour clip (gbrp10le FFV1 / yuv420p10le H.264); sigma stays in 8-bit units.
@@ -175,7 +176,7 @@ def make_clip(
         if bits == 10:
             video.pix_fmt = "gbrp10le" if lossless else "yuv420p10le"
         if not lossless:
-            video.options = {"crf": "18", "preset": "veryfast"}
+            video.options = {"crf": str(crf), "preset": "veryfast"}
         tone = _add_tone(container, audio, lossless)
         for i, clean in enumerate(scene.clean_frames()):
             noisy = _add_noise(clean, rng, sigma, color, bits)

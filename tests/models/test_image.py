@@ -1,4 +1,4 @@
-"""Single images: noise level relative to the data range, and denoising that raises PSNR."""
+"""Single images: noise level relative to the data range, and the learned restorer (committed weights)."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,8 +6,9 @@ import pytest
 from skimage import data
 
 from models.image.noise import ImageNoiseClassifier, data_range
-from models.image.restorer import ImageRestorer
+from models.image.learned import LearnedImageRestorer
 from models.interface import Canceled, no_progress
+from models.registry import restorer_for
 
 
 def psnr(image: np.ndarray, truth: np.ndarray, peak: float) -> float:
@@ -17,6 +18,11 @@ def psnr(image: np.ndarray, truth: np.ndarray, peak: float) -> float:
 def noisy(clean: np.ndarray, sigma: float, peak: float, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return np.clip(clean + rng.normal(0, sigma, clean.shape), 0, peak).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def restorer() -> LearnedImageRestorer:
+    return restorer_for("image", "medium").build("cpu")
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +36,7 @@ def colour() -> np.ndarray:
 
 
 def test_data_range():
+    assert data_range(np.array([0.0, 1.0])) == 1
     assert data_range(np.array([0.0, 255.0])) == 255
     assert data_range(np.array([0.0, 256.0])) == 4095
     assert data_range(np.array([0.0, 4095.0])) == 4095
@@ -51,34 +58,68 @@ def test_classifier_colour(colour):
 
 
 @pytest.mark.parametrize(("sigma_8bit", "peak"), [(5, 255.0), (15, 255.0), (30, 255.0), (15, 65535.0)])
-def test_restorer_raises_psnr_gray(gray, sigma_8bit, peak):
+def test_restorer_raises_psnr_gray(restorer, gray, sigma_8bit, peak):
     scale = peak / 255.0
     clean = gray * scale
     degraded = noisy(clean, sigma_8bit * scale, peak)
     estimate = ImageNoiseClassifier().predict(degraded)
-    restored = ImageRestorer(estimate.level).predict(degraded, estimate, no_progress)
+    restored = restorer.predict(degraded, estimate, no_progress)
     assert restored.shape == degraded.shape and restored.dtype == np.float32
     assert psnr(restored, clean, peak) > psnr(degraded, clean, peak) + 2.0
 
 
-def test_restorer_raises_psnr_colour(colour):
+def test_restorer_raises_psnr_colour(restorer, colour):
     degraded = noisy(colour, 20, 255)
     estimate = ImageNoiseClassifier().predict(degraded)
-    restored = ImageRestorer(estimate.level).predict(degraded, estimate, no_progress)
+    restored = restorer.predict(degraded, estimate, no_progress)
     assert restored.shape == colour.shape
     assert psnr(restored, colour, 255) > psnr(degraded, colour, 255) + 3.0
 
 
-def test_restorer_reports_progress_and_can_be_canceled(gray):
-    tall = np.concatenate([gray] * 4)  # several strips
-    estimate = ImageNoiseClassifier().predict(noisy(tall, 10, 255))
+def test_restorer_leaves_a_clean_image_alone(restorer, colour):
+    estimate = ImageNoiseClassifier().predict(colour)
+    assert estimate.level == "low"
+    assert psnr(restorer.predict(colour, estimate, no_progress), colour, 255) > 40
+
+
+def test_float_image_in_unit_range_gets_the_same_result(restorer, colour):
+    degraded = noisy(colour, 20, 255)
+    estimate = ImageNoiseClassifier().predict(degraded)
+    as_8bit = restorer.predict(degraded, estimate, no_progress)
+    as_unit = restorer.predict(degraded / 255, ImageNoiseClassifier().predict(degraded / 255), no_progress) * 255
+    assert np.abs(as_8bit - as_unit).max() < 0.01
+
+
+def test_tiles_join_without_seams_with_progress_and_cancel(gray):
+    tall = noisy(np.concatenate([gray] * 3), 15, 255)
+    estimate = ImageNoiseClassifier().predict(tall)
+    whole = restorer_for("image", "medium").build("cpu").predict(tall, estimate, no_progress)
+    tiled_restorer = restorer_for("image", "medium").build("cpu", net_memory_mb=8)
     seen = []
-    ImageRestorer("medium").predict(tall, estimate, lambda fraction, stage: seen.append(fraction))
-    assert len(seen) >= 2 and seen == sorted(seen)
+    tiled = tiled_restorer.predict(tall, estimate, lambda fraction, stage: seen.append(fraction))
+    assert len(seen) >= 3 and seen == sorted(seen)
+    assert np.abs(tiled - whole).max() < 0.5 and np.abs(tiled - whole).mean() < 0.01
 
     def cancel(fraction: float, stage: str) -> None:
         if fraction > 0:
             raise Canceled
 
     with pytest.raises(Canceled):
-        ImageRestorer("medium").predict(tall, estimate, cancel)
+        tiled_restorer.predict(tall, estimate, cancel)
+
+
+def test_quick_eval_matches_the_recorded_numbers():
+    """The committed weights reach the quality recorded in benchmarks/results/eval_images_quick.json."""
+    import json
+
+    from models.eval_images import run
+    from models.io import RESULTS_DIR
+
+    recorded = json.loads((RESULTS_DIR / "eval_images_quick.json").read_text())["results"]["gray"]
+    report = run(quick=True, log=lambda _: None)["results"]["gray"]
+    for degradation, entry in report.items():
+        before = recorded[degradation]["mean"]["Restora"]["psnr"]
+        assert entry["mean"]["Restora"]["psnr"] >= before - 0.2, degradation
+    assert report["sigma 25"]["mean"]["Restora"]["psnr"] > report["sigma 25"]["mean"]["input"]["psnr"] + 5
+    assert report["jpeg q30"]["mean"]["Restora"]["psnr"] > report["jpeg q30"]["mean"]["input"]["psnr"] + 0.5
+    assert report["clean"]["mean"]["Restora"]["psnr"] > 40

@@ -29,7 +29,7 @@ def test_detect_kind_reads_npy_header(tmp_path):
     np.save(tmp_path / "v.npy", np.zeros(5))
     assert io.detect_kind(tmp_path / "s.npy") == "stack"
     assert io.detect_kind(tmp_path / "i.npy") == "image"
-    with pytest.raises(ValueError, match="2-D"):
+    with pytest.raises(ValueError, match="1-D array"):
         io.detect_kind(tmp_path / "v.npy")
     with pytest.raises(ValueError, match="unsupported"):
         io.detect_kind(tmp_path / "notes.txt")
@@ -91,7 +91,7 @@ def test_read_image_npy_keeps_units(tmp_path):
     np.save(tmp_path / "f.npy", frame)
     image, info = io.read_image(tmp_path / "f.npy")
     np.testing.assert_array_equal(image, frame.astype(np.float32))
-    assert info == {"filename": "f.npy", "shape": [3, 4], "dtype": "uint16", "layout": None}
+    assert info == {"filename": "f.npy", "shape": [3, 4], "dtype": "uint16", "layout": None, "bits": 16, "channels": 1}
 
 
 def test_read_png_gray_16bit_and_rgba(tmp_path):
@@ -104,8 +104,8 @@ def test_read_png_gray_16bit_and_rgba(tmp_path):
     rgba = np.random.default_rng(0).integers(0, 256, (8, 9, 4), dtype=np.uint8)
     Image.fromarray(rgba, "RGBA").save(tmp_path / "c.png")
     image, info = io.read_image(tmp_path / "c.png")
-    assert image.shape == (8, 9, 3) and info["dtype"] == "uint8"
-    np.testing.assert_array_equal(image, rgba[..., :3].astype(np.float32))
+    assert image.shape == (8, 9, 4) and info["dtype"] == "uint8" and info["channels"] == 4
+    np.testing.assert_array_equal(image, rgba.astype(np.float32))
 
 
 def test_read_tiff_gray_and_rgb(tmp_path):
@@ -144,7 +144,7 @@ def test_write_png_preview(tmp_path):
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "a.png")), [[0, 100], [255, 255]])
 
     raw = np.linspace(100, 3000, 100 * 100, dtype=np.float32).reshape(100, 100)
-    io.write_frame(tmp_path / "b.png", raw, {"dtype": "uint16"})
+    io.write_frame(tmp_path / "b.png", raw, {"dtype": "uint16"}, kind="stack")
     preview = np.asarray(Image.open(tmp_path / "b.png"))
     assert preview.dtype == np.uint8 and preview.min() == 0 and preview.max() == 255
     assert 120 < preview[50, 50] < 135  # the middle value lands mid-range
@@ -154,3 +154,41 @@ def test_write_unknown_extension_refused(tmp_path):
     with pytest.raises(ValueError, match="cannot write"):
         io.write_frame(tmp_path / "o.bmp", np.zeros((2, 2), np.float32), {})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_sixteen_bit_colour_png_round_trip_keeps_every_bit(tmp_path):
+    import cv2
+
+    rgb16 = np.random.default_rng(2).integers(0, 65536, (12, 10, 3), dtype=np.uint16)
+    cv2.imwrite(str(tmp_path / "c16.png"), rgb16[..., ::-1])  # OpenCV writes BGR
+    image, info = io.read_image(tmp_path / "c16.png")
+    assert (info["dtype"], info["bits"], info["channels"]) == ("uint16", 16, 3)
+    np.testing.assert_array_equal(image, rgb16.astype(np.float32))
+    io.write_frame(tmp_path / "out.png", image, info)
+    again, again_info = io.read_image(tmp_path / "out.png")
+    assert again_info["dtype"] == "uint16"
+    np.testing.assert_array_equal(again, image)
+
+
+def test_colour_npy_is_an_image_unless_told_stack(tmp_path):
+    np.save(tmp_path / "rgb.npy", np.zeros((16, 20, 3), np.uint8))
+    np.save(tmp_path / "rgba.npy", np.zeros((16, 20, 4), np.uint8))
+    np.save(tmp_path / "stack.npy", np.zeros((16, 20, 5), np.uint16))
+    assert io.detect_kind(tmp_path / "rgb.npy") == "image"
+    assert io.detect_kind(tmp_path / "rgba.npy") == "image"
+    assert io.detect_kind(tmp_path / "rgb.npy", "stack") == "stack"
+    assert io.detect_kind(tmp_path / "stack.npy") == "stack"
+    with pytest.raises(ValueError, match="not an image"):
+        io.detect_kind(tmp_path / "stack.npy", "image")
+    image, info = io.read_image(tmp_path / "rgb.npy")
+    assert image.shape == (16, 20, 3) and info["channels"] == 3
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".webp"])
+def test_eight_bit_formats_write_colour_and_scale_sixteen_bits(tmp_path, suffix):
+    ramp = np.tile(np.linspace(0, 65535, 32, dtype=np.float32), (24, 1))
+    rgb = np.stack([ramp, ramp[::-1], np.full_like(ramp, 32768)], axis=2)
+    io.write_frame(tmp_path / f"o{suffix}", rgb, {"dtype": "uint16"})
+    back, info = io.read_image(tmp_path / f"o{suffix}")
+    assert info["dtype"] == "uint8" and back.shape == (24, 32, 3)
+    assert np.abs(back - rgb / 257).max() < 10  # lossy at quality 95 (swapped channels would be ~250 off)

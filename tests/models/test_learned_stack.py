@@ -9,7 +9,8 @@ import pytest
 from models.data.sources import dead_leaves
 from models.interface import NOISE_LEVELS
 from models.registry import WEIGHTS_DIR, restorer_for
-from models.stack.learned import LearnedStackRestorer, RegistrationConfig, estimate_flows, load_weights, mirror_ensemble
+from models.archs import load_weights
+from models.stack.learned import LearnedStackRestorer, RegistrationConfig, estimate_flows, mirror_ensemble
 
 QUICK = WEIGHTS_DIR.parent.parent / "benchmarks" / "results" / "eval_stacks_quick.json"
 PSNR_MARGIN_DB = 0.2  # allowed drop below the recorded quick-eval numbers (threads may reorder sums)

@@ -6,11 +6,12 @@ import json
 import numpy as np
 import pytest
 
-from models.eval_video import RESULTS_DIR, SIGMAS, run
+from models.eval_video import QUICK_CASES, RESULTS_DIR, run
 from models.interface import NOISE_LEVELS
 from models.registry import WEIGHTS_DIR, restorer_for
-from models.stack.learned import load_weights
-from models.video.learned import LearnedVideoRestorer, net_inputs, tile_side
+from models.archs import load_weights
+from models.tiling import tile_side
+from models.video.learned import NET_BYTES_PER_PIXEL, NET_STRIDE, TILE_MARGIN, LearnedVideoRestorer, net_inputs
 from models.video.restorer import FusionSettings, _Fusion, lookahead
 from models.video.synthetic import Scene, split_images
 
@@ -63,7 +64,7 @@ def test_large_frames_are_tiled_with_the_same_result():
     tiled = LearnedVideoRestorer("medium", WEIGHTS, net_memory_mb=budget_mb)
     whole.setup("cpu")
     tiled.setup("cpu")
-    side = tile_side(budget_mb)
+    side = tile_side(budget_mb, NET_BYTES_PER_PIXEL, TILE_MARGIN, NET_STRIDE)
     assert side < 328  # the frame really is cut into several tiles
     calls = []
     run_tile = tiled._run
@@ -91,7 +92,7 @@ def test_noise_is_rechecked_during_a_clip():
 def test_quick_eval_matches_the_recorded_numbers():
     recorded = json.loads(QUICK.read_text())
     report = run(quick=True, log=lambda _: None)
-    for sigma in map(str, SIGMAS):
+    for sigma in QUICK_CASES:
         table, before = report["sigmas"][sigma]["table"], recorded["sigmas"][sigma]["table"]
         assert table["Restora"]["psnr"] >= before["Restora"]["psnr"] - PSNR_MARGIN_DB
         assert table["Restora"]["psnr"] > max(table[name]["psnr"] for name in ("hqdn3d", "tmix")) + 1.5

@@ -1,0 +1,119 @@
+"""What Restora reads and writes: file suffixes per kind, how a .npy shape is read, result formats
+and their media types. Torch-free and numpy-free: the API, the workers and ``restora run`` all ask
+here, so a new format is one edit.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+Kind = Literal["stack", "video", "image"]
+KindChoice = Literal["auto", "stack", "video", "image"]
+
+STACK_SUFFIXES = (".npy",)
+IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".webp")
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm")
+INPUT_SUFFIXES = STACK_SUFFIXES + IMAGE_SUFFIXES + VIDEO_SUFFIXES
+# How every video is opened (the API's probe and the workers' decoder alike): local files only, by
+# the demuxers of the accepted containers (no playlists such as hls or concat that could reach
+# other files or URLs), with a bounded probe.
+VIDEO_DEMUXERS = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi"
+VIDEO_OPEN_OPTIONS = {
+    "protocol_whitelist": "file",
+    "format_whitelist": VIDEO_DEMUXERS,
+    "probesize": str(10_000_000),  # bytes FFmpeg may read to find the streams
+    "analyzeduration": str(10_000_000),  # microseconds of media it may read for that
+}
+COLOUR_CHANNELS = (3, 4)  # RGB, RGBA: an (H, W, 3|4) .npy is an image unless told otherwise
+
+# Result formats per kind. Images come back in their own format by default (see default_format),
+# stacks as float32 .npy, videos as H.264 .mp4.
+RESULT_FORMATS: dict[str, tuple[str, ...]] = {
+    "stack": ("npy", "tiff", "png"),
+    "image": ("png", "tiff", "jpg", "webp", "npy"),
+    "video": ("mp4", "mkv"),
+}
+MEDIA_TYPES = {"npy": "application/octet-stream", "tiff": "image/tiff", "png": "image/png", "jpg": "image/jpeg",
+               "webp": "image/webp", "mp4": "video/mp4", "mkv": "video/x-matroska"}
+# The media type of an uploaded file, by its suffix (fixed here: the system's mime tables vary).
+INPUT_MEDIA_TYPES = {".npy": "application/octet-stream", ".png": "image/png", ".tif": "image/tiff", ".tiff": "image/tiff",
+                     ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp", ".mp4": "video/mp4",
+                     ".mkv": "video/x-matroska", ".mov": "video/quicktime", ".avi": "video/x-msvideo", ".webm": "video/webm"}
+_FORMAT_OF_SUFFIX = {".npy": "npy", ".tif": "tiff", ".tiff": "tiff", ".png": "png", ".jpg": "jpg", ".jpeg": "jpg",
+                     ".webp": "webp", ".mp4": "mp4", ".mkv": "mkv"}
+# What a job produces unless its ``formats`` field asks otherwise: every format for stacks and
+# images (cheap), only H.264 for video (a lossless FFV1 copy is many times larger; on request).
+DEFAULT_PRODUCED: dict[str, tuple[str, ...]] = {"stack": RESULT_FORMATS["stack"], "image": RESULT_FORMATS["image"], "video": ("mp4",)}
+# PNG signature (8 bytes), IHDR length and type (8), width and height (8), then bit depth and colour type.
+_PNG_BIT_DEPTH_OFFSET = 24
+
+
+def suffix_of(name: str | Path) -> str:
+    return Path(name).suffix.lower()
+
+
+def format_of(name: str | Path) -> str | None:
+    """The result format a file name's extension asks for (``out.jpeg`` -> ``jpg``), or None."""
+    return _FORMAT_OF_SUFFIX.get(suffix_of(name))
+
+
+def kind_of_suffix(name: str | Path) -> Kind | None:
+    """The kind a non-.npy file is by its extension; None for .npy (its shape decides) and unknown types."""
+    suffix = suffix_of(name)
+    if suffix in IMAGE_SUFFIXES:
+        return "image"
+    if suffix in VIDEO_SUFFIXES:
+        return "video"
+    return None
+
+
+def unsupported_type(name: str | Path) -> str:
+    suffix = suffix_of(name)
+    return f"unsupported file type {suffix or '(no extension)'!r}; accepted: {', '.join(sorted(INPUT_SUFFIXES))}"
+
+
+def npy_kind(shape: tuple[int, ...], requested: KindChoice = "auto") -> Kind:
+    """What a .npy array of ``shape`` is: 2-D an image; (H, W, 3|4) a colour image unless ``requested``
+    says stack; any other 3-D shape a stack of frames (frames first or last). ValueError otherwise."""
+    if requested == "video":
+        raise ValueError("a .npy file cannot be a video; use kind auto, stack or image")
+    if len(shape) == 2:
+        if requested == "stack":
+            raise ValueError(f"a 2-D array {list(shape)} is one frame, not a stack")
+        return "image"
+    if len(shape) != 3:
+        raise ValueError(f"a {len(shape)}-D array {list(shape)} is not accepted: send (T,H,W), (H,W,T), "
+                         "one (H,W) frame or an (H,W,3|4) colour image")
+    colour = shape[2] in COLOUR_CHANNELS
+    if requested == "image" and not colour:
+        raise ValueError(f"shape {list(shape)} is not an image: an image .npy is (H,W), (H,W,3) or (H,W,4)")
+    if requested == "stack" or (requested == "auto" and not colour):
+        return "stack"
+    return "image"
+
+
+def produced_formats(kind: str, requested: list[str] | None) -> tuple[str, ...]:
+    """The result formats a job makes: the ``formats`` asked for (videos; stacks and images always
+    get every format) or the default. ValueError names what is allowed."""
+    unknown = [f for f in requested or () if f not in RESULT_FORMATS[kind]]
+    if unknown:
+        raise ValueError(f"{', '.join(unknown)} cannot be made for a {kind}; choose from {', '.join(RESULT_FORMATS[kind])}")
+    if not requested or kind != "video":
+        return DEFAULT_PRODUCED[kind]
+    return tuple(dict.fromkeys(requested))
+
+
+def default_format(kind: str, input_name: str | Path) -> str:
+    """An image's own format (a .jpeg comes back .jpg, an image .npy as .npy); a stack's or video's first."""
+    if kind == "image":
+        own = format_of(input_name)
+        if own in RESULT_FORMATS["image"]:
+            return own
+    return RESULT_FORMATS[kind][0]
+
+
+def png_bit_depth(header: bytes) -> int | None:
+    """Bits per sample from a PNG's first 25 bytes (Pillow reports 16-bit colour PNGs as 8-bit)."""
+    if len(header) > _PNG_BIT_DEPTH_OFFSET and header[:8] == b"\x89PNG\r\n\x1a\n":
+        return header[_PNG_BIT_DEPTH_OFFSET]
+    return None
