@@ -4,9 +4,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
-
 import redis
+from pydantic import BaseModel, Field
 
 from core.jobs import JobRecord, Kind, Status
 from core.queues import queue_position

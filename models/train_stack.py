@@ -56,9 +56,17 @@ import numpy as np
 from models.archs import load_weights
 from models.data.stack_pairs import TRAIN_FAMILIES, build_cache, load_cache
 from models.registry import WEIGHTS_DIR
+from models.stack.learned import (
+    BLUR_MAX_PX,
+    DECONVOLUTION_NSR,
+    DECONVOLUTION_SIGMAS_PX,
+    INPUT_CHANNELS,
+    LEVEL_REGISTRATION,
+    SHARPNESS_POWER,
+    STD_GAIN,
+    network_inputs,
+)
 from models.training import invocation, log, save, train, training_parser, use_threads
-from models.stack.learned import (BLUR_MAX_PX, DECONVOLUTION_NSR, DECONVOLUTION_SIGMAS_PX, INPUT_CHANNELS, LEVEL_REGISTRATION,
-                                  SHARPNESS_POWER, STD_GAIN, network_inputs)
 
 VERSION = "3"
 ARCH = "resunet"

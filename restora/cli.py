@@ -82,8 +82,9 @@ def _output_format(output: Path) -> str:
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Restore worker processes; they split the cores unless RESTORA_WORKER_THREADS says otherwise")] = 1,
 ) -> None:
-    """Run the whole service on this machine: API, a worker, and (without RESTORA_REDIS_URL) its own Redis."""
+    """Run the whole service on this machine: API, restore workers, a webhook sender, and (without RESTORA_REDIS_URL) its own Redis."""
     import uvicorn
 
     from app.main import create_app
@@ -97,20 +98,20 @@ def serve(
         settings.redis_url = redis_server.start()
         console.print(f"embedded Redis at {settings.redis_url}")
     env = os.environ | {"RESTORA_REDIS_URL": settings.redis_url}
-    workers = [
-        subprocess.Popen([sys.executable, "-m", "restora.cli", "worker"], env=env),
-        subprocess.Popen([sys.executable, "-m", "restora.cli", "worker", "--queue", WEBHOOK_QUEUE], env=env),
-    ]
+    if workers > 1 and not settings.worker_threads:  # workers sharing a machine split its cores
+        env["RESTORA_WORKER_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
+    processes = [subprocess.Popen([sys.executable, "-m", "restora.cli", "worker"], env=env) for _ in range(workers)]
+    processes.append(subprocess.Popen([sys.executable, "-m", "restora.cli", "worker", "--queue", WEBHOOK_QUEUE], env=env))
     try:
         uvicorn.run(create_app(settings), host=host, port=port, log_level="info", log_config=None)
     finally:
-        for worker in workers:
-            worker.send_signal(signal.SIGTERM)
-        for worker in workers:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
             try:
-                worker.wait(60)
+                process.wait(60)
             except subprocess.TimeoutExpired:
-                worker.kill()
+                process.kill()
         if redis_server:
             redis_server.stop()
 

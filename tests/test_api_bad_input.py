@@ -1,7 +1,6 @@
 """Every bad input gets the contract's 4xx with a clear message, and the service stays ready."""
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient

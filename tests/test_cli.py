@@ -25,11 +25,12 @@ def restora(*args: str, env: dict | None = None, **kwargs) -> subprocess.Complet
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    """`restora serve` exactly as the README runs it: no RESTORA_REDIS_URL, so it starts its own Redis."""
+    """`restora serve` as the README runs it (no RESTORA_REDIS_URL, so it starts its own Redis), with two workers."""
     data = tmp_path_factory.mktemp("serve")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RESTORA_")} | {"RESTORA_DATA_DIR": str(data)}
-    process = subprocess.Popen([sys.executable, "-m", "restora.cli", "serve", "--port", str(port)], env=env, cwd=ROOT, start_new_session=True)
+    process = subprocess.Popen([sys.executable, "-m", "restora.cli", "serve", "--port", str(port), "--workers", "2"], env=env, cwd=ROOT,
+                               start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while True:
@@ -62,6 +63,10 @@ def test_submit_downloads_a_restored_stack(served, tmp_path):
     assert "medium" in done.stderr
     restored = np.load(tmp_path / "out.npy")
     assert psnr(restored, truth, 4095) > psnr(stack.mean(axis=0), truth, 4095)
+    deadline = time.monotonic() + 120  # the second worker may still be loading its models
+    while httpx.get(f"{url}/v1/models").json()["workers"] < 2:
+        assert time.monotonic() < deadline, "restora serve --workers 2 did not start two restore workers"
+        time.sleep(0.5)
 
 
 def test_submit_fails_clearly_on_bad_input(served, tmp_path):

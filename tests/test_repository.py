@@ -158,3 +158,12 @@ def test_the_api_never_imports_torch_or_opencv():
     env = {**os.environ, "RESTORA_REDIS_URL": "redis://127.0.0.1:1/0"}  # never connected to: building the app is enough
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_ruff_finds_nothing():
+    """The lint rules of pyproject.toml ([tool.ruff]): unused or undefined names and imports, import order."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", str(ROOT)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr

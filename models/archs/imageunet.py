@@ -8,8 +8,8 @@ identity on the image.
 from __future__ import annotations
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 from models.archs.resunet import ResUNet
 

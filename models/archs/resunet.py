@@ -9,8 +9,8 @@ stacks, the fused RGB frame for video), so an untrained network is the identity 
 from __future__ import annotations
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 
 class ResBlock(nn.Module):

@@ -23,8 +23,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from models.data.synthetic import (BLACK_LEVEL_DN, EXPOSURE_FRACTION, MAX_DN, READ_NOISE_DN, SimulatedStack, camera_scene,
-                                   expose, ground_truth, make_stack)
+from models.data.synthetic import BLACK_LEVEL_DN, EXPOSURE_FRACTION, MAX_DN, READ_NOISE_DN, SimulatedStack, camera_scene, expose, ground_truth, make_stack
 
 WIDE_BLUR_PX = (0.0, 2.0)  # equivalent Gaussian sigma of a frame's PSF
 WIDE_JITTER_STD_PX = (0.0, 3.0)

@@ -18,9 +18,9 @@ from pathlib import Path
 import av
 import numpy as np
 
+from models.image.noise import estimate_sigma
 from models.interface import NoiseLevel
 from models.video.learned import net_inputs
-from models.image.noise import estimate_sigma
 from models.video.restorer import FusionSettings, _Fusion, lookahead
 from models.video.synthetic import Scene, split_images
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from skimage import data
 
-from models.image.noise import ImageNoiseClassifier, data_range
 from models.image.learned import LearnedImageRestorer
+from models.image.noise import ImageNoiseClassifier, data_range
 from models.interface import Canceled, no_progress
 from models.registry import restorer_for
 

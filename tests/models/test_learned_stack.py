@@ -6,10 +6,10 @@ import json
 import numpy as np
 import pytest
 
+from models.archs import load_weights
 from models.data.sources import dead_leaves
 from models.interface import NOISE_LEVELS
 from models.registry import WEIGHTS_DIR, restorer_for
-from models.archs import load_weights
 from models.stack.learned import LearnedStackRestorer, RegistrationConfig, estimate_flows, mirror_ensemble
 
 QUICK = WEIGHTS_DIR.parent.parent / "benchmarks" / "results" / "eval_stacks_quick.json"

@@ -7,8 +7,8 @@ import pytest
 from models.data.sources import load_source, random_square
 from models.data.synthetic import BRIGHT_PERCENTILE, MAX_DN, brightest_part, level_of, make_stack, sample_photons
 from models.interface import Canceled, NoiseEstimate
-from models.stack.noise import StackNoiseClassifier
 from models.registry import restorer_for
+from models.stack.noise import StackNoiseClassifier
 
 SIZE, FRAMES = 128, 30
 

@@ -6,10 +6,10 @@ import json
 import numpy as np
 import pytest
 
+from models.archs import load_weights
 from models.eval_video import QUICK_CASES, RESULTS_DIR, run
 from models.interface import NOISE_LEVELS
 from models.registry import WEIGHTS_DIR, restorer_for
-from models.archs import load_weights
 from models.tiling import tile_side
 from models.video.learned import NET_BYTES_PER_PIXEL, NET_STRIDE, TILE_MARGIN, LearnedVideoRestorer, net_inputs
 from models.video.restorer import FusionSettings, _Fusion, lookahead
