@@ -30,11 +30,8 @@ def parse_options(fields: dict[str, str]) -> Options:
         if value not in ("", allowed):
             only = f"; only {name}={allowed} is" if allowed else " is not"
             raise InvalidInput(422, f"{name}={value!r} is not available yet{only} supported (see docs/API.md)")
-    values: dict[str, object] = {k: v for k, v in fields.items() if k in Options.model_fields and v != ""}
-    if "formats" in values:
-        values["formats"] = [f.strip().lower() for f in str(values["formats"]).split(",") if f.strip()]
     try:
-        options = Options.model_validate(values)
+        options = Options.model_validate({k: v for k, v in fields.items() if k in Options.model_fields and v != ""})
     except ValidationError as exc:
         first = exc.errors()[0]
         raise InvalidInput(422, f"invalid {'.'.join(map(str, first['loc']))}: {first['msg']}") from None

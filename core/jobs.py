@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import redis
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from models.formats import Kind, KindChoice, default_format, produced_formats
 
@@ -45,6 +45,12 @@ class Options(BaseModel):
     kind: KindChoice = "auto"
     formats: list[str] | None = None  # result formats to make (videos); None: the kind's default
     webhook: str | None = None
+
+    @field_validator("formats", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        """The form field is one string, ``mp4,mkv``."""
+        return [f.strip().lower() for f in value.split(",") if f.strip()] if isinstance(value, str) else value
 
 
 class JobRecord(BaseModel):
@@ -109,8 +115,9 @@ class JobStore:
 
     def create(self, job: JobRecord) -> None:
         with self.redis.pipeline() as pipe:
-            pipe.set(job_key(job.id), job.model_dump_json())
-            pipe.publish(events_channel(job.id), job.model_dump_json())
+            record = job.model_dump_json()
+            pipe.set(job_key(job.id), record)
+            pipe.publish(events_channel(job.id), record)
             pipe.zadd(_owner_key(job.owner), {job.id: job.created_at.timestamp()})
             pipe.zadd(EXPIRY_KEY, {job.id: job.expires_at.timestamp()})
             pipe.execute()
@@ -160,8 +167,9 @@ class JobStore:
                         return None
                     job = job.model_copy(update={**fields, "version": job.version + 1})
                     pipe.multi()
-                    pipe.set(key, job.model_dump_json(), keepttl=True)
-                    pipe.publish(events_channel(job_id), job.model_dump_json())  # in the same transaction: no change unheard
+                    record = job.model_dump_json()
+                    pipe.set(key, record, keepttl=True)
+                    pipe.publish(events_channel(job_id), record)  # in the same transaction: no change unheard
                     if "expires_at" in fields:
                         pipe.zadd(EXPIRY_KEY, {job_id: job.expires_at.timestamp()})
                     pipe.execute()

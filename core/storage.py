@@ -183,11 +183,17 @@ def _closing_chunks(body) -> Iterator[bytes]:
         body.close()
 
 
-USAGE_KEY = "restora:storage:bytes"  # Redis hash: stored key -> its size in bytes
+USAGE_TOTAL_KEY = "restora:storage:bytes"  # every stored file's bytes, summed
+
+
+def _usage_key(key: str) -> str:
+    """Redis hash of one folder's (one job's) stored files -> their sizes: a job's files are forgotten in one go."""
+    return f"restora:storage:folder:{key.rsplit('/', 1)[0]}"
 
 
 class AccountedStorage:
-    """A storage whose every stored file is counted in Redis, so the API can cap the space in use
+    """A storage whose every stored file is counted in Redis (a running total, and sizes per job
+    folder to take back off when a job's files go), so the API can cap the space in use
     (``RESTORA_MAX_STORAGE_GB``) across API replicas and workers on any host, S3 included."""
 
     def __init__(self, inner: Storage, client: redis.Redis):
@@ -196,7 +202,11 @@ class AccountedStorage:
     def put(self, key: str, src: Path) -> None:
         size = Path(src).stat().st_size
         self.inner.put(key, src)
-        self.redis.hset(USAGE_KEY, key, size)
+        replaced = int(self.redis.hget(_usage_key(key), key) or 0)  # a retried job stores its result again
+        with self.redis.pipeline() as pipe:
+            pipe.hset(_usage_key(key), key, size)
+            pipe.incrby(USAGE_TOTAL_KEY, size - replaced)
+            pipe.execute()
 
     def exists(self, key: str) -> bool:
         return self.inner.exists(key)
@@ -209,18 +219,24 @@ class AccountedStorage:
 
     def delete(self, key: str) -> None:
         self.inner.delete(key)
-        self.redis.hdel(USAGE_KEY, key)
+        size = int(self.redis.hget(_usage_key(key), key) or 0)
+        with self.redis.pipeline() as pipe:
+            pipe.hdel(_usage_key(key), key)
+            pipe.decrby(USAGE_TOTAL_KEY, size)
+            pipe.execute()
 
     def delete_prefix(self, prefix: str) -> None:
         self.inner.delete_prefix(prefix)
-        folder = prefix.rstrip("/") + "/"
-        counted = [k for k, _ in self.redis.hscan_iter(USAGE_KEY, match=f"{folder}*")]
-        if counted:
-            self.redis.hdel(USAGE_KEY, *counted)
+        folder = _usage_key(prefix.rstrip("/") + "/")
+        sizes = self.redis.hvals(folder)
+        with self.redis.pipeline() as pipe:
+            pipe.delete(folder)
+            pipe.decrby(USAGE_TOTAL_KEY, sum(int(v) for v in sizes))
+            pipe.execute()
 
 
 def bytes_in_use(client: redis.Redis) -> int:
-    return sum(int(v) for v in client.hvals(USAGE_KEY))
+    return int(client.get(USAGE_TOTAL_KEY) or 0)
 
 
 def get_storage(settings: Settings, client: redis.Redis | None = None) -> Storage:

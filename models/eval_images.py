@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from models.data.image_pairs import add_gaussian, camera_noise, clean_images, jpeg
+from models.data.image_pairs import add_gaussian, camera_noise, clean_images, jpeg, load_rgb
 from models.io import RESULTS_DIR, write_report
 from models.registry import classifier_for, restorer_for
 
@@ -77,8 +77,6 @@ def degradations(rng: np.random.Generator) -> dict[str, Callable[[np.ndarray], n
 
 def held_out_images(quick: bool) -> dict[str, list[tuple[str, np.ndarray]]]:
     """'gray' and 'colour' lists of (name, clean image in 8-bit units): gray (H, W), colour (H, W, 3)."""
-    from models.data.image_pairs import _load_rgb
-
     crop = 96 if quick else CROP
 
     def crops(image: np.ndarray, count: int) -> list[np.ndarray]:
@@ -86,7 +84,7 @@ def held_out_images(quick: bool) -> dict[str, list[tuple[str, np.ndarray]]]:
         ys = [(h - crop) // 2] if count == 1 else [h // 4 - crop // 4, h - crop - (h // 4 - crop // 4)]
         return [image[max(0, y):max(0, y) + crop, (w - crop) // 2:(w - crop) // 2 + crop] for y in ys]
 
-    photos = {name: _load_rgb(name) for name in set(GRAY_PHOTOS + COLOUR_PHOTOS)}
+    photos = {name: load_rgb(name) for name in set(GRAY_PHOTOS + COLOUR_PHOTOS)}
     photos = {k: np.rint(v * 255) for k, v in photos.items() if v is not None}
     gray = [(n, crops(photos[n].mean(axis=2), 1)[0]) for n in GRAY_PHOTOS if n in photos]
     colour = [(f"{n} {i}", c) for n in COLOUR_PHOTOS if n in photos for i, c in enumerate(crops(photos[n], 2))]

@@ -27,7 +27,7 @@ from typing import Any
 import av
 import numpy as np
 
-from models.data.image_pairs import _load_rgb, camera_noise, colour_dead_leaves
+from models.data.image_pairs import camera_noise, colour_dead_leaves, load_rgb
 from models.data.targets import text_chart
 from models.data.video_pairs import compress
 from models.interface import level_of_sigma_8bit
@@ -45,7 +45,7 @@ def _eight_bit(x: np.ndarray) -> np.ndarray:
 
 
 def _photo(name: str, gray: bool = False, side: int = 384) -> np.ndarray:
-    rgb = _load_rgb(name)
+    rgb = load_rgb(name)
     h, w = rgb.shape[:2]
     crop = rgb[(h - min(h, side)) // 2:][:side, (w - min(w, side)) // 2:][:, :side] * 255
     return crop.mean(axis=2) if gray else crop
@@ -88,7 +88,7 @@ def image_cases(rng: np.random.Generator) -> list[tuple[str, np.ndarray, np.ndar
 def pan_clip(rng: np.random.Generator) -> list[np.ndarray]:
     from models.video.synthetic import Scene
 
-    background, sprite = (np.rint(_load_rgb(n) * 255).astype(np.uint8) for n in ("coffee", "grace_hopper"))
+    background, sprite = (np.rint(load_rgb(n) * 255).astype(np.uint8) for n in ("coffee", "grace_hopper"))
     scene = Scene.over(background, sprite, rng, 640, 360, CLIP_FRAMES)
     return [frame.astype(np.uint8) for frame in scene.clean_frames()]
 

@@ -38,7 +38,7 @@ EXTRA_VAL_PHOTOS = ("grace_hopper",)  # matplotlib's sample portrait
 _SPLIT_STREAM = {"train": 10, "val": 11}
 
 
-def _load_rgb(name: str) -> np.ndarray | None:
+def load_rgb(name: str) -> np.ndarray | None:
     """A bundled sample as float32 RGB in 0..1, or None when it is not available offline."""
     if name == "grace_hopper":
         try:
@@ -80,7 +80,7 @@ def clean_images(split: Split, size: int = 384, seed: int = 0) -> list[np.ndarra
     """Every source photo of ``split`` (whole, RGB), then ``split``'s colour dead leaves and printed patterns."""
     rng = np.random.default_rng([seed, _SPLIT_STREAM[split]])
     names = VAL_SOURCES + EXTRA_VAL_PHOTOS if split == "val" else TRAIN_SOURCES
-    photos = [image for image in map(_load_rgb, names) if image is not None]
+    photos = [image for image in map(load_rgb, names) if image is not None]
     synthetic = [colour_dead_leaves(size, rng) for _ in range(4 if split == "val" else 16)]
     synthetic += [_tinted(t, rng) for t in printed_targets(size, rng, 3 if split == "val" else 12)]
     return photos + synthetic

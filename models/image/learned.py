@@ -7,8 +7,8 @@ equal planes and comes back as their mean. Values are scaled by the image's data
 blind, so one weight file serves every level; the registry lists it per level like every kind.
 
 Images the classifier calls ``low`` (nearly clean) keep only the part of the network's change that
-Stein's unbiased risk estimate says the noise explains (``_sure_blend``): a clean photo is not
-smoothed. The price: a JPEG with little noise is mostly left as it is.
+Stein's unbiased risk estimate says the noise explains (models/sure.py; one more network pass): a
+clean photo is not smoothed. The price: a JPEG with little noise is mostly left as it is.
 
 Frames larger than the memory budget (256 MB of activations, about 0.8 megapixels) run in
 overlapping tiles (:mod:`models.tiling`), with progress per tile.
@@ -22,13 +22,13 @@ import numpy as np
 from models.archs import TrainedModel
 from models.image.noise import data_range
 from models.interface import NoiseEstimate, NoiseLevel, Progress, no_progress
+from models.sure import sure_blend
 from models.tiling import run_tiled, tile_side
 
 NET_MEMORY_MB = 256.0
 NET_BYTES_PER_PIXEL = 320  # peak RSS growth of the forward pass per input pixel (measured ~300 at 512 px)
 TILE_MARGIN = 96  # context on each side of a tile (px, a multiple of the network's 16-px stride; 48 left seams up to 5 of 255)
 NET_STRIDE = 16  # pixel unshuffle (2) x three 2x downsamplings
-SURE_PROBE = 0.1  # Monte-Carlo divergence probe, in noise stds
 
 
 class LearnedImageRestorer(TrainedModel):
@@ -46,8 +46,10 @@ class LearnedImageRestorer(TrainedModel):
         planes = np.repeat(image[None], 3, axis=0) if gray else image.transpose(2, 0, 1)
         planes = np.ascontiguousarray(planes, dtype=np.float32) * np.float32(1 / scale)
         restored = self._network(planes, progress)
-        if noise.level == "low":  # nearly clean: keep only as much of the change as the noise explains
-            restored = self._sure_blend(planes, restored, noise.sigma / scale)
+        sigma = noise.sigma / scale
+        if noise.level == "low":  # nearly clean: a blind network also smooths a clean photo's fine texture
+            rerun = lambda delta: self._network(planes + delta, no_progress)  # noqa: E731
+            restored = sure_blend(planes, restored, sigma**2, rerun) if sigma > 0 else planes
         out = np.clip(restored, 0.0, 1.0) * np.float32(scale)
         return out.mean(axis=0) if gray else np.ascontiguousarray(out.transpose(1, 2, 0))
 
@@ -58,24 +60,6 @@ class LearnedImageRestorer(TrainedModel):
             return self._run(planes)
         side = tile_side(self.net_memory_mb, NET_BYTES_PER_PIXEL, TILE_MARGIN, NET_STRIDE)
         return run_tiled(self._run, planes, 3, side, TILE_MARGIN, lambda f: progress(f, "restoring"))
-
-    def _sure_blend(self, noisy: np.ndarray, restored: np.ndarray, sigma: float) -> np.ndarray:
-        """noisy + lambda (restored - noisy), lambda in [0, 1] minimising Stein's unbiased risk estimate for
-        white noise of ``sigma`` (one Monte-Carlo divergence probe, Ramani et al. 2008).
-
-        A blind network trained on noise up to sigma 55 also smooths fine texture of a clean photo;
-        SURE weighs that change against the little noise there is, so a clean image comes back
-        (nearly) as it was and a lightly noisy one keeps the denoising it needs. Costs one more pass.
-        """
-        if sigma <= 0:
-            return noisy.copy()
-        step = SURE_PROBE * sigma
-        probe = np.random.default_rng(0).standard_normal(noisy.shape).astype(np.float32)
-        divergence = float(np.sum(probe * (self._network(noisy + np.float32(step) * probe, no_progress) - restored))) / step
-        change = restored - noisy
-        energy = float(np.sum(change * change))
-        blend = float(np.clip(sigma**2 * (noisy.size - divergence) / energy, 0.0, 1.0)) if energy > 0 else 0.0
-        return noisy + np.float32(blend) * change
 
     def _run(self, planes: np.ndarray) -> np.ndarray:
         import torch

@@ -23,7 +23,7 @@
    the inputs and on their three mirror images, and the four results (mirrored back) are averaged:
    +0.1 dB on held-out pairs for ~0.3 s more per stack (:func:`mirror_ensemble`).
 7. A still stack's result is the SURE-chosen blend of the plain mean and the network's result
-   (:func:`sure_blend`); every result is clipped to the range of the input's values.
+   (:func:`blend_still`); every result is clipped to the range of the input's values.
 
 Training (models/data/stack_pairs.py) calls :func:`prepare` below, so the network sees exactly
 what it sees here.
@@ -41,6 +41,7 @@ import numpy as np
 from models.archs import TrainedModel
 from models.interface import NoiseEstimate, NoiseLevel, Progress, no_progress
 from models.stack.noise import units_per_photon
+from models.sure import sure_blend
 
 STD_GAIN = 10.0  # the std-of-the-mean channel is scaled up to a useful range for the network
 DECONVOLUTION_SIGMAS_PX = (0.5, 0.8, 1.1, 1.6, 2.2)  # Gaussian blur widths the Wiener channels undo
@@ -50,7 +51,6 @@ DECONVOLUTION_PAD_PX = 16  # symmetric padding: FFTs assume a periodic image
 SHARPNESS_POWER = 16.0  # frame weights (sharpness / mean) ** power: +0.3 (high) to +1.5 dB (low noise) on the merge
 SHARPNESS_PRE_BLUR_PX = 1.0
 STATIC_MOTION_PX = 0.15  # measured RMS motion below which a stack is treated as still (see motion_px)
-SURE_PROBE = 0.1  # Monte-Carlo divergence probe, in noise stds of the mean (see sure_blend)
 BLUR_REBLUR_PX = 1.5  # the known blur the residual-blur estimate compares against
 BLUR_WINDOW_PX = 24.0  # the estimate's local window (turbulence blur varies across the field)
 BLUR_MAX_PX = 3.0
@@ -259,26 +259,21 @@ def motion_px(frames: np.ndarray, mean: np.ndarray) -> float:
     return float(np.sqrt(max(float(np.sum(temporal[edges] - noise[edges])), 0.0) / max(float(np.sum(gradient[edges])), 1e-12)))
 
 
-def sure_blend(restore: Callable[[np.ndarray], np.ndarray], merged: np.ndarray, restored: np.ndarray) -> np.ndarray:
-    """For a still stack: mean + lambda (restored - mean), lambda in [0, 1] minimising Stein's unbiased risk estimate.
+def blend_still(restore: Callable[[np.ndarray], np.ndarray], merged: np.ndarray, restored: np.ndarray) -> np.ndarray:
+    """For a still stack: the SURE-optimal blend (models/sure.py) of the plain mean and ``restored``.
 
     The plain mean of a still stack is the truth plus noise of known variance (the frames' temporal
-    variance / T), so SURE estimates the squared error of any blend without the truth: with
-    D = |restored - mean|^2 and the restorer's noise-weighted divergence (one Monte-Carlo probe, as in
-    Ramani et al. 2008), lambda = (sum var - divergence) / D. The network's precision is finite, and a
-    mean of bright still frames can be better than 50 dB: then lambda goes to 0 and the mean is returned.
+    variance / T). The network's precision is finite, and a mean of bright still frames can be better
+    than 50 dB: then the blend goes to the mean.
     """
-    mean = merged[1]
     variance = np.square(merged[2] * np.float32(1 / STD_GAIN))
-    step = SURE_PROBE * float(np.sqrt(np.mean(variance))) + 1e-12
-    probe = np.random.default_rng(0).standard_normal(mean.shape).astype(np.float32)
-    perturbed = merged.copy()
-    perturbed[:2] += np.float32(step) * probe  # both means carry the same noise
-    divergence = float(np.sum(variance * probe * (restore(perturbed) - restored))) / step
-    change = restored - mean
-    energy = float(np.sum(change * change))
-    blend = float(np.clip((float(np.sum(variance)) - divergence) / energy, 0.0, 1.0)) if energy > 0 else 0.0
-    return mean + np.float32(blend) * change
+
+    def rerun(delta: np.ndarray) -> np.ndarray:
+        perturbed = merged.copy()
+        perturbed[:2] += delta  # both means carry the same noise
+        return restore(perturbed)
+
+    return sure_blend(merged[1], restored, variance, rerun)
 
 
 def noise_std(image: np.ndarray) -> float:
@@ -386,7 +381,7 @@ class LearnedStackRestorer(TrainedModel):
         started = time.perf_counter()
         out = self.network(prepared.merged)
         if prepared.motion_px < STATIC_MOTION_PX:
-            out = sure_blend(self.network, prepared.merged, out)
+            out = blend_still(self.network, prepared.merged, out)
         prepared.seconds["network"] = time.perf_counter() - started
         self.last_seconds = prepared.seconds
         # the physical range of the input: no values below the darkest or above the brightest raw value
