@@ -8,7 +8,7 @@ import redis
 from pydantic import BaseModel, Field
 
 from core.jobs import JobRecord, Kind, Status
-from core.queues import queue_position
+from core.queues import lane_of, queue_position
 
 
 class NoiseRecheckOut(BaseModel):
@@ -32,6 +32,16 @@ class ModelOut(BaseModel):
     version: str = Field(examples=["1"])
 
 
+class SegmentsOut(BaseModel):
+    total: int = Field(description="Segments the video was split into", examples=[6])
+    done: int = Field(description="Segments restored and stored", examples=[2])
+    running: int = Field(description="Segments being restored now", examples=[2])
+    redone: int = Field(description="Segment runs started again after a worker stopped mid-segment", examples=[0])
+    frames_done: int = Field(description="Frames restored so far, over all segments", examples=[1400])
+    frames: int = Field(description="Frames in the clip", examples=[3000])
+    fps: float | None = Field(description="Frames restored per second so far, over all workers", examples=[8.7])
+
+
 class JobOut(BaseModel):
     id: str
     status: Status
@@ -47,16 +57,19 @@ class JobOut(BaseModel):
     finished_at: datetime | None
     expires_at: datetime
     result_url: str | None
+    segments: SegmentsOut | None = Field(
+        default=None, description="A long video split into segments that workers restore in parallel (RESTORA_SEGMENT_SECONDS)")
+    eta_s: float | None = Field(default=None, description="While running: seconds left, from the speed so far", examples=[95.0])
     formats: list[str] = Field(description="The result formats this job makes (`?format=`), its default first", examples=[["mp4"]])
     queue_position: int | None = Field(
-        default=None, description="While queued: 1 = the next job a worker takes (images and stacks go before videos)", examples=[2])
+        default=None, description="While queued: 1 = the next job a worker takes (images, stacks and short clips go before long videos)", examples=[2])
 
     @classmethod
     def from_record(cls, job: JobRecord, client: redis.Redis | None = None) -> "JobOut":
         """The job JSON; with ``client``, a queued job's place in the queue too."""
         data = job.public()
         if client is not None and job.status == "queued":
-            data["queue_position"] = queue_position(client, job.id, job.kind)
+            data["queue_position"] = queue_position(client, job.id, lane_of(job))
         return cls.model_validate(data)
 
     model_config = {

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from app.uploads import Upload
 from app.validation import InvalidInput, inspect_upload, suffix_of
 from core.jobs import JobRecord, JobStore, Options, now
-from core.queues import enqueue_restore, queued_count
+from core.queues import enqueue_restore, queued_count, restore_lane
 from core.settings import Settings
 from core.storage import Storage, bytes_in_use, input_key
 from models.formats import produced_formats
@@ -95,8 +95,10 @@ def create_job(upload: Upload, options: Options, owner: str, job_id: str, settin
     check_storage(client, settings, upload.size)
     key = input_key(job_id, suffix_of(upload.filename))
     storage.put(key, upload.path)
+    lane = restore_lane(kind, info["frames"] / info["fps"] if kind == "video" and info.get("fps") else 0.0, settings)
     job = JobRecord(
         id=job_id,
+        queue=lane,
         owner=owner,
         kind=kind,
         input=info,
@@ -105,5 +107,5 @@ def create_job(upload: Upload, options: Options, owner: str, job_id: str, settin
         expires_at=now() + timedelta(hours=settings.result_ttl_hours) + timedelta(seconds=settings.job_timeout_s),
     )
     store.create(job)
-    enqueue_restore(client, settings, job_id, kind)
+    enqueue_restore(client, settings, job_id, lane)
     return job

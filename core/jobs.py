@@ -69,8 +69,11 @@ class JobRecord(BaseModel):
     finished_at: datetime | None = None
     expires_at: datetime
     options: Options = Field(default_factory=Options)
+    segments: dict[str, Any] | None = None  # a split video: its segments' counts, frames done and fps
+    eta_s: float | None = None  # seconds left, from the speed so far (while running)
     attempts: int = 0
     input_key: str
+    queue: str | None = None  # the RQ queue it was put in
     version: int = 0  # +1 on every write: event streams skip what they have already sent
 
     @property
@@ -86,7 +89,7 @@ class JobRecord(BaseModel):
 
     def public(self) -> dict[str, Any]:
         """The job JSON of the API contract (also the body of webhooks)."""
-        data = self.model_dump(mode="json", exclude={"owner", "options", "attempts", "input_key", "version"})
+        data = self.model_dump(mode="json", exclude={"owner", "options", "attempts", "input_key", "version", "queue"})
         data["result_url"] = f"/v1/jobs/{self.id}/result" if self.status == "succeeded" else None
         data["formats"] = list(self.formats)
         data["queue_position"] = None  # the API fills it in for a queued job (it lives in the queue, not here)
@@ -100,6 +103,11 @@ def job_key(job_id: str) -> str:
 
 def _owner_key(owner: str) -> str:
     return f"{PREFIX}:owner:{owner}"
+
+
+def segments_key(job_id: str) -> str:
+    """A Redis hash with the state of a split video's segments (per segment: runs, state, frames done)."""
+    return f"{PREFIX}:segments:{job_id}"
 
 
 def events_channel(job_id: str) -> str:

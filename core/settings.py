@@ -34,8 +34,9 @@ class Settings(BaseSettings):
     worker_heartbeat_s: int = Field(5, description="How often a busy worker says it is alive")
     worker_stop_grace_s: float = Field(8.0, description="On SIGTERM, how long the current job may run on before it is requeued")
     device: str | None = Field(None, description="Torch device for workers; unset = cuda if present, else cpu")
+    segment_seconds: float = Field(20.0, ge=0, description="Videos longer than 1.5 x this are split into segments of about this length, restored in parallel by any workers (0 = never split); clips no longer than it go to the priority lane")
     video_net_memory_mb: float = Field(256.0, gt=0, description="Memory the video network may use per frame; larger frames (1080p) are restored in overlapping tiles")
-    worker_threads: int | None = Field(None, ge=1, description="CPU threads each worker's models use; unset = every core (set cores / workers when several share a machine)")
+    worker_threads: int | None = Field(None, ge=1, description="CPU threads each worker's models and video codecs use; unset = every core (`restora serve --workers N` sets cores / N)")
 
     @field_validator("storage_url")
     @classmethod

@@ -36,6 +36,11 @@ def result_key(job_id: str, fmt: str) -> str:
     return f"jobs/{job_id}/result.{fmt}"
 
 
+def segment_key(job_id: str, index: int, fmt: str) -> str:
+    """A restored segment of a split video, kept until the segments are joined (or the job expires)."""
+    return f"jobs/{job_id}/segments/{index:05d}.{fmt}"
+
+
 @dataclass
 class StoredFile:
     """A stored file opened for streaming: its size and its bytes in chunks (closed when exhausted)."""

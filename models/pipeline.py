@@ -4,6 +4,7 @@ The one code path behind the worker and ``restora run``, so both give the same n
 """
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,16 +115,57 @@ class Pipeline:
         return info, estimate, source, spec
 
     def _restore_video(self, src: Path, outputs: list[Path], noise_level: NoiseChoice, report: Reporter):
-        from models.video.io import VideoReader, VideoWriter
+        from models.video.io import VideoReader
 
         with VideoReader(src) as reader:
             info = reader.info
             report.input(info)
             estimate, source, spec, model = self._classify("video", reader.head(VIDEO_NOISE_FRAMES), noise_level, report)
-            total = max(int(info["frames"]), 1)
-            with VideoWriter(outputs, reader) as writer:
-                for done, frame in enumerate(model.predict(reader.frames(), estimate, report.noise_recheck), start=1):
-                    writer.write(frame)
-                    report.progress(min(done / total, 0.99), f"frame {done}/{total}")
+            self._stream_video(reader, model, estimate, outputs, 0, None, report)
         return info, estimate, source, spec
 
+    def plan_video(self, src: Path, noise_level: NoiseChoice = "auto", report: Reporter | None = None) -> RunSummary:
+        """What a split clip's segments share: the clip's facts, its noise and the model for it
+        (classified once, on the clip's first frames, as an unsplit run does)."""
+        from models.video.io import VideoReader
+
+        report = report or SilentReporter()
+        started = time.perf_counter()
+        with VideoReader(src) as reader:
+            report.input(reader.info)
+            estimate, source, spec, _ = self._classify("video", reader.head(VIDEO_NOISE_FRAMES), noise_level, report)
+            return RunSummary("video", reader.info, estimate, source, spec, time.perf_counter() - started)
+
+    def restore_segment(self, src: Path, outputs: list[Path], *, first: int, stop: int | None, noise: NoiseEstimate,
+                        model: str, report: Reporter | None = None) -> int:
+        """Frames ``first`` to ``stop`` (None: the end) of a clip, restored by ``model`` into video-only
+        files for :meth:`join_segments`; the frames before ``first`` that the restorer's temporal
+        estimate needs are fused first, so the frames match an unsplit run's. Returns the frames written."""
+        from models.video.io import VideoReader
+
+        with VideoReader(src) as reader:
+            return self._stream_video(reader, self._loaded[model], noise, outputs, first, stop, report or SilentReporter(), audio=False)
+
+    def join_segments(self, src: Path, parts: dict[Path, list[Path]]) -> None:
+        """Each output from its segments, in order, with the source clip's audio (see :func:`models.video.io.join_segments`)."""
+        from models.video.io import VideoReader, join_segments
+
+        with VideoReader(src) as reader:
+            for output, segments in parts.items():
+                join_segments(reader, segments, output)
+
+    @staticmethod
+    def _stream_video(reader, model, noise: NoiseEstimate, outputs: list[Path], first: int, stop: int | None,
+                      report: Reporter, audio: bool = True) -> int:
+        from models.video.io import VideoWriter
+
+        warmup = min(first, model.settings.warmup_frames)
+        end = int(reader.info["frames"]) if stop is None else stop
+        total = max(end - first, 1)
+        restored = model.predict(reader.frames(first, warmup), noise, report.noise_recheck, start=first - warmup, warmup=warmup)
+        done = 0
+        with VideoWriter(outputs, reader, audio) as writer:
+            for done, frame in enumerate(itertools.islice(restored, None if stop is None else stop - first), start=1):
+                writer.write(frame)
+                report.progress(min(done / total, 0.99), f"frame {first + done}/{int(reader.info['frames'])}")
+        return done

@@ -144,6 +144,7 @@ def run(
 ) -> None:
     """Restore one file in this process, no server."""
     from models import io
+    from models.device import limit_threads
     from models.pipeline import Pipeline
 
     fmt = _output_format(output)
@@ -154,6 +155,7 @@ def run(
     except ValueError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
+    limit_threads(os.cpu_count() or 1)  # the video codecs' own defaults take more threads than there are cores
     pipeline = Pipeline(device, kinds=(detected,), video_net_memory_mb=video_memory_mb)
 
     with _progress_bar() as bar:
@@ -190,7 +192,8 @@ def submit(
             def show(j) -> None:
                 level = f" [{j.noise.level}]" if j.noise else ""
                 place = f" (number {j.queue_position} in line)" if j.queue_position else ""
-                bar.update(task, completed=j.progress, description=f"{j.status}: {j.stage}{place}{level}")
+                eta = f", about {j.eta_s:.0f} s left" if j.status == "running" and j.eta_s is not None else ""
+                bar.update(task, completed=j.progress, description=f"{j.status}: {j.stage}{place}{level}{eta}")
 
             job = client.wait(job.id, on_progress=show)
             if job.status != "succeeded":

@@ -55,6 +55,8 @@ class Job(BaseModel):
     result_url: str | None = None
     formats: list[str] = []
     queue_position: int | None = None
+    segments: dict[str, Any] | None = None  # a long video split into segments: total, done, running, redone, frames_done, frames, fps
+    eta_s: float | None = None
 
     @property
     def finished(self) -> bool:

@@ -32,6 +32,7 @@ def start_worker(settings: Settings, *queues: str) -> subprocess.Popen:
         "RESTORA_DATA_DIR": str(settings.data_dir),
         "RESTORA_WORKER_HEARTBEAT_S": str(settings.worker_heartbeat_s),
         "RESTORA_WORKER_STOP_GRACE_S": str(settings.worker_stop_grace_s),
+        "RESTORA_SEGMENT_SECONDS": str(settings.segment_seconds),
         "RESTORA_WEBHOOK_SECRET": settings.webhook_secret or "",
     }
     if settings.storage_url:

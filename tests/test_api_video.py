@@ -103,13 +103,13 @@ def test_ten_bit_clip_comes_back_ten_bit_and_its_noise_is_rechecked(api, tmp_pat
 
 
 def test_images_and_stacks_go_before_queued_videos_and_see_their_place(api, tmp_path):
-    """One worker busy with a clip: an image submitted after a second clip starts before it, and both
-    showed their place in the queue while they waited."""
+    """One worker busy with a clip: an image submitted after a second clip (longer than one segment,
+    so in the video lane) starts before it, and both showed their place in the queue while they waited."""
     from PIL import Image
 
     first, second = tmp_path / "first.mkv", tmp_path / "second.mkv"
     make_clip(first, np.random.default_rng(9), sigma=15, frames=60, width=320, height=180, audio=False)
-    make_clip(second, np.random.default_rng(10), sigma=15, frames=6, width=96, height=64, audio=False)
+    make_clip(second, np.random.default_rng(10), sigma=15, frames=110, width=96, height=64, fps=5, audio=False)  # 22 s
     running = api.post("/v1/jobs", files={"file": ("first.mkv", first.read_bytes())}).json()["id"]
     deadline = time.monotonic() + 60
     while api.get(f"/v1/jobs/{running}").json()["status"] != "running":

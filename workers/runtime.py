@@ -4,6 +4,7 @@ RQ calls task functions by name, so tasks find these here rather than as argumen
 """
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -13,9 +14,14 @@ import redis
 from core.jobs import JobStore
 from core.settings import Settings
 from core.storage import Storage
+from models.interface import Canceled
 
 if TYPE_CHECKING:
     from models.pipeline import Pipeline
+
+
+class WorkerStopping(Canceled):
+    """The worker was asked to stop and the job did not finish within the grace period: requeue it."""
 
 
 @dataclass
@@ -30,6 +36,12 @@ class Runtime:
     @property
     def store(self) -> JobStore:
         return JobStore(self.redis)
+
+    def scratch(self, prefix: str) -> tempfile.TemporaryDirectory:
+        """A directory for one task's files under ``<data_dir>/work``, removed with them when the task ends."""
+        work_dir = self.settings.data_dir / "work"
+        work_dir.mkdir(parents=True, exist_ok=True)
+        return tempfile.TemporaryDirectory(dir=work_dir, prefix=prefix)
 
     def must_stop(self) -> bool:
         return self.stop_deadline is not None and time.monotonic() >= self.stop_deadline

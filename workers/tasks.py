@@ -10,7 +10,6 @@ elsewhere) can neither report progress, nor store results, nor finish the job a 
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -20,18 +19,12 @@ from rq import Retry, get_current_job
 from core.jobs import ACTIVE, JobStore, now
 from core.queues import enqueue_webhook
 from core.storage import result_key
-from models.formats import RESULT_FORMATS
 from models.interface import Canceled, NoiseEstimate
-from workers.runtime import Runtime, current
+from workers import segments
+from workers.records import MAX_SHUTDOWN_REQUEUES, PROGRESS_EVERY_S, drop_results, finish
+from workers.runtime import Runtime, WorkerStopping, current
 
 log = logging.getLogger("restora.worker")
-PROGRESS_EVERY_S = 0.5  # how often progress is written (and a cancel is noticed)
-# Requeues because a worker was stopped (SIGTERM) do not use up the crash retries; this only bounds them.
-MAX_SHUTDOWN_REQUEUES = 20
-
-
-class WorkerStopping(Canceled):
-    """The worker was asked to stop and the job did not finish within the grace period: requeue it."""
 
 
 class JobReporter:
@@ -42,6 +35,7 @@ class JobReporter:
     def __init__(self, runtime: Runtime, job_id: str, attempt: int):
         self.runtime, self.store, self.job_id, self.attempt = runtime, runtime.store, job_id, attempt
         self._last_write = 0.0
+        self._started = time.monotonic()
         self._noise: dict[str, Any] = {}
 
     def _write(self, **fields: Any) -> None:
@@ -77,7 +71,10 @@ class JobReporter:
         if self.runtime.must_stop():
             raise WorkerStopping(self.job_id)
         if time.monotonic() - self._last_write >= PROGRESS_EVERY_S:
-            self._write(progress=round(min(max(fraction, 0.0), 1.0), 4), stage=stage)
+            fraction = min(max(fraction, 0.0), 1.0)
+            elapsed = time.monotonic() - self._started
+            eta = round(elapsed * (1 - fraction) / fraction, 1) if fraction >= 0.02 else None
+            self._write(progress=round(fraction, 4), stage=stage, eta_s=eta)
 
 
 def restore_job(job_id: str) -> str | Retry:
@@ -94,14 +91,17 @@ def restore_job(job_id: str) -> str | Retry:
     if job is None:
         return "taken"  # canceled, or another worker started it meanwhile
     log.info("job %s: %s %s, attempt %d", job_id, job.kind, job.input.get("shape"), attempt)
+    if job.segments is not None:
+        return "split"  # an earlier attempt split it; its segments are queued or done
     reporter = JobReporter(rt, job_id, attempt)
-    work_dir = rt.settings.data_dir / "work"
-    work_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=work_dir, prefix=f"{job_id}-") as tmp:
+    with rt.scratch(f"{job_id}-") as tmp:
         outputs = {fmt: Path(tmp) / f"result.{fmt}" for fmt in job.formats}
         try:
+            source = rt.storage.local_copy(job.input_key, Path(tmp))
+            if segments.worth_splitting(job, rt.settings):
+                return segments.split(job, attempt, source, reporter)
             rt.pipeline.restore_file(
-                rt.storage.local_copy(job.input_key, Path(tmp)),
+                source,
                 list(outputs.values()),
                 noise_level=job.options.noise_level,
                 layout=job.options.layout,
@@ -119,11 +119,11 @@ def restore_job(job_id: str) -> str | Retry:
         except Exception as exc:  # any failure of the input or the model ends this job, not the worker
             log.exception("job %s: failed", job_id)
             message = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
-            _finish(job_id, attempt, "failed", error=f"restoration failed: {message}", stage="failed")
+            finish(job_id, attempt, "failed", error=f"restoration failed: {message}", stage="failed")
             return "failed"
-    if _finish(job_id, attempt, "succeeded", progress=1.0, stage="done") is None:
+    if finish(job_id, attempt, "succeeded", progress=1.0, stage="done") is None:
         if (job := store.get(job_id)) is not None and job.status == "canceled":
-            _drop_results(job_id)  # canceled at the last moment
+            drop_results(job_id)  # canceled at the last moment
         return "stopped"
     log.info("job %s: succeeded", job_id)
     return "succeeded"
@@ -134,26 +134,12 @@ def _requeue_for_shutdown(job_id: str, attempt: int) -> str | Retry:
     store = current().store
     requeues = get_current_job().number_of_retries or 0
     if requeues >= MAX_SHUTDOWN_REQUEUES:
-        _finish(job_id, attempt, "failed", stage="failed", error=f"its worker was stopped {requeues + 1} times during the job")
+        finish(job_id, attempt, "failed", stage="failed", error=f"its worker was stopped {requeues + 1} times during the job")
         return "failed"
     if store.update(job_id, allowed_from=("running",), attempt=attempt, status="queued", stage="requeued: its worker stopped", progress=0.0) is None:
         return "stopped"
     log.info("job %s: requeued, the worker is stopping", job_id)
     return Retry(max=MAX_SHUTDOWN_REQUEUES, enqueue_at_front=True)
-
-
-def _drop_results(job_id: str) -> None:
-    rt = current()
-    for fmt in {f for formats in RESULT_FORMATS.values() for f in formats}:
-        rt.storage.delete(result_key(job_id, fmt))
-
-
-def _finish(job_id: str, attempt: int, status: str, **fields: Any):
-    rt = current()
-    job = rt.store.finish(job_id, status, rt.settings.result_ttl, allowed_from=("running",), attempt=attempt, **fields)
-    if job is not None and job.options.webhook:
-        enqueue_webhook(rt.redis, job_id)
-    return job
 
 
 def on_restore_abandoned(rq_job, connection, exc_type, exc_value, traceback) -> None:

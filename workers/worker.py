@@ -14,6 +14,7 @@ worker died (using up one of ``job_retries``).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 
@@ -80,8 +81,7 @@ def run_worker(settings: Settings, queues: tuple[str, ...] = RESTORE_QUEUES, bur
         from models.device import limit_threads
         from models.pipeline import Pipeline
 
-        if settings.worker_threads:
-            limit_threads(settings.worker_threads)
+        limit_threads(settings.worker_threads or os.cpu_count() or 1)  # codecs included, or they take more than the cores
         pipeline = Pipeline(settings.device, video_net_memory_mb=settings.video_net_memory_mb)
         log.info("models loaded on %s: %s", pipeline.device, ", ".join(s.name for s in pipeline.specs))
         publish_models(client, pipeline.catalog())

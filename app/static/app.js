@@ -89,7 +89,8 @@ function showJob(job) {
   $("job-id").textContent = job.id;
   $("job-status").textContent = job.status;
   $("job-status").className = `status ${job.status}`;
-  $("job-stage").textContent = job.status === "queued" && job.queue_position ? `${job.stage}: number ${job.queue_position} in line` : job.stage;
+  const eta = job.status === "running" && job.eta_s != null ? `, about ${Math.ceil(job.eta_s)} s left` : "";
+  $("job-stage").textContent = (job.status === "queued" && job.queue_position ? `${job.stage}: number ${job.queue_position} in line` : job.stage) + eta;
   $("job-progress").value = job.progress;
   const input = job.input || {};
   $("job-input").textContent = [input.filename, input.shape && `shape ${input.shape.join("x")}`, input.dtype,

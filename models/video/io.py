@@ -23,6 +23,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from models.device import thread_limit
 from models.formats import VIDEO_OPEN_OPTIONS
 
 # Audio codecs that common MP4 players take; others are re-encoded to AAC. Matroska takes anything.
@@ -123,27 +124,32 @@ class VideoReader:
 
     def head(self, n: int) -> list[np.ndarray]:
         """The first ``n`` frames (fewer if the clip is shorter), decoded apart from ``frames()``."""
-        with contextlib.closing(self._decode(record=False)) as frames:
+        with contextlib.closing(self._decode()) as frames:
             return [frame for _, frame in zip(range(n), frames)]
 
-    def frames(self) -> Iterator[np.ndarray]:
-        """Every frame in order, as float32 RGB (H, W, 3) in 8-bit units; never the whole clip."""
+    def frames(self, first: int = 0, warmup: int = 0) -> Iterator[np.ndarray]:
+        """Every frame from ``first - warmup`` on, in order, as float32 RGB (H, W, 3) in 8-bit units;
+        never the whole clip. Timestamps are kept from ``first`` on: the ``warmup`` frames before
+        it only prepare a restorer (a segment of a split clip). Earlier frames are decoded, not converted."""
         self.timestamps.clear()
-        frames = self._decode(record=True)
+        frames = self._decode(record_from=first, yield_from=max(0, first - warmup))
         self._passes.append(frames)
         return frames
 
-    def _decode(self, record: bool) -> Iterator[np.ndarray]:
+    def _decode(self, record_from: int | None = None, yield_from: int = 0) -> Iterator[np.ndarray]:
         step = max(1, round(1 / (self.source.rate * self.source.time_base)))
         last_pts: int | None = None
         with open_input(self.path) as container:
             stream = video_stream(container)
             stream.thread_type = "AUTO"
-            for frame in container.decode(stream):
-                if record:
+            stream.codec_context.thread_count = thread_limit()  # 0: FFmpeg's choice
+            for index, frame in enumerate(container.decode(stream)):
+                if record_from is not None:  # every frame's pts counts: a missing one is invented from the last
                     last_pts = _next_pts(frame.pts, last_pts, step)
-                    self.timestamps.append(last_pts)
-                yield to_rgb(frame)
+                    if index >= record_from:
+                        self.timestamps.append(last_pts)
+                if index >= yield_from:
+                    yield to_rgb(frame)
 
 
 def to_rgb(frame: av.VideoFrame) -> np.ndarray:
@@ -184,12 +190,13 @@ class VideoWriter:
     ``Canceled`` mid-clip leaves nothing behind.
     """
 
-    def __init__(self, outputs: list[Path], reader: VideoReader):
+    def __init__(self, outputs: list[Path], reader: VideoReader, audio: bool = True):
+        """``audio=False`` for a segment of a split clip: :func:`join_segments` adds the audio once."""
         self._reader = reader
         self._outputs: list[_Output] = []
         try:
             for path in outputs:
-                self._outputs.append(_Output(Path(path), reader))
+                self._outputs.append(_Output(Path(path), reader, audio))
         except BaseException:
             self._abort()
             raise
@@ -234,23 +241,64 @@ class VideoWriter:
         self._outputs.clear()
 
 
-class _Output:
-    """One output file: H.264 in .mp4, FFV1 in .mkv, with the source's audio interleaved."""
+def _open_output(path: Path) -> tuple[av.container.OutputContainer, str, Path]:
+    """A container for ``path`` written under a temporary name (renamed once complete), its format and that name."""
+    formats = {".mp4": "mp4", ".mkv": "matroska"}
+    if path.suffix.lower() not in formats:
+        raise ValueError(f"cannot write video to {path.name}: use .mp4 or .mkv")
+    fmt = formats[path.suffix.lower()]
+    temp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.partial{path.suffix}")
+    options = {"movflags": "+faststart"} if fmt == "mp4" else {}
+    return av.open(str(temp), "w", format=fmt, options=options), fmt, temp
 
-    def __init__(self, path: Path, reader: VideoReader):
-        formats = {".mp4": "mp4", ".mkv": "matroska"}
-        if path.suffix.lower() not in formats:
-            raise ValueError(f"cannot write video to {path.name}: use .mp4 or .mkv")
+
+def join_segments(reader: VideoReader, parts: list[Path], output: Path) -> None:
+    """One clip from segments restored apart, with the source's audio: each part is a video-only
+    file in ``output``'s format whose frames carry the source's timestamps, written with the same
+    encoder settings, so its packets are copied as they are (no second encode, no quality lost)."""
+    container, fmt, temp = _open_output(Path(output))
+    audio: _AudioTrack | None = None
+    try:
+        with av.open(str(parts[0])) as first:
+            video = container.add_stream_from_template(first.streams.video[0])
+        if reader.source.rotation:
+            video.set_display_rotation(reader.source.rotation)
+        if reader.info["has_audio"]:
+            audio = _AudioTrack(reader.path, container, fmt)
+        for part in parts:
+            with av.open(str(part)) as segment:
+                for packet in segment.demux(segment.streams.video[0]):
+                    if packet.dts is None:  # the demuxer's end-of-stream marker
+                        continue
+                    if audio:
+                        audio.mux_until(float(packet.pts * packet.time_base))
+                    packet.stream = video
+                    container.mux(packet)
+        if audio:
+            audio.finish()
+            audio.close()
+        container.close()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            if audio:
+                audio.close()
+            container.close()
+        temp.unlink(missing_ok=True)
+        raise
+    os.replace(temp, output)
+
+
+class _Output:
+    """One output file: H.264 in .mp4, FFV1 in .mkv, with the source's audio interleaved (unless ``audio=False``)."""
+
+    def __init__(self, path: Path, reader: VideoReader, audio: bool = True):
         self.path = path
-        self.temp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.partial{path.suffix}")
         self.source = reader.source
-        fmt = formats[path.suffix.lower()]
-        options = {"movflags": "+faststart"} if fmt == "mp4" else {}
-        self.container = av.open(str(self.temp), "w", format=fmt, options=options)
+        self.container, fmt, self.temp = _open_output(path)
         self.audio: _AudioTrack | None = None
         try:
             self.video = self._add_video(fmt, reader.info["width"], reader.info["height"])
-            if reader.info["has_audio"]:
+            if audio and reader.info["has_audio"]:
                 self.audio = _AudioTrack(reader.path, self.container, fmt)
         except BaseException:
             self.discard()
@@ -259,7 +307,7 @@ class _Output:
     def _add_video(self, fmt: str, width: int, height: int) -> av.video.stream.VideoStream:
         source = self.source
         if fmt == "mp4":
-            stream = self.container.add_stream("libx264", rate=source.rate, options={"crf": "18", "preset": "veryfast"})
+            stream = self.container.add_stream("libx264", rate=source.rate, options={"crf": "18", "preset": "veryfast", "threads": str(thread_limit())})
             # 4:2:0 needs even sides; odd-sized clips keep their size in 4:4:4 instead.
             stream.pix_fmt = ("yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p") + ("10le" if source.deep else "")
             stream.codec_context.colorspace = source.colorspace if source.colorspace in YUV_MATRICES else BT709
@@ -269,7 +317,7 @@ class _Output:
         else:
             # bgr0 / gbrp16le are stored as RGB (FFV1's reversible colour transform), so they decode
             # to the very RGB we wrote; yuv444p would round in the RGB->YUV step.
-            stream = self.container.add_stream("ffv1", rate=source.rate, options={"level": "3", "slicecrc": "1"})
+            stream = self.container.add_stream("ffv1", rate=source.rate, options={"level": "3", "slicecrc": "1", "threads": str(thread_limit())})
             stream.pix_fmt = "gbrp16le" if source.deep else "bgr0"
         stream.width, stream.height = width, height
         stream.time_base = source.time_base

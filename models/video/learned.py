@@ -62,11 +62,15 @@ class LearnedVideoRestorer(TrainedModel):
         self.settings = settings
         self.net_memory_mb = net_memory_mb or DEFAULT_NET_MEMORY_MB
 
-    def predict(self, frames: Iterator[np.ndarray], noise: NoiseEstimate, on_sigma: SigmaUpdate = no_sigma_update) -> Iterator[np.ndarray]:
-        """One restored frame (float32 RGB, 8-bit units) per input frame, in order."""
-        fusion = _Fusion(self.settings, noise.sigma, self.level, on_sigma)
-        for frame, following in lookahead(map(fusion.prepare, frames), self.settings.ahead):
+    def predict(self, frames: Iterator[np.ndarray], noise: NoiseEstimate, on_sigma: SigmaUpdate = no_sigma_update,
+                *, start: int = 0, warmup: int = 0) -> Iterator[np.ndarray]:
+        """One restored frame (float32 RGB, 8-bit units) per input frame after the first ``warmup``,
+        in order; ``start`` and ``warmup`` as in :meth:`VideoRestorer.predict` (warm-up frames skip the network)."""
+        fusion = _Fusion(self.settings, noise.sigma, self.level, on_sigma, start)
+        for index, (frame, following) in enumerate(lookahead(map(fusion.prepare, frames), self.settings.ahead)):
             fused, weights = fusion.fuse(frame, following)
+            if index < warmup:
+                continue
             if is_gray(frame.rgb):  # trained on colour noise, the network mistakes gray noise (equal in R, G, B) for detail
                 yield fusion.smooth(fused, weights)
             else:

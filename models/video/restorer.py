@@ -18,6 +18,7 @@ weights and fusion on RGB. Memory: the ``ahead`` frames plus one estimate, whate
 """
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -62,6 +63,13 @@ class FusionSettings:
     spatial: float = 4.0  # bilateral colour sigma, in units of the noise left after fusion
     spatial_size: int = 5  # bilateral diameter (its spatial sigma is diameter / 2.5)
 
+    @property
+    def warmup_frames(self) -> int:
+        """Frames of a clip's past that a segment fuses before its first frame, so its temporal
+        estimate matches an unsplit run's: each frame keeps at most ``1 - 1 / memory`` of the
+        past, so what the segment's cold start leaves falls below 0.1 % after this many."""
+        return math.ceil(math.log(1e-3) / math.log(1 - 1 / self.memory))
+
 
 class VideoRestorer:
     """Fusion and bilateral filter alone, no weights: the first stage of the served
@@ -75,11 +83,17 @@ class VideoRestorer:
     def setup(self, device: str) -> None:
         """Nothing to load: OpenCV runs on the CPU whatever ``device`` says."""
 
-    def predict(self, frames: Iterator[np.ndarray], noise: NoiseEstimate, on_sigma: SigmaUpdate = no_sigma_update) -> Iterator[np.ndarray]:
-        """One restored frame per input frame, in order, holding ``ahead + 1`` frames at a time."""
-        fusion = _Fusion(self.settings, noise.sigma, self.level, on_sigma)
-        for frame, following in lookahead(map(fusion.prepare, frames), self.settings.ahead):
-            yield fusion.restore(frame, following)
+    def predict(self, frames: Iterator[np.ndarray], noise: NoiseEstimate, on_sigma: SigmaUpdate = no_sigma_update,
+                *, start: int = 0, warmup: int = 0) -> Iterator[np.ndarray]:
+        """One restored frame per input frame after the first ``warmup`` (those only warm the
+        temporal estimate up), in order, holding ``ahead + 1`` frames at a time. ``start``: the
+        clip's index of the first frame (a segment's noise re-checks fall where an unsplit run's do)."""
+        fusion = _Fusion(self.settings, noise.sigma, self.level, on_sigma, start)
+        for index, (frame, following) in enumerate(lookahead(map(fusion.prepare, frames), self.settings.ahead)):
+            if index < warmup:
+                fusion.fuse(frame, following)
+            else:
+                yield fusion.restore(frame, following)
 
 
 def lookahead(items: Iterator[T], count: int) -> Iterator[tuple[T, list[T]]]:
@@ -107,7 +121,7 @@ class _Estimate(_Frame):
 class _Fusion:
     """Restores the frames of one clip in order; keeps the last temporal estimate between calls."""
 
-    def __init__(self, settings: FusionSettings, sigma: float, level: NoiseLevel, on_sigma: SigmaUpdate = no_sigma_update):
+    def __init__(self, settings: FusionSettings, sigma: float, level: NoiseLevel, on_sigma: SigmaUpdate = no_sigma_update, start: int = 0):
         self.settings = settings
         self.on_sigma = on_sigma
         # One flow engine per clip: DIS keeps buffers between calls, so it is not shared across threads.
@@ -116,7 +130,7 @@ class _Fusion:
         self._set_sigma(sigma)
         self.past: _Estimate | None = None
         self._grid: np.ndarray | None = None
-        self._seen = 0
+        self._seen = start  # the clip's index of the next frame
         self._recent_sigmas: deque[float] = deque(maxlen=RECHECK_WINDOW)
 
     def _set_sigma(self, sigma: float) -> None:
