@@ -107,7 +107,9 @@ class ModelInfo(BaseModel):
     version: str
     kind: Kind
     role: str = Field(description="`classifier` or `restorer`")
-    level: str | None = Field(description="Noise level a restorer serves; null for classifiers")
+    task: str = Field(default="denoise", description="`denoise` or `upscale` (restorers)")
+    scale: int | None = Field(default=None, description="Upscalers: the factor each side grows by")
+    level: str | None = Field(description="Noise level a denoiser serves; null for classifiers and upscalers")
 
 
 class ModelList(BaseModel):

@@ -6,6 +6,7 @@ import time
 from datetime import timedelta
 from urllib.parse import urlsplit
 
+import numpy as np
 import redis
 from pydantic import ValidationError
 
@@ -21,7 +22,7 @@ IDEMPOTENCY_TTL = timedelta(hours=24)
 
 
 # Form fields of the planned interface (docs/API.md, "Not built yet"): refused, never silently ignored.
-NOT_BUILT = {"task": "denoise", "scale": None, "model": None}
+NOT_BUILT = {"model": None}
 
 
 def parse_options(fields: dict[str, str]) -> Options:
@@ -34,12 +35,22 @@ def parse_options(fields: dict[str, str]) -> Options:
         options = Options.model_validate({k: v for k, v in fields.items() if k in Options.model_fields and v != ""})
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise InvalidInput(422, f"invalid {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        where = f"invalid {'.'.join(map(str, first['loc']))}: " if first["loc"] else ""
+        raise InvalidInput(422, where + first["msg"].removeprefix("Value error, ")) from None
     if options.webhook:
         parts = urlsplit(options.webhook)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise InvalidInput(422, "webhook must be an http:// or https:// URL")
     return options
+
+
+def check_upscale(kind: str, info: dict, scale: int, settings: Settings) -> None:
+    """Upscaling is built for images, up to the size limit for the result."""
+    if kind != "image":
+        raise InvalidInput(422, f"task=upscale is available for images; not for {kind}s yet")
+    elements = scale**2 * int(np.prod(info["shape"]))
+    if elements > settings.max_elements:
+        raise InvalidInput(413, f"the x{scale} result would have {elements} values, above the limit of {settings.max_elements}")
 
 
 def check_capacity(client: redis.Redis, settings: Settings) -> None:
@@ -92,6 +103,8 @@ def create_job(upload: Upload, options: Options, owner: str, job_id: str, settin
         raise InvalidInput(422, f"invalid formats: {exc}") from None
     if kind == "stack":
         info["layout"] = options.layout
+    if options.task == "upscale":
+        check_upscale(kind, info, options.scale, settings)
     check_storage(client, settings, upload.size)
     key = input_key(job_id, suffix_of(upload.filename))
     storage.put(key, upload.path)

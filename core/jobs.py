@@ -11,9 +11,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import redis
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from models.formats import Kind, KindChoice, default_format, produced_formats
+from models.interface import UPSCALE_FACTORS, Task
 
 Status = Literal["queued", "running", "succeeded", "failed", "canceled"]
 ACTIVE: tuple[Status, ...] = ("queued", "running")
@@ -45,12 +46,23 @@ class Options(BaseModel):
     kind: KindChoice = "auto"
     formats: list[str] | None = None  # result formats to make (videos); None: the kind's default
     webhook: str | None = None
+    task: Task = "denoise"
+    scale: int | None = None  # with task "upscale": 2 or 4
 
     @field_validator("formats", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         """The form field is one string, ``mp4,mkv``."""
         return [f.strip().lower() for f in value.split(",") if f.strip()] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _scale_goes_with_upscale(self) -> "Options":
+        factors = " or ".join(map(str, UPSCALE_FACTORS))
+        if self.task == "upscale" and self.scale not in UPSCALE_FACTORS:
+            raise ValueError(f"task=upscale needs scale={factors}")
+        if self.task != "upscale" and self.scale is not None:
+            raise ValueError("scale is for task=upscale")
+        return self
 
 
 class JobRecord(BaseModel):

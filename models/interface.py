@@ -10,6 +10,9 @@ from typing import Literal, Protocol
 
 from models.formats import Kind  # noqa: F401  (re-exported: what kinds of input there are)
 
+Task = Literal["denoise", "upscale"]
+TASKS: tuple[Task, ...] = ("denoise", "upscale")
+UPSCALE_FACTORS = (2, 4)
 NoiseLevel = Literal["low", "medium", "high"]
 NOISE_LEVELS: tuple[NoiseLevel, ...] = ("low", "medium", "high")
 # Images and videos: the level of a noise std in 8-bit units (0..255). Stacks count photons instead

@@ -15,8 +15,8 @@ import numpy as np
 from models import io
 from models.device import pick_device
 from models.formats import KindChoice
-from models.interface import Kind, NoiseEstimate
-from models.registry import REGISTRY, ModelSpec, classifier_for, restorer_for
+from models.interface import Kind, NoiseEstimate, Task
+from models.registry import REGISTRY, ModelSpec, classifier_for, restorer_for, upscaler_for
 
 NoiseChoice = Literal["auto", "low", "medium", "high"]
 # Video noise is classified on the first frames of the clip.
@@ -73,16 +73,20 @@ class Pipeline:
         noise_level: NoiseChoice = "auto",
         layout: io.Layout = "auto",
         kind: KindChoice = "auto",
+        task: Task = "denoise",
+        scale: int | None = None,
         report: Reporter | None = None,
     ) -> RunSummary:
-        """Restore ``src`` into each of ``outputs`` (format by extension); ``kind`` settles an ambiguous .npy."""
+        """Restore ``src`` into each of ``outputs`` (format by extension); ``kind`` settles an ambiguous .npy.
+        ``task="upscale"`` enlarges by ``scale`` after denoising (images)."""
         report = report or SilentReporter()
         started = time.perf_counter()
         kind = io.detect_kind(src, kind)
+        upscaler = self._upscaler(kind, scale) if task == "upscale" else None
         if kind == "video":
             info, estimate, source, spec = self._restore_video(src, outputs, noise_level, report)
         else:
-            info, estimate, source, spec = self._restore_frame(kind, src, outputs, noise_level, layout, report)
+            info, estimate, source, spec = self._restore_frame(kind, src, outputs, noise_level, layout, report, upscaler)
         report.progress(1.0, "done")
         return RunSummary(kind, info, estimate, source, spec, time.perf_counter() - started)
 
@@ -98,7 +102,16 @@ class Pipeline:
         report.model(spec.name, spec.version)
         return estimate, source, spec, self._loaded[spec.name]
 
-    def _restore_frame(self, kind: Kind, src: Path, outputs: list[Path], noise_level: NoiseChoice, layout: io.Layout, report: Reporter):
+    def _upscaler(self, kind: Kind, scale: int | None) -> ModelSpec:
+        if kind != "image":
+            raise ValueError(f"upscaling is built for images; not for {kind}s yet")
+        spec = upscaler_for(kind, scale or 0)
+        if spec.name not in self._loaded:
+            raise ValueError(f"{spec.name} is not loaded here")
+        return spec
+
+    def _restore_frame(self, kind: Kind, src: Path, outputs: list[Path], noise_level: NoiseChoice, layout: io.Layout, report: Reporter,
+                       upscaler: ModelSpec | None = None):
         report.progress(0.0, "reading")
         data, info = io.read_stack(src, layout) if kind == "stack" else io.read_image(src)
         report.input(info)
@@ -107,6 +120,13 @@ class Pipeline:
             data, alpha = data[..., :3], data[..., 3:]
         estimate, source, spec, model = self._classify(kind, data, noise_level, report)
         restored = model.predict(data, estimate, report.progress)
+        if upscaler is not None:  # after denoising: enlarged noise would be harder to remove
+            report.model(f"{spec.name}+{upscaler.name}", f"{spec.version}+{upscaler.version}")
+            restored = self._loaded[upscaler.name].predict(restored, estimate, report.progress)
+            if alpha is not None:
+                from models.image.upscale import enlarge_alpha
+
+                alpha = enlarge_alpha(alpha, upscaler.scale)
         if alpha is not None:
             restored = np.concatenate([restored, alpha], axis=2)
         report.progress(0.99, "writing")

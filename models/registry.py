@@ -1,7 +1,9 @@
-"""Every model Restora serves, by name: what it does, which level it serves, its class and weight file.
+"""Every model Restora serves, by name: its kind and task, the level (denoisers) or scale
+(upscalers) it serves, its class and weight file.
 
 After BasicSR's registry: a name maps to a class (imported lazily, so listing the registry needs no
-torch) and a weight file under ``models/weights``. Adding a model is one line here.
+torch) and a weight file under ``models/weights``. Adding a model is one line here; the pipeline
+picks denoisers by (kind, level) and upscalers by (kind, scale).
 """
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from models.interface import NOISE_LEVELS, Kind, NoiseLevel
+from models.interface import NOISE_LEVELS, UPSCALE_FACTORS, Kind, NoiseLevel, Task
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 Role = Literal["classifier", "restorer"]
@@ -26,6 +28,8 @@ class ModelSpec:
     level: NoiseLevel | None = None  # None for classifiers
     weights: str | None = None  # file name under WEIGHTS_DIR
     options: dict[str, Any] = field(default_factory=dict)
+    task: Task = "denoise"
+    scale: int | None = None  # upscalers: the factor each side grows by
 
     def build(self, device: str, **options: Any) -> Any:
         """Instantiate the class with its level, weights and options (``options`` override the spec's), and set it up on ``device``."""
@@ -37,7 +41,8 @@ class ModelSpec:
         return model
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version, "kind": self.kind, "role": self.role, "level": self.level}
+        return {"name": self.name, "version": self.version, "kind": self.kind, "role": self.role, "task": self.task,
+                "scale": self.scale, "level": self.level}
 
 
 def _per_level(kind: Kind, name: str, version: str, target: str, weights: str | None = None) -> list[ModelSpec]:
@@ -62,6 +67,8 @@ REGISTRY: tuple[ModelSpec, ...] = (
     *_per_level("image", "image-denoise", "2", "models.image.learned:LearnedImageRestorer", "image.pt"),
     ModelSpec("video-noise", "1", "video", "classifier", "models.video.noise:VideoNoiseClassifier"),
     *_per_level("video", "video-fusion", "2", "models.video.learned:LearnedVideoRestorer", "video-{level}.pt"),
+    *(ModelSpec(f"image-upscale-x{s}", "1", "image", "restorer", "models.image.upscale:LearnedUpscaler", weights=f"upscale-x{s}.pt",
+                task="upscale", scale=s) for s in UPSCALE_FACTORS),
 )
 
 
@@ -70,4 +77,15 @@ def classifier_for(kind: Kind) -> ModelSpec:
 
 
 def restorer_for(kind: Kind, level: NoiseLevel) -> ModelSpec:
-    return next(s for s in REGISTRY if s.kind == kind and s.role == "restorer" and s.level == level)
+    """The denoiser for ``kind`` at ``level``."""
+    return next(s for s in REGISTRY if s.kind == kind and s.task == "denoise" and s.role == "restorer" and s.level == level)
+
+
+def upscaler_for(kind: Kind, scale: int) -> ModelSpec:
+    """The upscaler for ``kind`` by ``scale``; ValueError says what there is."""
+    found = [s for s in REGISTRY if s.kind == kind and s.task == "upscale"]
+    for spec in found:
+        if spec.scale == scale:
+            return spec
+    have = ", ".join(f"x{s.scale}" for s in found) or "none"
+    raise ValueError(f"no upscaler for {kind}s by {scale} (there is: {have})")

@@ -19,16 +19,16 @@ def tile_side(memory_mb: float, bytes_per_pixel: float, margin: int, align: int,
 
 
 def run_tiled(run: Callable[[np.ndarray], np.ndarray], inputs: np.ndarray, out_channels: int, side: int, margin: int,
-              progress: Callable[[float], None] | None = None) -> np.ndarray:
-    """``run`` ((C, h, w) -> (out_channels, h, w)) over (C, H, W) ``inputs`` in tiles of ``side`` + margins."""
+              progress: Callable[[float], None] | None = None, scale: int = 1) -> np.ndarray:
+    """``run`` ((C, h, w) -> (out_channels, scale h, scale w)) over (C, H, W) ``inputs`` in tiles of ``side`` + margins."""
     _, h, w = inputs.shape
-    out = np.empty((out_channels, h, w), np.float32)
+    out = np.empty((out_channels, h * scale, w * scale), np.float32)
     origins = [(y, x) for y in range(0, h, side) for x in range(0, w, side)]
     for done, (y, x) in enumerate(origins):
         if progress is not None:
             progress(done / len(origins))
         top, left = max(0, y - margin), max(0, x - margin)
         window = run(inputs[:, top:min(h, y + side + margin), left:min(w, x + side + margin)])
-        core = window[:, y - top:y - top + side, x - left:x - left + side]
-        out[:, y:y + core.shape[1], x:x + core.shape[2]] = core
+        core = window[:, (y - top) * scale:(y - top + side) * scale, (x - left) * scale:(x - left + side) * scale]
+        out[:, y * scale:y * scale + core.shape[1], x * scale:x * scale + core.shape[2]] = core
     return out

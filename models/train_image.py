@@ -24,7 +24,7 @@ import numpy as np
 
 from models.data.image_pairs import CropSampler, add_gaussian, camera_noise, clean_images, degrade, jpeg
 from models.registry import WEIGHTS_DIR
-from models.training import fit, invocation, log, save, training_parser, use_threads
+from models.training import train_on_batches, training_parser, use_threads
 
 VERSION = "1"
 ARCH = "imageunet"
@@ -70,35 +70,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser = training_parser(__doc__, "image.pt", iters=5000, batch=16, crop=96, lr=5e-4, per_level=False)
     args = parser.parse_args(argv)
 
-    import torch
-
-    from models.archs import build as build_net
-
     use_threads(args.threads)
     started = time.perf_counter()
     rng = np.random.default_rng(args.seed)
     sampler = CropSampler(clean_images("train", seed=args.seed), rng)
     held = held_out_pairs(args.seed)
-    torch.manual_seed(args.seed)
-    net = build_net(ARCH, ARCH_CONFIG)
-    params = sum(p.numel() for p in net.parameters())
-    log(f"{ARCH} {ARCH_CONFIG}: {params} parameters; before: {evaluate(net.eval(), held)}")
-
-    def next_batch():
-        x, t = sampler.batch(args.batch, args.crop)
-        return torch.from_numpy(x), torch.from_numpy(t)
-
-    seconds = fit(net, next_batch, lambda: evaluate(net, held), args.iters, args.lr, log, args.loss)
-    meta = {
-        "version": VERSION,
-        "arch": ARCH,
-        "config": ARCH_CONFIG,
-        "inputs": ["RGB in 0..1 (gray as three equal planes)"],
-        "training": {**invocation("models.train_image", argv, args), "parameters": int(params),
-                     "train_seconds": round(seconds, 1), "held_out_psnr": evaluate(net, held)},
-    }
-    save(args.out or WEIGHTS_DIR / "image.pt", net, meta, started, log)
-    return meta
+    return train_on_batches("models.train_image", argv, args, ARCH, ARCH_CONFIG, sampler, lambda net: evaluate(net, held),
+                            {"version": VERSION, "inputs": ["RGB in 0..1 (gray as three equal planes)"]},
+                            args.out or WEIGHTS_DIR / "image.pt", started)
 
 
 if __name__ == "__main__":

@@ -91,6 +91,32 @@ def crops(inputs: np.ndarray, targets: np.ndarray, rng: np.random.Generator, bat
     return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.ascontiguousarray(t))
 
 
+def train_on_batches(module: str, argv: list[str] | None, args: argparse.Namespace, arch: str, config: dict[str, Any],
+                     sampler, held_out: Callable[[Any], Any], meta: dict[str, Any], out: Path, started: float) -> dict[str, Any]:
+    """Build ``arch`` (seeded by ``args.seed``), ``fit`` it on ``sampler.batch(args.batch, args.crop)``
+    pairs made on the fly, and save it with ``meta`` plus the training record; ``held_out(net)``
+    scores it before, during and after. Returns the weight file's metadata."""
+    import torch
+
+    from models.archs import build
+
+    torch.manual_seed(args.seed)
+    net = build(arch, config)
+    params = sum(p.numel() for p in net.parameters())
+    log(f"{arch} {config}: {params} parameters; before: {held_out(net.eval())}")
+
+    def next_batch():
+        x, t = sampler.batch(args.batch, args.crop)
+        return torch.from_numpy(x), torch.from_numpy(t)
+
+    seconds = fit(net, next_batch, lambda: held_out(net), args.iters, args.lr, log, args.loss)
+    meta = {**meta, "arch": arch, "config": config,
+            "training": {**invocation(module, argv, args), "parameters": int(params), "train_seconds": round(seconds, 1),
+                         "held_out_psnr": held_out(net)}}
+    save(out, net, meta, started, log)
+    return meta
+
+
 def train(net, evaluate: Callable, data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], args, log: Callable[[str], None]) -> dict[str, Any]:
     """Score ``net`` on the held-out pairs, ``fit`` it on random crops, score it again.
 

@@ -10,13 +10,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from core.jobs import Options
 from core.logs import configure_logging
 from core.queues import RESTORE_QUEUES, WEBHOOK_QUEUE
 from core.settings import Settings
 from models import formats
+from models.interface import TASKS
 
 app = typer.Typer(help="Restora: restoration of raw image stacks, video clips and images.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -40,6 +43,9 @@ class KindChoice(str, Enum):
     stack = "stack"
     image = "image"
     video = "video"
+
+
+Task = Enum("Task", {task: task for task in TASKS}, type=str)
 
 
 def _progress_bar() -> Progress:
@@ -139,6 +145,8 @@ def run(
     noise_level: Annotated[NoiseLevel, typer.Option(help="Override the noise classifier")] = NoiseLevel.auto,
     layout: Annotated[Layout, typer.Option(help="Axis order of a .npy stack")] = Layout.auto,
     kind: Annotated[KindChoice, typer.Option(help="What a .npy is when its shape is ambiguous: (H, W, 3|4) is an image unless --kind stack")] = KindChoice.auto,
+    task: Annotated[Task, typer.Option(help="denoise, or upscale (images; after denoising) by --scale")] = Task.denoise,
+    scale: Annotated[int | None, typer.Option(help="With --task upscale: 2 or 4")] = None,
     device: Annotated[str | None, typer.Option(help="Torch device (default: cuda if present, else cpu)")] = None,
     video_memory_mb: Annotated[float | None, typer.Option(min=1, help="Video network memory budget per frame; larger frames are tiled (default 256)")] = None,
 ) -> None:
@@ -152,7 +160,8 @@ def run(
         detected = io.detect_kind(input, kind.value)
         if fmt not in formats.RESULT_FORMATS[detected]:
             raise ValueError(f"{detected} results cannot be written as .{fmt}; use " + ", ".join(f".{f}" for f in formats.RESULT_FORMATS[detected]))
-    except ValueError as exc:
+        Options(task=task.value, scale=scale)  # the service's own check of task and scale
+    except (ValueError, ValidationError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     limit_threads(os.cpu_count() or 1)  # the video codecs' own defaults take more threads than there are cores
@@ -161,7 +170,7 @@ def run(
     with _progress_bar() as bar:
         try:
             summary = pipeline.restore_file(input, [output], noise_level=noise_level.value, layout=layout.value, kind=kind.value,
-                                            report=_BarReporter(bar))
+                                            task=task.value, scale=scale, report=_BarReporter(bar))
         except ValueError as exc:
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(1) from None
@@ -177,6 +186,8 @@ def submit(
     noise_level: Annotated[NoiseLevel, typer.Option(help="Override the noise classifier")] = NoiseLevel.auto,
     layout: Annotated[Layout, typer.Option(help="Axis order of a .npy stack")] = Layout.auto,
     kind: Annotated[KindChoice, typer.Option(help="What a .npy is when its shape is ambiguous: (H, W, 3|4) is an image unless --kind stack")] = KindChoice.auto,
+    task: Annotated[Task, typer.Option(help="denoise, or upscale (images; after denoising) by --scale")] = Task.denoise,
+    scale: Annotated[int | None, typer.Option(help="With --task upscale: 2 or 4")] = None,
 ) -> None:
     """Upload a file to a server, show progress, download the result."""
     import httpx
@@ -186,7 +197,8 @@ def submit(
     fmt = _output_format(output)
     try:
         with Client(server, api_key) as client, _progress_bar() as bar:
-            job = client.submit(input, noise_level=noise_level.value, layout=layout.value, kind=kind.value, formats=fmt)
+            job = client.submit(input, noise_level=noise_level.value, layout=layout.value, kind=kind.value, formats=fmt,
+                                task=task.value, scale=scale)
             task = bar.add_task(f"job {job.id}", total=1.0)
 
             def show(j) -> None:
@@ -246,6 +258,15 @@ def eval_images(ctx: typer.Context) -> None:
 def eval_noise(ctx: typer.Context) -> None:
     """The image and video noise classifiers on a varied seeded set with known noise (option: --out DIR)."""
     from models.eval_noise import main
+
+    main(ctx.args)
+
+
+@evaluate.command("upscale", context_settings=PASS_THROUGH)
+def eval_upscale(ctx: typer.Context) -> None:
+    """The x2 / x4 upscalers on held-out photos reduced by area averaging vs bicubic, Lanczos and FFmpeg's
+    Lanczos scaler: PSNR/SSIM on luma, seconds per output megapixel (options: --quick, --out DIR)."""
+    from models.eval_upscale import main
 
     main(ctx.args)
 

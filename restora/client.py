@@ -87,11 +87,12 @@ class Client:
         return response
 
     def submit(self, path: Path, *, noise_level: str = "auto", layout: str = "auto", kind: str = "auto", formats: str | None = None,
-               webhook: str | None = None, idempotency_key: str | None = None) -> Job:
+               webhook: str | None = None, idempotency_key: str | None = None, task: str = "denoise", scale: int | None = None) -> Job:
         """Upload ``path``; ``kind`` settles an ambiguous .npy shape ((H, W, 3|4) is an image unless ``"stack"``),
-        ``formats`` (e.g. ``"mp4,mkv"``) the result formats a video job makes (default ``mp4``)."""
-        data = {"noise_level": noise_level, "layout": layout, "kind": kind} | ({"formats": formats} if formats else {}) \
-            | ({"webhook": webhook} if webhook else {})
+        ``formats`` (e.g. ``"mp4,mkv"``) the result formats a video job makes (default ``mp4``);
+        ``task="upscale"`` with ``scale`` 2 or 4 enlarges an image after denoising it."""
+        data = {"noise_level": noise_level, "layout": layout, "kind": kind, "task": task} | ({"formats": formats} if formats else {}) \
+            | ({"webhook": webhook} if webhook else {}) | ({"scale": str(scale)} if scale else {})
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         with Path(path).open("rb") as f:
             response = self.http.post("/v1/jobs", files={"file": (Path(path).name, f)}, data=data, headers=headers)

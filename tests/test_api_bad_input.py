@@ -58,7 +58,8 @@ def test_too_many_elements_is_413(settings):
 
 
 @pytest.mark.parametrize("field,value", [("noise_level", "extreme"), ("layout", "xyz"), ("webhook", "ftp://example.com/x"), ("webhook", "file:///etc/passwd"),
-                                         ("kind", "sound"), ("kind", "video"), ("task", "upscale"), ("model", "my-esrgan"), ("formats", "mkv")])
+                                         ("kind", "sound"), ("kind", "video"), ("task", "upscale"), ("task", "sharpen"), ("scale", "2"),
+                                         ("model", "my-esrgan"), ("formats", "mkv")])
 def test_bad_parameters_are_422(api, field, value):
     response = api.post("/v1/jobs", files={"file": ("s.npy", GOOD)}, data={field: value})
     assert response.status_code == 422 and field in response.json()["detail"]

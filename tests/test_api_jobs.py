@@ -164,8 +164,30 @@ def test_listing_and_delete(api):
     assert api.get(f"/v1/jobs/{job['id']}").status_code == 404
 
 
-def test_models_endpoint_lists_every_level(api):
+def test_models_endpoint_lists_every_level_and_the_upscalers(api):
     body = api.get("/v1/models").json()
     assert body["workers"] >= 1
-    restorers = {(m["kind"], m["level"]) for m in body["models"] if m["role"] == "restorer"}
+    restorers = {(m["kind"], m["level"]) for m in body["models"] if m["role"] == "restorer" and m["task"] == "denoise"}
     assert {(k, l) for k in ("stack", "image", "video") for l in ("low", "medium", "high")} <= restorers
+    assert {(m["kind"], m["scale"]) for m in body["models"] if m["task"] == "upscale"} == {("image", 2), ("image", 4)}
+
+
+def test_upscaled_sixteen_bit_rgba_png_keeps_depth_channels_and_alpha(api):
+    import cv2
+
+    rgb = np.clip(_smooth_rgb(48, 64, 65535) + np.random.default_rng(2).normal(0, 10 * 257, (48, 64, 3)), 0, 65535)
+    alpha = np.tile(np.linspace(0, 65535, 64), (48, 1))[..., None]
+    ok, png = cv2.imencode(".png", np.concatenate([rgb[..., ::-1], alpha], axis=2).astype(np.uint16))
+    job = wait_for(api, submit(api, "logo.png", png.tobytes(), task="upscale", scale="4")["id"])
+    assert job["status"] == "succeeded", job["error"]
+    assert "image-upscale-x4" in job["model"]["name"]
+    restored = cv2.imdecode(np.frombuffer(api.get(f"/v1/jobs/{job['id']}/result").content, np.uint8), cv2.IMREAD_UNCHANGED)  # BGRA
+    assert restored.dtype == np.uint16 and restored.shape == (192, 256, 4)
+    assert np.abs(restored[::4, ::4, 3].astype(float) - alpha[..., 0]).mean() < 1000  # alpha enlarged with the colour
+
+
+@pytest.mark.parametrize("fields,says", [({"task": "upscale"}, "scale=2 or 4"), ({"task": "upscale", "scale": "3"}, "scale=2 or 4"),
+                                         ({"scale": "2"}, "task=upscale"), ({"task": "upscale", "scale": "2", "kind": "stack"}, "for images")])
+def test_upscale_options_that_do_not_fit_are_422(api, fields, says):
+    response = api.post("/v1/jobs", files={"file": ("s.npy", npy_bytes(np.zeros((4, 32, 32), np.uint16)))}, data=fields)
+    assert response.status_code == 422 and says in response.json()["detail"], response.json()

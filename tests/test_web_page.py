@@ -3,6 +3,7 @@ upload a stack, watch the job, see the comparison and the downloads. Saves a scr
 temporary directory, or where RESTORA_SCREENSHOT says (benchmarks/results/web-page.png was made that way)."""
 from __future__ import annotations
 
+import io
 import os
 import shutil
 from pathlib import Path
@@ -67,3 +68,22 @@ def test_upload_a_stack_and_see_before_and_after(live_url, browser, tmp_path):
     screenshot = Path(os.environ.get("RESTORA_SCREENSHOT", tmp_path / "web-page.png"))
     screenshot.parent.mkdir(parents=True, exist_ok=True)
     assert browser.save_screenshot(str(screenshot)) and screenshot.stat().st_size > 0
+
+
+def test_choose_upscale_x2_for_a_photo(live_url, browser, tmp_path):
+    from PIL import Image
+    from selenium.webdriver.support.ui import Select
+
+    upload = tmp_path / "small.png"
+    Image.fromarray(np.random.default_rng(3).integers(0, 256, (40, 56, 3), dtype=np.uint8)).save(upload)
+    browser.get(live_url)
+    Select(browser.find_element(By.ID, "task")).select_by_value("upscale 2")
+    browser.find_element(By.ID, "file").send_keys(str(upload))
+    status = WebDriverWait(browser, 120).until(
+        lambda b: (s := b.find_element(By.ID, "job-status").text.lower()) in ("succeeded", "failed", "canceled") and s
+    )
+    assert status == "succeeded", browser.find_element(By.ID, "job-error").text
+    job_id = browser.find_element(By.ID, "job-id").text
+    assert "image-upscale-x2" in browser.find_element(By.ID, "job-model").text
+    result = httpx.get(f"{live_url}/v1/jobs/{job_id}/result")
+    assert Image.open(io.BytesIO(result.content)).size == (112, 80)

@@ -106,6 +106,8 @@ def restore_job(job_id: str) -> str | Retry:
                 noise_level=job.options.noise_level,
                 layout=job.options.layout,
                 kind=job.kind,
+                task=job.options.task,
+                scale=job.options.scale,
                 report=reporter,
             )
             reporter.checkpoint("storing the result")

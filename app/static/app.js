@@ -32,6 +32,9 @@ function submit(file) {
   form.append("noise_level", $("noise-level").value);
   form.append("layout", $("layout").value);
   form.append("kind", $("kind").value);
+  const [task, scale] = $("task").value.split(" ");
+  form.append("task", task);
+  if (scale) form.append("scale", scale);
   showJob({ id: "", status: "uploading", stage: "0%", progress: 0, input: { filename: file.name } });
   $("result").hidden = true;
   // XMLHttpRequest, not fetch: it reports upload progress.

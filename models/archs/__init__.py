@@ -22,6 +22,10 @@ def build(arch: str, config: dict[str, Any]):
         from models.archs.imageunet import ImageUNet
 
         return ImageUNet(**config)
+    if arch == "upscaler":
+        from models.archs.upscaler import Upscaler
+
+        return Upscaler(**config)
     raise ValueError(f"unknown architecture {arch!r}")
 
 

@@ -1,0 +1,159 @@
+"""Evaluate upscaling by 2 and 4 against bicubic, Lanczos and FFmpeg's Lanczos scaler.
+
+    python -m models.eval_upscale            # writes benchmarks/results/eval_upscale.{md,json}
+    python -m models.eval_upscale --quick    # two small gray crops (tests), eval_upscale_quick.json
+
+Images: centre crops (``CROP`` px, gray and colour) of the held-out photos of
+:mod:`models.data.image_pairs`, never used in training, reduced by 2 or 4 with area averaging and
+rounded to 8 bits (what a small file is). Methods, same images, same run: OpenCV bicubic and
+Lanczos (``cv2.INTER_CUBIC``, ``cv2.INTER_LANCZOS4``), FFmpeg's ``scale`` filter with
+``flags=lanczos`` (PNG in, 16-bit PNG out), and Restora's upscaler for that scale
+(models/image/upscale.py). PSNR (peak 255) and SSIM on luma (BT.601), ``BORDER`` px left out on
+every side; seconds per output megapixel (wall time on this machine, same run).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import platform
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from models.data.image_pairs import load_rgb
+from models.data.upscale_pairs import reduce
+from models.eval_images import COLOUR_PHOTOS, GRAY_PHOTOS
+from models.io import RESULTS_DIR, write_report
+from models.registry import WEIGHTS_DIR
+
+CROP = 384  # a multiple of 4
+BORDER = 8
+SCALES = (2, 4)
+
+
+def held_out_images(quick: bool) -> list[tuple[str, np.ndarray]]:
+    """(name, clean image in 8-bit units): gray (H, W) and colour (H, W, 3) centre crops."""
+    crop = 128 if quick else CROP
+    images = []
+    for name in dict.fromkeys(GRAY_PHOTOS + COLOUR_PHOTOS):
+        photo = load_rgb(name)
+        if photo is None:
+            continue
+        h, w = photo.shape[:2]
+        side = min(crop, h // 4 * 4, w // 4 * 4)
+        y, x = (h - side) // 2, (w - side) // 2
+        image = np.rint(photo[y:y + side, x:x + side] * 255).astype(np.float32)
+        if name in GRAY_PHOTOS:
+            images.append((f"{name} (gray)", np.rint(image.mean(axis=2))))
+        if name in COLOUR_PHOTOS:
+            images.append((name, image))
+    return images[:2] if quick else images
+
+
+def luma(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image, np.float64)
+    return image if image.ndim == 2 else image @ np.array([0.299, 0.587, 0.114])
+
+
+def scores(clean: np.ndarray, estimate: np.ndarray) -> tuple[float, float]:
+    """(PSNR, SSIM) on luma, border left out."""
+    from skimage.metrics import structural_similarity
+
+    a = luma(clean)[BORDER:-BORDER, BORDER:-BORDER]
+    b = luma(np.clip(estimate, 0, 255))[BORDER:-BORDER, BORDER:-BORDER]
+    mse = float(np.mean((a - b) ** 2))
+    return 10 * math.log10(255**2 / max(mse, 1e-12)), float(structural_similarity(a, b, data_range=255))
+
+
+def opencv(interpolation: int) -> Callable[[np.ndarray, int], np.ndarray]:
+    def enlarge(small: np.ndarray, scale: int) -> np.ndarray:
+        h, w = small.shape[:2]
+        return cv2.resize(small, (w * scale, h * scale), interpolation=interpolation)
+    return enlarge
+
+
+def ffmpeg_lanczos(small: np.ndarray, scale: int) -> np.ndarray:
+    """FFmpeg's ``scale=iw*S:ih*S:flags=lanczos`` on an 8-bit PNG, read back from a 16-bit PNG."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = Path(tmp) / "in.png", Path(tmp) / "out.png"
+        pixels = small.astype(np.uint8)
+        cv2.imwrite(str(src), pixels if pixels.ndim == 2 else pixels[..., ::-1])
+        fmt = "gray16be" if small.ndim == 2 else "rgb48be"
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(src), "-vf", f"scale=iw*{scale}:ih*{scale}:flags=lanczos,format={fmt}",
+                        str(dst)], check=True)
+        out = cv2.imread(str(dst), cv2.IMREAD_UNCHANGED).astype(np.float32) / 257
+        return out if out.ndim == 2 else out[..., ::-1]
+
+
+def restora(scale: int) -> Callable[[np.ndarray, int], np.ndarray]:
+    from models.image.upscale import LearnedUpscaler
+
+    model = LearnedUpscaler(weights=WEIGHTS_DIR / f"upscale-x{scale}.pt")
+    model.setup("cpu")
+    model.predict(np.zeros((32, 32, 3), np.float32))  # the first call sets torch up: not part of the timing
+    return lambda small, _: model.predict(small)
+
+
+def run(quick: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
+    images = held_out_images(quick)
+    methods: dict[str, Callable[[int], Callable[[np.ndarray, int], np.ndarray]]] = {
+        "bicubic": lambda s: opencv(cv2.INTER_CUBIC),
+        "Lanczos": lambda s: opencv(cv2.INTER_LANCZOS4),
+        "Restora": restora,
+    }
+    if not quick:
+        methods = {**dict(list(methods.items())[:2]), "FFmpeg scale (lanczos)": lambda s: ffmpeg_lanczos, "Restora": restora}
+    report: dict[str, Any] = {"images": [name for name, _ in images], "crop": CROP if not quick else 128, "border": BORDER,
+                              "machine": platform.processor() or platform.machine(), "scales": {}}
+    for scale in SCALES:
+        rows: dict[str, Any] = {}
+        for method, make in methods.items():
+            enlarge = make(scale)
+            psnrs, ssims, seconds, pixels = [], [], 0.0, 0
+            for _, clean in images:
+                small = np.rint(np.clip(reduce(clean, scale), 0, 255))
+                started = time.perf_counter()
+                out = enlarge(small, scale)
+                seconds += time.perf_counter() - started
+                pixels += out.shape[0] * out.shape[1]
+                p, s = scores(clean, out)
+                psnrs.append(p)
+                ssims.append(s)
+            rows[method] = {"psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims)), "s_per_mp": seconds / (pixels / 1e6),
+                            "per_image_psnr": [round(p, 3) for p in psnrs]}
+            log(f"x{scale} {method}: {rows[method]['psnr']:.2f} dB, SSIM {rows[method]['ssim']:.4f}, {rows[method]['s_per_mp']:.2f} s/MP")
+        report["scales"][f"x{scale}"] = rows
+    return report
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = ["# Upscaling: held-out photos reduced by area averaging, then enlarged", "",
+             f"Command: `python -m models.eval_upscale`. Images: {', '.join(report['images'])} ({report['crop']} px crops). "
+             f"PSNR / SSIM on luma, {report['border']} px border left out; seconds per output megapixel on this machine.", "",
+             "| scale | method | PSNR dB | SSIM | s / output MP |", "| --- | --- | ---: | ---: | ---: |"]
+    for scale, rows in report["scales"].items():
+        for method, row in rows.items():
+            lines.append(f"| {scale} | {method} | {row['psnr']:.2f} | {row['ssim']:.4f} | {row['s_per_mp']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR)
+    args = parser.parse_args(argv)
+    report = run(args.quick)
+    text = markdown(report)
+    write_report(args.out, "eval_upscale_quick" if args.quick else "eval_upscale", report, text, with_markdown=not args.quick)
+    print(text)
+    return report
+
+
+if __name__ == "__main__":
+    main()
