@@ -109,6 +109,7 @@ class VideoReader:
                 "width": stream.width,
                 "height": stream.height,
                 "has_audio": bool(container.streams.audio),
+                "subtitles": len(container.streams.subtitles),  # kept in mkv results (mp4: only mov_text)
                 "codec": stream.codec_context.name,
                 "pix_fmt": stream.codec_context.pix_fmt,
                 "duration": duration,
@@ -265,6 +266,7 @@ def join_segments(reader: VideoReader, parts: list[Path], output: Path) -> None:
             video.set_display_rotation(reader.source.rotation)
         if reader.info["has_audio"]:
             audio = _AudioTrack(reader.path, container, fmt)
+        _Subtitles(reader.path, container).mux_all()
         for part in parts:
             with av.open(str(part)) as segment:
                 for packet in segment.demux(segment.streams.video[0]):
@@ -300,6 +302,8 @@ class _Output:
             self.video = self._add_video(fmt, reader.info["width"], reader.info["height"])
             if audio and reader.info["has_audio"]:
                 self.audio = _AudioTrack(reader.path, self.container, fmt)
+            if audio:
+                _Subtitles(reader.path, self.container).mux_all()
         except BaseException:
             self.discard()
             raise
@@ -353,6 +357,27 @@ class _Output:
         with contextlib.suppress(Exception):
             self.container.close()
         self.temp.unlink(missing_ok=True)
+
+
+class _Subtitles:
+    """The source's subtitle streams that the output container can hold (SRT, ASS, WebVTT in
+    Matroska; mov_text in MP4), copied packet for packet with their timestamps. Text subtitles are
+    small, so all of them go in before the first frame; the muxer interleaves them."""
+
+    def __init__(self, source_path: Path, container: av.container.OutputContainer):
+        self._path, self._output = source_path, container
+        with open_input(source_path) as source:
+            self._streams = {s.index: container.add_stream_from_template(s) for s in source.streams.subtitles
+                             if s.codec_context.name in container.supported_codecs}
+
+    def mux_all(self) -> None:
+        if not self._streams:
+            return
+        with open_input(self._path) as source:
+            for packet in source.demux([source.streams[i] for i in self._streams]):
+                if packet.dts is not None and packet.size:
+                    packet.stream = self._streams[packet.stream.index]
+                    self._output.mux(packet)
 
 
 class _AudioTrack:

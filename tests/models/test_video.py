@@ -218,3 +218,31 @@ def test_segments_restored_apart_and_joined_match_an_unsplit_run(tmp_path):
             assert [f.pts for f in a.decode(video=0)] == [f.pts for f in b.decode(video=0)]
         with av.open(str(tmp_path / f"whole.{fmt}")) as a, av.open(str(tmp_path / f"joined.{fmt}")) as b:
             assert [f.samples for f in a.decode(audio=0)] == [f.samples for f in b.decode(audio=0)]
+
+
+def test_subtitles_are_copied_into_matroska_results_split_or_not(tmp_path):
+    """SRT subtitles survive into mkv results (unsplit and joined); MP4 holds only mov_text, so they
+    are left out of an mp4 result (the README says to ask for mkv)."""
+    import subprocess
+
+    from models.pipeline import Pipeline
+
+    (tmp_path / "subs.srt").write_text("1\n00:00:00,500 --> 00:00:01,500\nHello\n\n2\n00:00:02,000 --> 00:00:02,800\nWorld\n")
+    src = tmp_path / "clip.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=64x48:r=25:d=3", "-i", str(tmp_path / "subs.srt"),
+                    "-c:v", "ffv1", "-c:s", "srt", str(src)], check=True)
+    pipeline = Pipeline(kinds=("video",))
+    pipeline.restore_file(src, [tmp_path / "whole.mkv", tmp_path / "whole.mp4"])
+    plan = pipeline.plan_video(src)
+    parts = [tmp_path / "part0.mkv", tmp_path / "part1.mkv"]
+    for path, (first, stop) in zip(parts, [(0, 40), (40, None)]):
+        pipeline.restore_segment(src, [path], first=first, stop=stop, noise=plan.noise, model=plan.model.name)
+    pipeline.join_segments(src, {tmp_path / "joined.mkv": parts})
+
+    def subtitles(path: Path) -> list[tuple[int, bytes]]:
+        with av.open(str(path)) as container:
+            return [(p.pts, bytes(p)) for s in container.streams.subtitles for p in container.demux(s) if p.size]
+
+    assert [text for _, text in subtitles(src)] == [b"Hello", b"World"]
+    assert subtitles(tmp_path / "whole.mkv") == subtitles(tmp_path / "joined.mkv") == subtitles(src)
+    assert subtitles(tmp_path / "whole.mp4") == []
