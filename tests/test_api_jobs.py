@@ -180,7 +180,7 @@ def test_upscaled_sixteen_bit_rgba_png_keeps_depth_channels_and_alpha(api):
     ok, png = cv2.imencode(".png", np.concatenate([rgb[..., ::-1], alpha], axis=2).astype(np.uint16))
     job = wait_for(api, submit(api, "logo.png", png.tobytes(), task="upscale", scale="4")["id"])
     assert job["status"] == "succeeded", job["error"]
-    assert "image-upscale-x4" in job["model"]["name"]
+    assert "image-upscale-x4" in job["model"]["name"] and job["eta_s"] is None
     restored = cv2.imdecode(np.frombuffer(api.get(f"/v1/jobs/{job['id']}/result").content, np.uint8), cv2.IMREAD_UNCHANGED)  # BGRA
     assert restored.dtype == np.uint16 and restored.shape == (192, 256, 4)
     assert np.abs(restored[::4, ::4, 3].astype(float) - alpha[..., 0]).mean() < 1000  # alpha enlarged with the colour

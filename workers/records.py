@@ -17,6 +17,7 @@ MAX_SHUTDOWN_REQUEUES = 20
 def finish(job_id: str, attempt: int | None, status: str, **fields: Any) -> JobRecord | None:
     """Move a running job to ``status`` (only while on ``attempt``, unless None) and send its webhook."""
     rt = current()
+    fields = {"eta_s": None, **fields}  # nothing is left to wait for
     job = rt.store.finish(job_id, status, rt.settings.result_ttl, allowed_from=("running",), attempt=attempt, **fields)
     if job is not None and job.options.webhook:
         enqueue_webhook(rt.redis, job_id)

@@ -170,7 +170,7 @@ def join_segments(job_id: str) -> str:
             finish(job_id, None, "failed", stage="failed", error=f"joining the segments failed: {type(exc).__name__}: {exc}")
             return "failed"
     _drop_segments(job_id, job)
-    if finish(job_id, None, "succeeded", progress=1.0, stage="done", eta_s=None) is None:
+    if finish(job_id, None, "succeeded", progress=1.0, stage="done") is None:
         drop_results(job_id)  # canceled while joining
         return "stopped"
     log.info("job %s: %d segments joined", job_id, count)
