@@ -138,11 +138,14 @@ class Pipeline:
         from models.video.io import VideoReader
 
         with VideoReader(src) as reader:
-            info = reader.info
-            report.input(info)
-            estimate, source, spec, model = self._classify("video", reader.head(VIDEO_NOISE_FRAMES), noise_level, report)
+            estimate, source, spec, model = self._classify_clip(reader, noise_level, report)
             self._stream_video(reader, model, estimate, outputs, 0, None, report)
-        return info, estimate, source, spec
+        return reader.info, estimate, source, spec
+
+    def _classify_clip(self, reader, noise_level: NoiseChoice, report: Reporter):
+        """Report the clip's facts and classify its noise on its first frames."""
+        report.input(reader.info)
+        return self._classify("video", reader.head(VIDEO_NOISE_FRAMES), noise_level, report)
 
     def plan_video(self, src: Path, noise_level: NoiseChoice = "auto", report: Reporter | None = None) -> RunSummary:
         """What a split clip's segments share: the clip's facts, its noise and the model for it
@@ -152,8 +155,7 @@ class Pipeline:
         report = report or SilentReporter()
         started = time.perf_counter()
         with VideoReader(src) as reader:
-            report.input(reader.info)
-            estimate, source, spec, _ = self._classify("video", reader.head(VIDEO_NOISE_FRAMES), noise_level, report)
+            estimate, source, spec, _ = self._classify_clip(reader, noise_level, report)
             return RunSummary("video", reader.info, estimate, source, spec, time.perf_counter() - started)
 
     def restore_segment(self, src: Path, outputs: list[Path], *, first: int, stop: int | None, noise: NoiseEstimate,

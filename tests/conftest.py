@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -98,3 +99,17 @@ def wait_for(api: TestClient, job_id: str, timeout: float = 120, until=("succeed
             return job
         assert time.monotonic() < deadline, f"job still {job['status']} ({job['stage']}) after {timeout} s"
         time.sleep(0.1)
+
+
+def kill_and_replace(doomed: subprocess.Popen, settings: Settings, api: TestClient, job_id: str, timeout: float = 240) -> dict:
+    """SIGKILL ``doomed`` mid-job, start a new worker, and return the job once it has ended."""
+    doomed.send_signal(signal.SIGKILL)
+    doomed.wait()
+    killed_at = time.monotonic()
+    rescuer = start_worker(settings)
+    try:
+        final = wait_for(api, job_id, timeout=timeout)
+    finally:
+        stop(rescuer)
+    print(f"job ended {time.monotonic() - killed_at:.1f} s after the kill")
+    return final

@@ -3,7 +3,6 @@ audio, and after a worker is killed only its segment is restored again."""
 from __future__ import annotations
 
 import io
-import signal
 import time
 
 import av
@@ -18,7 +17,7 @@ from core.jobs import JobRecord, now
 from core.queues import PRIORITY_QUEUE, RESTORE_QUEUE, connect, restore_lane
 from core.settings import Settings
 from models.video.synthetic import make_clip
-from tests.conftest import start_worker, stop, wait_for
+from tests.conftest import kill_and_replace, start_worker, stop, wait_for
 from workers.segments import segment_bounds, worth_splitting
 
 
@@ -92,13 +91,7 @@ def test_a_killed_worker_costs_one_segment_not_the_clip(split, tmp_path):
     while ((api.get(f"/v1/jobs/{job['id']}").json().get("segments") or {}).get("frames_done") or 0) < 5:
         assert time.monotonic() < deadline, "the first segment did not start"
         time.sleep(0.05)
-    doomed.send_signal(signal.SIGKILL)
-    doomed.wait()
-    rescuer = start_worker(settings)
-    try:
-        final = wait_for(api, job["id"], timeout=240)
-    finally:
-        stop(rescuer)
+    final = kill_and_replace(doomed, settings, api, job["id"])
     assert final["status"] == "succeeded", final
     assert final["segments"]["redone"] == 1 and final["segments"]["done"] == final["segments"]["total"] == 6
     assert media(api.get(f"/v1/jobs/{job['id']}/result").content)["frames"] == 150

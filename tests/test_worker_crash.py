@@ -1,7 +1,6 @@
 """A worker killed mid-job loses nothing: another worker picks the job up and finishes it."""
 from __future__ import annotations
 
-import signal
 import time
 
 import numpy as np
@@ -11,7 +10,7 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from core.settings import Settings
 from models.video.synthetic import make_clip
-from tests.conftest import start_worker, stop, wait_for
+from tests.conftest import kill_and_replace, start_worker, wait_for
 
 
 @pytest.fixture
@@ -31,14 +30,6 @@ def test_sigkill_mid_job_is_recovered_by_another_worker(isolated, tmp_path):
     deadline = time.monotonic() + 60
     while api.get(f"/v1/jobs/{job['id']}").json()["progress"] < 0.05 and time.monotonic() < deadline:
         time.sleep(0.1)
-    doomed.send_signal(signal.SIGKILL)
-    doomed.wait()
-    killed_at = time.monotonic()
-    rescuer = start_worker(settings)
-    try:
-        final = wait_for(api, job["id"], timeout=240)
-    finally:
-        stop(rescuer)
+    final = kill_and_replace(doomed, settings, api, job["id"])
     assert final["status"] == "succeeded", final
-    print(f"recovered {time.monotonic() - killed_at:.1f} s after the kill")
     assert api.get(f"/v1/jobs/{job['id']}/result").status_code == 200

@@ -52,7 +52,7 @@ def split(job: JobRecord, attempt: int, source: Path, report) -> str:
     summary = rt.pipeline.plan_video(source, job.options.noise_level, report)
     frames = int(summary.input["frames"])
     bounds = segment_bounds(frames, float(summary.input["fps"]), rt.settings.segment_seconds)
-    rt.redis.hset(segments_key(job.id), mapping={"started": time.time(), "frames": frames})
+    rt.redis.hset(segments_key(job.id), mapping={"started": time.time(), "frames": frames, "total": len(bounds)})
     rt.redis.expire(segments_key(job.id), rt.settings.job_timeout_s + int(rt.settings.result_ttl.total_seconds()))
     state = {"total": len(bounds), "done": 0, "running": 0, "redone": 0, "frames_done": 0, "frames": frames, "fps": None}
     if rt.store.update(job.id, allowed_from=("running",), attempt=attempt, segments=state, stage=f"queued as {len(bounds)} segments") is None:
@@ -81,28 +81,26 @@ class SegmentReporter(SilentReporter):
         """Record this segment's frames done and state, and the job's totals from every segment."""
         key = segments_key(self.job_id)
         self.rt.redis.hset(key, mapping={f"frames:{self.index}": frames_done, f"state:{self.index}": state})
-        if publish_totals(self.rt.store, self.rt.redis.hgetall(key), self.job_id) is None:
+        if publish_totals(self.rt.store, self.rt.redis.hgetall(key), self.job_id) is None:  # not running any more
             raise Canceled(self.job_id)
         self._last_write = time.monotonic()
 
 
 def publish_totals(store: JobStore, fields: dict[bytes, bytes], job_id: str) -> JobRecord | None:
-    """Write the segments' totals, progress and ETA into the job record (None: it is not running)."""
-    job = store.get(job_id)
-    if job is None or job.segments is None:
-        return None
+    """Write the segments' totals (from the hash ``fields``), progress and ETA into the job record
+    (None: it is not running)."""
     values = {k.decode(): v.decode() for k, v in fields.items()}
     states = [v for k, v in values.items() if k.startswith("state:")]
     frames_done = sum(int(v) for k, v in values.items() if k.startswith("frames:"))
-    frames = int(values["frames"])
+    frames, total = int(values["frames"]), int(values["total"])
     elapsed = time.time() - float(values["started"])
     fps = frames_done / elapsed if elapsed > 0 else 0.0
     done, running = states.count("done"), states.count("running")
-    segments = {**job.segments, "done": done, "running": running, "redone": int(values.get("redone", 0)),
-                "frames_done": frames_done, "fps": round(fps, 2)}
+    segments = {"total": total, "done": done, "running": running, "redone": int(values.get("redone", 0)),
+                "frames_done": frames_done, "frames": frames, "fps": round(fps, 2)}
     return store.update(job_id, allowed_from=("running",), segments=segments,
                         progress=round(min(frames_done / max(frames, 1), 0.99), 4),
-                        stage=f"restoring: {done} of {segments['total']} segments done, {running} running",
+                        stage=f"restoring: {done} of {total} segments done, {running} running",
                         eta_s=round((frames - frames_done) / fps, 1) if fps > 0 else None)
 
 
