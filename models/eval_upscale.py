@@ -2,10 +2,12 @@
 
     python -m models.eval_upscale            # writes benchmarks/results/eval_upscale.{md,json}
     python -m models.eval_upscale --quick    # two small gray crops (tests), eval_upscale_quick.json
+    python -m models.eval_upscale --reduction bicubic   # a reduction the upscalers never trained on: eval_upscale_bicubic.*
 
 Images: centre crops (``CROP`` px, gray and colour) of the held-out photos of
 :mod:`models.data.image_pairs`, never used in training, reduced by 2 or 4 with area averaging and
-rounded to 8 bits (what a small file is). Methods, same images, same run: OpenCV bicubic and
+rounded to 8 bits (what a small file is); with ``--reduction bicubic`` by Pillow's antialiased
+bicubic instead (sharper small images, a degradation family the upscalers never trained on). Methods, same images, same run: OpenCV bicubic and
 Lanczos (``cv2.INTER_CUBIC``, ``cv2.INTER_LANCZOS4``), FFmpeg's ``scale`` filter with
 ``flags=lanczos`` (PNG in, 16-bit PNG out), and Restora's upscaler for that scale
 (models/image/upscale.py). PSNR (peak 255) and SSIM on luma (BT.601), ``BORDER`` px left out on
@@ -35,6 +37,20 @@ from models.registry import WEIGHTS_DIR
 CROP = 384  # a multiple of 4
 BORDER = 8
 SCALES = (2, 4)
+
+
+def reduce_bicubic(image: np.ndarray, scale: int) -> np.ndarray:
+    """Pillow's antialiased bicubic reduction (the classic super-resolution benchmark's), per channel."""
+    from PIL import Image
+
+    h, w = image.shape[0] // scale, image.shape[1] // scale
+    planes = image[..., None] if image.ndim == 2 else image
+    small = [np.asarray(Image.fromarray(np.ascontiguousarray(planes[..., c], np.float32), mode="F").resize((w, h), Image.BICUBIC))
+             for c in range(planes.shape[2])]
+    return np.stack(small, axis=2)[..., 0] if image.ndim == 2 else np.stack(small, axis=2)
+
+
+REDUCTIONS = {"area": reduce, "bicubic": reduce_bicubic}
 
 
 def held_out_images(quick: bool) -> list[tuple[str, np.ndarray]]:
@@ -100,7 +116,7 @@ def restora(scale: int) -> Callable[[np.ndarray, int], np.ndarray]:
     return lambda small, _: model.predict(small)
 
 
-def run(quick: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
+def run(quick: bool = False, log: Callable[[str], None] = print, reduction: str = "area") -> dict[str, Any]:
     images = held_out_images(quick)
     methods: dict[str, Callable[[int], Callable[[np.ndarray, int], np.ndarray]]] = {
         "bicubic": lambda s: opencv(cv2.INTER_CUBIC),
@@ -109,7 +125,7 @@ def run(quick: bool = False, log: Callable[[str], None] = print) -> dict[str, An
     }
     if not quick:
         methods = {**dict(list(methods.items())[:2]), "FFmpeg scale (lanczos)": lambda s: ffmpeg_lanczos, "Restora": restora}
-    report: dict[str, Any] = {"images": [name for name, _ in images], "crop": CROP if not quick else 128, "border": BORDER,
+    report: dict[str, Any] = {"reduction": reduction, "images": [name for name, _ in images], "crop": CROP if not quick else 128, "border": BORDER,
                               "machine": platform.processor() or platform.machine(), "scales": {}}
     for scale in SCALES:
         rows: dict[str, Any] = {}
@@ -117,7 +133,7 @@ def run(quick: bool = False, log: Callable[[str], None] = print) -> dict[str, An
             enlarge = make(scale)
             psnrs, ssims, seconds, pixels = [], [], 0.0, 0
             for _, clean in images:
-                small = np.rint(np.clip(reduce(clean, scale), 0, 255))
+                small = np.rint(np.clip(REDUCTIONS[reduction](clean, scale), 0, 255))
                 started = time.perf_counter()
                 out = enlarge(small, scale)
                 seconds += time.perf_counter() - started
@@ -133,8 +149,9 @@ def run(quick: bool = False, log: Callable[[str], None] = print) -> dict[str, An
 
 
 def markdown(report: dict[str, Any]) -> str:
-    lines = ["# Upscaling: held-out photos reduced by area averaging, then enlarged", "",
-             f"Command: `python -m models.eval_upscale`. Images: {', '.join(report['images'])} ({report['crop']} px crops). "
+    how = {"area": "area averaging", "bicubic": "antialiased bicubic (never trained on)"}[report.get("reduction", "area")]
+    lines = [f"# Upscaling: held-out photos reduced by {how}, then enlarged", "",
+             f"Command: `python -m models.eval_upscale --reduction {report.get('reduction', 'area')}`. Images: {', '.join(report['images'])} ({report['crop']} px crops). "
              f"PSNR / SSIM on luma, {report['border']} px border left out; seconds per output megapixel on this machine.", "",
              "| scale | method | PSNR dB | SSIM | s / output MP |", "| --- | --- | ---: | ---: | ---: |"]
     for scale, rows in report["scales"].items():
@@ -146,11 +163,13 @@ def markdown(report: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--reduction", choices=REDUCTIONS, default="area")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
-    report = run(args.quick)
+    report = run(args.quick, reduction=args.reduction)
     text = markdown(report)
-    write_report(args.out, "eval_upscale_quick" if args.quick else "eval_upscale", report, text, with_markdown=not args.quick)
+    name = "eval_upscale" + ("" if args.reduction == "area" else f"_{args.reduction}") + ("_quick" if args.quick else "")
+    write_report(args.out, name, report, text, with_markdown=not args.quick)
     print(text)
     return report
 
