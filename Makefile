@@ -1,9 +1,9 @@
 # Two commands for a fresh machine: `make serve` (the service) and `make test` (the test suite).
-# Both set up .venv themselves. torch is pinned and installed first, so pip never pulls a CUDA build.
+# Both set up .venv themselves. torch and torchvision are pinned and installed first, as the pair that imports together.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-TORCH := torch==2.13.0
+TORCH := torch==2.14.1 torchvision==0.29.1
 
 # Debian packages the test suite drives for real: FFmpeg (video evaluation baselines), Chromium (web page test).
 SYSTEM_PACKAGES := ffmpeg chromium chromium-driver

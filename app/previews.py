@@ -16,6 +16,7 @@ from PIL import Image
 
 from core.jobs import JobRecord
 from core.storage import Storage, StoredFile
+from models.formats import STACK_SUFFIXES, TIFF_SUFFIXES, suffix_of
 
 PREVIEW_MAX_SIDE = 2048  # larger inputs are shrunk: a preview is for looking, not measuring
 
@@ -44,14 +45,14 @@ def input_preview(job: JobRecord, storage: Storage, work_dir: Path) -> StoredFil
 
 
 def _first_frame(path: Path, job: JobRecord) -> np.ndarray:
-    suffix = path.suffix.lower()
-    if suffix == ".npy":
+    suffix = suffix_of(path)
+    if suffix in STACK_SUFFIXES:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
         if job.kind == "image":
             return np.asarray(array if array.ndim == 2 else array[..., :3])
         frames_last = job.input.get("layout") == "hwt" or (job.input.get("layout") != "thw" and array.shape[2] < array.shape[0])
         return np.asarray(array[:, :, 0] if frames_last else array[0])
-    if suffix in (".tif", ".tiff"):
+    if suffix in TIFF_SUFFIXES:
         return np.squeeze(tifffile.imread(path, key=0))
     if job.kind == "video":
         with av.open(str(path)) as container:

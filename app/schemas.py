@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import redis
 from pydantic import BaseModel, Field
@@ -109,7 +109,10 @@ class ModelInfo(BaseModel):
     role: str = Field(description="`classifier` or `restorer`")
     task: str = Field(default="denoise", description="`denoise` or `upscale` (restorers)")
     scale: int | None = Field(default=None, description="Upscalers: the factor each side grows by")
-    level: str | None = Field(description="Noise level a denoiser serves; null for classifiers and upscalers")
+    level: str | None = Field(description="Noise level a denoiser serves; null for classifiers, upscalers and users' models")
+    kinds: list[Kind] = Field(default_factory=list, description="The inputs it restores (image upscalers and users' models: images and each frame of videos)")
+    source: Literal["builtin", "user"] = Field("builtin", description="`builtin`: Restora's own; `user`: a file in the workers' RESTORA_MODELS_DIR")
+    architecture: str | None = Field(None, description="Users' models: the architecture spandrel recognised")
 
 
 class ModelList(BaseModel):
@@ -123,6 +126,8 @@ class ModelList(BaseModel):
                     "models": [
                         {"name": "stack-noise", "version": "1", "kind": "stack", "role": "classifier", "level": None},
                         {"name": "stack-fusion-medium", "version": "1", "kind": "stack", "role": "restorer", "level": "medium"},
+                        {"name": "my-esrgan-x4", "version": "3f2a9c1b0d4e", "kind": "image", "kinds": ["image", "video"], "role": "restorer",
+                         "task": "upscale", "scale": 4, "level": None, "source": "user", "architecture": "RealESRGAN Compact"},
                     ],
                     "workers": 2,
                 }

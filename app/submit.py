@@ -13,24 +13,16 @@ from pydantic import ValidationError
 from app.uploads import Upload
 from app.validation import InvalidInput, inspect_upload, suffix_of
 from core.jobs import JobRecord, JobStore, Options, now
-from core.queues import enqueue_restore, queued_count, restore_lane
+from core.queues import enqueue_restore, published_models, queued_count, restore_lane
 from core.settings import Settings
 from core.storage import Storage, bytes_in_use, input_key
 from models.formats import produced_formats
+from models.interface import FRAME_KINDS, model_mismatch
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
 
 
-# Form fields of the planned interface (docs/API.md, "Not built yet"): refused, never silently ignored.
-NOT_BUILT = {"model": None}
-
-
 def parse_options(fields: dict[str, str]) -> Options:
-    for name, allowed in NOT_BUILT.items():
-        value = fields.get(name, "")
-        if value not in ("", allowed):
-            only = f"; only {name}={allowed} is" if allowed else " is not"
-            raise InvalidInput(422, f"{name}={value!r} is not available yet{only} supported (see docs/API.md)")
     try:
         options = Options.model_validate({k: v for k, v in fields.items() if k in Options.model_fields and v != ""})
     except ValidationError as exc:
@@ -44,13 +36,27 @@ def parse_options(fields: dict[str, str]) -> Options:
     return options
 
 
-def check_upscale(kind: str, info: dict, scale: int, settings: Settings) -> None:
-    """Upscaling is built for images, up to the size limit for the result."""
-    if kind != "image":
-        raise InvalidInput(422, f"task=upscale is available for images; not for {kind}s yet")
-    elements = scale**2 * int(np.prod(info["shape"]))
-    if elements > settings.max_elements:
-        raise InvalidInput(413, f"the x{scale} result would have {elements} values, above the limit of {settings.max_elements}")
+def check_task(client: redis.Redis, kind: str, info: dict, options: Options, settings: Settings) -> None:
+    """The task, scale and model fit this input and a model the workers serve, and the result fits the limits."""
+    if options.model:
+        entry = next((e for e in published_models(client) if e["name"] == options.model), None)
+        if entry is None:
+            raise InvalidInput(422, f"model={options.model!r} is not a model the workers serve; see /v1/models")
+        problem = model_mismatch(entry, kind, options.task, options.scale)
+        if problem:
+            raise InvalidInput(422, problem)
+    elif options.task != "denoise" and kind not in FRAME_KINDS:
+        raise InvalidInput(422, f"task={options.task} is available for {' and '.join(k + 's' for k in FRAME_KINDS)}; not for {kind}s")
+    scale = options.scale or 1
+    if kind == "video":
+        pixels = info["width"] * info["height"] * scale**2
+        if pixels > settings.max_upscaled_video_pixels:
+            raise InvalidInput(413, f"x{scale} frames of {info['width'] * scale}x{info['height'] * scale} exceed the limit of "
+                                    f"{settings.max_upscaled_video_pixels} pixels for results")
+    elif scale > 1:
+        elements = scale**2 * int(np.prod(info["shape"]))
+        if elements > settings.max_elements:
+            raise InvalidInput(413, f"the x{scale} result would have {elements} values, above the limit of {settings.max_elements}")
 
 
 def check_capacity(client: redis.Redis, settings: Settings) -> None:
@@ -103,8 +109,7 @@ def create_job(upload: Upload, options: Options, owner: str, job_id: str, settin
         raise InvalidInput(422, f"invalid formats: {exc}") from None
     if kind == "stack":
         info["layout"] = options.layout
-    if options.task == "upscale":
-        check_upscale(kind, info, options.scale, settings)
+    check_task(client, kind, info, options, settings)
     check_storage(client, settings, upload.size)
     key = input_key(job_id, suffix_of(upload.filename))
     storage.put(key, upload.path)

@@ -101,7 +101,7 @@ def _inspect_npy(path: Path, filename: str, settings: Settings, requested: KindC
 
 def _inspect_image(path: Path, filename: str, suffix: str, settings: Settings) -> dict[str, Any]:
     try:
-        if suffix in (".tif", ".tiff"):
+        if suffix in formats.TIFF_SUFFIXES:
             with tifffile.TiffFile(path) as tif:
                 series = tif.series[0]
                 shape, dtype = tuple(series.shape), np.dtype(series.dtype)

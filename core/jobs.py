@@ -47,7 +47,8 @@ class Options(BaseModel):
     formats: list[str] | None = None  # result formats to make (videos); None: the kind's default
     webhook: str | None = None
     task: Task = "denoise"
-    scale: int | None = None  # with task "upscale": 2 or 4
+    scale: int | None = None  # with task "upscale": 2 or 4 (or the chosen model's own factor)
+    model: str | None = Field(None, max_length=64, description="A restoration model from /v1/models instead of the one for the noise level")
 
     @field_validator("formats", mode="before")
     @classmethod
@@ -58,8 +59,10 @@ class Options(BaseModel):
     @model_validator(mode="after")
     def _scale_goes_with_upscale(self) -> "Options":
         factors = " or ".join(map(str, UPSCALE_FACTORS))
-        if self.task == "upscale" and self.scale not in UPSCALE_FACTORS:
+        if self.task == "upscale" and self.scale is None:
             raise ValueError(f"task=upscale needs scale={factors}")
+        if self.task == "upscale" and self.scale not in UPSCALE_FACTORS and self.model is None:
+            raise ValueError(f"task=upscale needs scale={factors} (other factors only with a model that has them)")
         if self.task != "upscale" and self.scale is not None:
             raise ValueError("scale is for task=upscale")
         return self

@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     max_elements: int = Field(400_000_000, description="Largest frames x height x width of a stack or image")
     max_video_seconds: float = Field(600.0, description="Longest video accepted")
     max_video_pixels: int = Field(1920 * 1088, description="Largest video frame (width x height)")
+    max_upscaled_video_pixels: int = Field(3840 * 2160, description="Largest frame of an upscaled video result (width x height)")
     max_queued_jobs: int = Field(1000, description="Queue length at which submits get 429")
     max_storage_gb: float = Field(0.0, ge=0, description="Stored inputs and results at which new uploads get 507 (0 = no cap)")
     rate_limit_submits: int = Field(120, description="Submits one API key may make per rate_limit_window_s (429 above it); 0 = no limit")
@@ -36,6 +37,7 @@ class Settings(BaseSettings):
     device: str | None = Field(None, description="Torch device for workers; unset = cuda if present, else cpu")
     segment_seconds: float = Field(20.0, ge=0, description="Videos longer than 1.5 x this are split into segments of about this length, restored in parallel by any workers (0 = never split); clips no longer than it go to the priority lane")
     video_net_memory_mb: float = Field(256.0, gt=0, description="Memory the video network may use per frame; larger frames (1080p) are restored in overlapping tiles")
+    models_dir: Path | None = Field(None, description="Users' own model files (.safetensors, .pth) the workers offer by name (unset: <data_dir>/models); `restora models add` puts them here")
     worker_threads: int | None = Field(None, ge=1, description="CPU threads each worker's models and video codecs use; unset = every core (`restora serve --workers N` sets cores / N)")
 
     @field_validator("storage_url")
@@ -59,6 +61,10 @@ class Settings(BaseSettings):
         if self.storage_url and self.storage_url.startswith("file://"):
             return Path(self.storage_url.removeprefix("file://"))
         return self.data_dir / "storage"
+
+    @property
+    def user_models_dir(self) -> Path:
+        return self.models_dir or self.data_dir / "models"
 
     @property
     def staging_dir(self) -> Path:

@@ -11,7 +11,8 @@ Kind = Literal["stack", "video", "image"]
 KindChoice = Literal["auto", "stack", "video", "image"]
 
 STACK_SUFFIXES = (".npy",)
-IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".webp")
+TIFF_SUFFIXES = (".tif", ".tiff")  # read with tifffile; the other image formats with OpenCV / Pillow
+IMAGE_SUFFIXES = (".png", *TIFF_SUFFIXES, ".jpg", ".jpeg", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm")
 INPUT_SUFFIXES = STACK_SUFFIXES + IMAGE_SUFFIXES + VIDEO_SUFFIXES
 # How every video is opened (the API's probe and the workers' decoder alike): local files only, by
@@ -24,6 +25,9 @@ VIDEO_OPEN_OPTIONS = {
     "probesize": str(10_000_000),  # bytes FFmpeg may read to find the streams
     "analyzeduration": str(10_000_000),  # microseconds of media it may read for that
 }
+# Users' own model files (models/user_models.py): safetensors, or a pickled state dict read by
+# torch's weights-only unpickler. TorchScript (.pt) is refused: loading it can run the file's code.
+MODEL_SUFFIXES = (".safetensors", ".pth", ".ckpt")
 COLOUR_CHANNELS = (3, 4)  # RGB, RGBA: an (H, W, 3|4) .npy is an image unless told otherwise
 
 # Result formats per kind. Images come back in their own format by default (see default_format),
@@ -39,6 +43,7 @@ MEDIA_TYPES = {"npy": "application/octet-stream", "tiff": "image/tiff", "png": "
 INPUT_MEDIA_TYPES = {".npy": "application/octet-stream", ".png": "image/png", ".tif": "image/tiff", ".tiff": "image/tiff",
                      ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp", ".mp4": "video/mp4",
                      ".mkv": "video/x-matroska", ".mov": "video/quicktime", ".avi": "video/x-msvideo", ".webm": "video/webm"}
+VIDEO_MUXERS = {"mp4": "mp4", "mkv": "matroska"}  # video result format -> FFmpeg muxer
 _FORMAT_OF_SUFFIX = {".npy": "npy", ".tif": "tiff", ".tiff": "tiff", ".png": "png", ".jpg": "jpg", ".jpeg": "jpg",
                      ".webp": "webp", ".mp4": "mp4", ".mkv": "mkv"}
 # What a job produces unless its ``formats`` field asks otherwise: every format for stacks and

@@ -112,7 +112,7 @@ def read_image(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
             raw = raw[..., 0]
         if not (raw.ndim == 2 or (raw.ndim == 3 and raw.shape[2] in formats.COLOUR_CHANNELS)):
             raise ValueError(f"{path.name}: an image .npy is (H,W), (H,W,3) or (H,W,4), got shape {raw.shape}")
-    elif suffix in (".tif", ".tiff"):
+    elif suffix in formats.TIFF_SUFFIXES:
         raw = _read_tiff(path)
     elif suffix in formats.IMAGE_SUFFIXES:
         raw = _read_encoded(path)

@@ -15,8 +15,11 @@ import numpy as np
 from models import io
 from models.device import pick_device
 from models.formats import KindChoice
-from models.interface import Kind, NoiseEstimate, Task
-from models.registry import REGISTRY, ModelSpec, classifier_for, restorer_for, upscaler_for
+from models.image.noise import data_range
+from models.image.upscale import enlarge_alpha
+from models.interface import FrameModel, Kind, NoiseEstimate, NoiseLevel, Task, model_mismatch, no_progress
+from models.registry import REGISTRY, ModelSpec, classifier_for, model_for, restorer_for, spec_named
+from models.user_models import UserModels
 
 NoiseChoice = Literal["auto", "low", "medium", "high"]
 # Video noise is classified on the first frames of the clip.
@@ -42,28 +45,49 @@ class SilentReporter:
 
 
 @dataclass
+class Chain:
+    """The models one job runs, in order: a denoiser for the noise level (none when a user's model
+    replaces it), then a per-frame model after it (an upscaler, or the user's model), or neither."""
+
+    denoiser: ModelSpec | None
+    after: FrameModel | None
+    name: str
+    version: str
+
+    @property
+    def scale(self) -> int:
+        return self.after.scale if self.after is not None else 1
+
+
+@dataclass
 class RunSummary:
     kind: Kind
     input: dict[str, Any]
     noise: NoiseEstimate
     noise_source: str
-    model: ModelSpec
+    model: Chain
     seconds: float
 
 
 class Pipeline:
-    """Holds every classifier and restoration model, loaded once, on one device."""
+    """Holds every classifier and restoration model, loaded once, on one device; users' model files
+    from ``models_dir`` are detected as they appear and loaded on first use."""
 
-    def __init__(self, device: str | None = None, kinds: tuple[Kind, ...] = ("stack", "image", "video"), video_net_memory_mb: float | None = None):
+    def __init__(self, device: str | None = None, kinds: tuple[Kind, ...] = ("stack", "image", "video"), video_net_memory_mb: float | None = None,
+                 models_dir: Path | None = None):
         """``video_net_memory_mb``: the video network's memory budget per frame (default: the model's own)."""
         self.device = pick_device(device)
-        self.specs = [s for s in REGISTRY if s.kind in kinds]
+        self.specs = [s for s in REGISTRY if set(s.kinds) & set(kinds)]
         video_options = {"net_memory_mb": video_net_memory_mb} if video_net_memory_mb else {}
         self._loaded = {spec.name: spec.build(self.device, **(video_options if (spec.kind, spec.role) == ("video", "restorer") else {}))
                         for spec in self.specs}
+        self.user_models = UserModels(models_dir, self.device, reserved=frozenset(s.name for s in REGISTRY)) if models_dir else None
+        if self.user_models:
+            self.user_models.refresh()
 
     def catalog(self) -> list[dict[str, Any]]:
-        return [spec.describe() for spec in self.specs]
+        """Restora's own models, then the users' (as ``/v1/models`` lists them)."""
+        return [spec.describe() for spec in self.specs] + (self.user_models.catalog() if self.user_models else [])
 
     def restore_file(
         self,
@@ -75,22 +99,59 @@ class Pipeline:
         kind: KindChoice = "auto",
         task: Task = "denoise",
         scale: int | None = None,
+        model: str | None = None,
         report: Reporter | None = None,
     ) -> RunSummary:
         """Restore ``src`` into each of ``outputs`` (format by extension); ``kind`` settles an ambiguous .npy.
-        ``task="upscale"`` enlarges by ``scale`` after denoising (images)."""
+        ``task="upscale"`` enlarges by ``scale`` after denoising; ``model`` names the restorer to use
+        (one of :meth:`catalog`) instead of the one for the noise level."""
         report = report or SilentReporter()
         started = time.perf_counter()
         kind = io.detect_kind(src, kind)
-        upscaler = self._upscaler(kind, scale) if task == "upscale" else None
+        self.check(kind, task, scale, model)
         if kind == "video":
-            info, estimate, source, spec = self._restore_video(src, outputs, noise_level, report)
-        else:
-            info, estimate, source, spec = self._restore_frame(kind, src, outputs, noise_level, layout, report, upscaler)
-        report.progress(1.0, "done")
-        return RunSummary(kind, info, estimate, source, spec, time.perf_counter() - started)
+            from models.video.io import VideoReader
 
-    def _classify(self, kind: Kind, sample: Any, noise_level: NoiseChoice, report: Reporter) -> tuple[NoiseEstimate, str, ModelSpec, Any]:
+            with VideoReader(src) as reader:
+                estimate, source, chain = self._classify_clip(reader, noise_level, task, scale, model, report)
+                self._stream_video(reader, chain, estimate, outputs, 0, None, report)
+            info = reader.info
+        else:
+            info, estimate, source, chain = self._restore_frame(kind, src, outputs, noise_level, layout, task, scale, model, report)
+        report.progress(1.0, "done")
+        return RunSummary(kind, info, estimate, source, chain, time.perf_counter() - started)
+
+    def check(self, kind: Kind, task: Task, scale: int | None, model: str | None) -> None:
+        """ValueError, in words, when nothing here serves this kind, task, scale and model."""
+        if model is not None:
+            entry = next((e for e in self.catalog() if e["name"] == model), None)
+            if entry is None and self.user_models and self.user_models.refresh():
+                entry = next((e for e in self.catalog() if e["name"] == model), None)
+            if entry is None:
+                raise ValueError(f"there is no model named {model!r} here (see /v1/models or `restora models list`)")
+            problem = model_mismatch(entry, kind, task, scale)
+            if problem:
+                raise ValueError(problem)
+        elif task != "denoise":
+            spec = model_for(kind, task, scale)
+            if spec.name not in self._loaded:
+                raise ValueError(f"{spec.name} is not loaded here")
+
+    def _chain(self, kind: Kind, level: NoiseLevel, task: Task, scale: int | None, model: str | None) -> Chain:
+        named = spec_named(model) if model else None
+        if model and named is None:  # a user's model: it replaces Restora's own
+            user = self.user_models.get(model)
+            return Chain(None, user, user.name, user.info.sha256[:12])
+        if named is not None and named.task == "denoise":
+            return Chain(named, None, named.name, named.version)
+        denoiser = restorer_for(kind, level)
+        if task == "denoise":
+            return Chain(denoiser, None, denoiser.name, denoiser.version)
+        after = named or model_for(kind, task, scale)  # after denoising: enlarged noise would be harder to remove
+        return Chain(denoiser, self._loaded[after.name], f"{denoiser.name}+{after.name}", f"{denoiser.version}+{after.version}")
+
+    def _classify(self, kind: Kind, sample: Any, noise_level: NoiseChoice, task: Task, scale: int | None, model: str | None,
+                  report: Reporter) -> tuple[NoiseEstimate, str, Chain]:
         report.progress(0.0, "classifying noise")
         estimate: NoiseEstimate = self._loaded[classifier_for(kind).name].predict(sample)
         source = "classifier"
@@ -98,75 +159,59 @@ class Pipeline:
             estimate = NoiseEstimate(level=noise_level, sigma=estimate.sigma)
             source = "override"
         report.noise(estimate, source)
-        spec = restorer_for(kind, estimate.level)
-        report.model(spec.name, spec.version)
-        return estimate, source, spec, self._loaded[spec.name]
+        chain = self._chain(kind, estimate.level, task, scale, model)
+        report.model(chain.name, chain.version)
+        return estimate, source, chain
 
-    def _upscaler(self, kind: Kind, scale: int | None) -> ModelSpec:
-        if kind != "image":
-            raise ValueError(f"upscaling is built for images; not for {kind}s yet")
-        spec = upscaler_for(kind, scale or 0)
-        if spec.name not in self._loaded:
-            raise ValueError(f"{spec.name} is not loaded here")
-        return spec
-
-    def _restore_frame(self, kind: Kind, src: Path, outputs: list[Path], noise_level: NoiseChoice, layout: io.Layout, report: Reporter,
-                       upscaler: ModelSpec | None = None):
+    def _restore_frame(self, kind: Kind, src: Path, outputs: list[Path], noise_level: NoiseChoice, layout: io.Layout, task: Task,
+                       scale: int | None, model: str | None, report: Reporter):
         report.progress(0.0, "reading")
         data, info = io.read_stack(src, layout) if kind == "stack" else io.read_image(src)
         report.input(info)
         alpha = None
         if data.ndim == 3 and kind == "image" and data.shape[2] == 4:  # restore the colour, keep the alpha as sent
             data, alpha = data[..., :3], data[..., 3:]
-        estimate, source, spec, model = self._classify(kind, data, noise_level, report)
-        restored = model.predict(data, estimate, report.progress)
-        if upscaler is not None:  # after denoising: enlarged noise would be harder to remove
-            report.model(f"{spec.name}+{upscaler.name}", f"{spec.version}+{upscaler.version}")
-            restored = self._loaded[upscaler.name].predict(restored, estimate, report.progress)
-            if alpha is not None:
-                from models.image.upscale import enlarge_alpha
-
-                alpha = enlarge_alpha(alpha, upscaler.scale)
+        estimate, source, chain = self._classify(kind, data, noise_level, task, scale, model, report)
+        restored = data
+        if chain.denoiser is not None:
+            restored = self._loaded[chain.denoiser.name].predict(data, estimate, report.progress)
+        if chain.after is not None:
+            restored = chain.after.predict(restored, estimate, report.progress, peak=data_range(data))
         if alpha is not None:
-            restored = np.concatenate([restored, alpha], axis=2)
+            restored = np.concatenate([restored, enlarge_alpha(alpha, chain.scale)], axis=2)
         report.progress(0.99, "writing")
         for path in outputs:
             io.write_frame(path, restored, info, kind)
-        return info, estimate, source, spec
+        return info, estimate, source, chain
 
-    def _restore_video(self, src: Path, outputs: list[Path], noise_level: NoiseChoice, report: Reporter):
-        from models.video.io import VideoReader
-
-        with VideoReader(src) as reader:
-            estimate, source, spec, model = self._classify_clip(reader, noise_level, report)
-            self._stream_video(reader, model, estimate, outputs, 0, None, report)
-        return reader.info, estimate, source, spec
-
-    def _classify_clip(self, reader, noise_level: NoiseChoice, report: Reporter):
+    def _classify_clip(self, reader, noise_level: NoiseChoice, task: Task, scale: int | None, model: str | None, report: Reporter):
         """Report the clip's facts and classify its noise on its first frames."""
         report.input(reader.info)
-        return self._classify("video", reader.head(VIDEO_NOISE_FRAMES), noise_level, report)
+        return self._classify("video", reader.head(VIDEO_NOISE_FRAMES), noise_level, task, scale, model, report)
 
-    def plan_video(self, src: Path, noise_level: NoiseChoice = "auto", report: Reporter | None = None) -> RunSummary:
-        """What a split clip's segments share: the clip's facts, its noise and the model for it
+    def plan_video(self, src: Path, noise_level: NoiseChoice = "auto", task: Task = "denoise", scale: int | None = None,
+                   model: str | None = None, report: Reporter | None = None) -> RunSummary:
+        """What a split clip's segments share: the clip's facts, its noise and the models for it
         (classified once, on the clip's first frames, as an unsplit run does)."""
         from models.video.io import VideoReader
 
         report = report or SilentReporter()
         started = time.perf_counter()
+        self.check("video", task, scale, model)
         with VideoReader(src) as reader:
-            estimate, source, spec, _ = self._classify_clip(reader, noise_level, report)
-            return RunSummary("video", reader.info, estimate, source, spec, time.perf_counter() - started)
+            estimate, source, chain = self._classify_clip(reader, noise_level, task, scale, model, report)
+            return RunSummary("video", reader.info, estimate, source, chain, time.perf_counter() - started)
 
     def restore_segment(self, src: Path, outputs: list[Path], *, first: int, stop: int | None, noise: NoiseEstimate,
-                        model: str, report: Reporter | None = None) -> int:
-        """Frames ``first`` to ``stop`` (None: the end) of a clip, restored by ``model`` into video-only
-        files for :meth:`join_segments`; the frames before ``first`` that the restorer's temporal
-        estimate needs are fused first, so the frames match an unsplit run's. Returns the frames written."""
+                        task: Task = "denoise", scale: int | None = None, model: str | None = None, report: Reporter | None = None) -> int:
+        """Frames ``first`` to ``stop`` (None: the end) of a clip, restored as :meth:`plan_video` planned
+        into video-only files for :meth:`join_segments`; the frames before ``first`` that the denoiser's
+        temporal estimate needs are fused first, so the frames match an unsplit run's. Returns the frames written."""
         from models.video.io import VideoReader
 
+        chain = self._chain("video", noise.level, task, scale, model)
         with VideoReader(src) as reader:
-            return self._stream_video(reader, self._loaded[model], noise, outputs, first, stop, report or SilentReporter(), audio=False)
+            return self._stream_video(reader, chain, noise, outputs, first, stop, report or SilentReporter(), audio=False)
 
     def join_segments(self, src: Path, parts: dict[Path, list[Path]]) -> None:
         """Each output from its segments, in order, with the source clip's audio (see :func:`models.video.io.join_segments`)."""
@@ -176,18 +221,21 @@ class Pipeline:
             for output, segments in parts.items():
                 join_segments(reader, segments, output)
 
-    @staticmethod
-    def _stream_video(reader, model, noise: NoiseEstimate, outputs: list[Path], first: int, stop: int | None,
+    def _stream_video(self, reader, chain: Chain, noise: NoiseEstimate, outputs: list[Path], first: int, stop: int | None,
                       report: Reporter, audio: bool = True) -> int:
         from models.video.io import VideoWriter
 
-        warmup = min(first, model.settings.warmup_frames)
+        denoiser = self._loaded[chain.denoiser.name] if chain.denoiser is not None else None
+        warmup = min(first, denoiser.settings.warmup_frames) if denoiser is not None else 0
         end = int(reader.info["frames"]) if stop is None else stop
         total = max(end - first, 1)
-        restored = model.predict(reader.frames(first, warmup), noise, report.noise_recheck, start=first - warmup, warmup=warmup)
+        frames = reader.frames(first, warmup)
+        restored = denoiser.predict(frames, noise, report.noise_recheck, start=first - warmup, warmup=warmup) if denoiser is not None else frames
         done = 0
-        with VideoWriter(outputs, reader, audio) as writer:
+        with VideoWriter(outputs, reader, audio, chain.scale) as writer:
             for done, frame in enumerate(itertools.islice(restored, None if stop is None else stop - first), start=1):
+                if chain.after is not None:
+                    frame = chain.after.predict(frame, noise, no_progress, peak=255.0)  # video frames are in 8-bit units
                 writer.write(frame)
                 report.progress(min(done / total, 0.99), f"frame {first + done}/{int(reader.info['frames'])}")
         return done

@@ -3,7 +3,9 @@
 
 After BasicSR's registry: a name maps to a class (imported lazily, so listing the registry needs no
 torch) and a weight file under ``models/weights``. Adding a model is one line here; the pipeline
-picks denoisers by (kind, level) and upscalers by (kind, scale).
+picks denoisers by (kind, level) and the models of other tasks by (kind, task, scale), or any
+restorer by name. A new task is a new ``Task`` name in models/interface.py, its model's file and its
+line here. Users' own model files are listed beside these (models/user_models.py).
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from models.interface import NOISE_LEVELS, UPSCALE_FACTORS, Kind, NoiseLevel, Task
+from models.interface import FRAME_KINDS, NOISE_LEVELS, UPSCALE_FACTORS, Kind, NoiseLevel, Task
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 Role = Literal["classifier", "restorer"]
@@ -40,9 +42,14 @@ class ModelSpec:
         model.setup(device)
         return model
 
+    @property
+    def kinds(self) -> tuple[Kind, ...]:
+        """What it restores: image models for tasks after denoising (upscaling) also run on each frame of a video."""
+        return FRAME_KINDS if self.kind == "image" and self.task != "denoise" else (self.kind,)
+
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version, "kind": self.kind, "role": self.role, "task": self.task,
-                "scale": self.scale, "level": self.level}
+        return {"name": self.name, "version": self.version, "kind": self.kind, "kinds": list(self.kinds), "role": self.role,
+                "task": self.task, "scale": self.scale, "level": self.level, "source": "builtin", "architecture": None}
 
 
 def _per_level(kind: Kind, name: str, version: str, target: str, weights: str | None = None) -> list[ModelSpec]:
@@ -72,6 +79,10 @@ REGISTRY: tuple[ModelSpec, ...] = (
 )
 
 
+def spec_named(name: str) -> ModelSpec | None:
+    return next((s for s in REGISTRY if s.name == name), None)
+
+
 def classifier_for(kind: Kind) -> ModelSpec:
     return next(s for s in REGISTRY if s.kind == kind and s.role == "classifier")
 
@@ -81,11 +92,11 @@ def restorer_for(kind: Kind, level: NoiseLevel) -> ModelSpec:
     return next(s for s in REGISTRY if s.kind == kind and s.task == "denoise" and s.role == "restorer" and s.level == level)
 
 
-def upscaler_for(kind: Kind, scale: int) -> ModelSpec:
-    """The upscaler for ``kind`` by ``scale``; ValueError says what there is."""
-    found = [s for s in REGISTRY if s.kind == kind and s.task == "upscale"]
+def model_for(kind: Kind, task: Task, scale: int | None = None) -> ModelSpec:
+    """The model that does ``task`` (after denoising) for ``kind``, by ``scale`` for upscalers; ValueError says what there is."""
+    found = [s for s in REGISTRY if kind in s.kinds and s.task == task]
     for spec in found:
         if spec.scale == scale:
             return spec
-    have = ", ".join(f"x{s.scale}" for s in found) or "none"
-    raise ValueError(f"no upscaler for {kind}s by {scale} (there is: {have})")
+    have = ", ".join(f"x{s.scale}" if s.scale else s.name for s in found) or "none"
+    raise ValueError(f"no {task} model for {kind}s{f' by {scale}' if scale else ''} (there is: {have})")

@@ -51,6 +51,7 @@ def training_parser(description: str, weights_name: str, *, iters: int, batch: i
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (OpenCV gets one: the machine is shared)")
     parser.add_argument("--out", type=Path, default=None, help=f"default models/weights/{weights_name}")
+    parser.add_argument("--init", type=Path, default=None, help="start from this weight file (same architecture): a longer run in stages")
     return parser
 
 
@@ -102,6 +103,12 @@ def train_on_batches(module: str, argv: list[str] | None, args: argparse.Namespa
 
     torch.manual_seed(args.seed)
     net = build(arch, config)
+    if getattr(args, "init", None):
+        from models.archs import load_weights
+
+        earlier, earlier_meta = load_weights(args.init, "cpu")
+        net.load_state_dict(earlier.state_dict())
+        meta = {**meta, "init": earlier_meta.get("training")}  # the stage before this one, for the record
     params = sum(p.numel() for p in net.parameters())
     log(f"{arch} {config}: {params} parameters; before: {held_out(net.eval())}")
 

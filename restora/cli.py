@@ -1,4 +1,4 @@
-"""The ``restora`` command: serve, worker, run, submit."""
+"""The ``restora`` command: serve, worker, run, submit, models, eval."""
 from __future__ import annotations
 
 import os
@@ -145,8 +145,9 @@ def run(
     noise_level: Annotated[NoiseLevel, typer.Option(help="Override the noise classifier")] = NoiseLevel.auto,
     layout: Annotated[Layout, typer.Option(help="Axis order of a .npy stack")] = Layout.auto,
     kind: Annotated[KindChoice, typer.Option(help="What a .npy is when its shape is ambiguous: (H, W, 3|4) is an image unless --kind stack")] = KindChoice.auto,
-    task: Annotated[Task, typer.Option(help="denoise, or upscale (images; after denoising) by --scale")] = Task.denoise,
-    scale: Annotated[int | None, typer.Option(help="With --task upscale: 2 or 4")] = None,
+    task: Annotated[Task, typer.Option(help="denoise, or upscale (images and videos; after denoising) by --scale")] = Task.denoise,
+    scale: Annotated[int | None, typer.Option(help="With --task upscale: 2 or 4 (or the --model's own factor)")] = None,
+    model: Annotated[str | None, typer.Option(help="A restoration model by name (`restora models list`) instead of the one for the noise level")] = None,
     device: Annotated[str | None, typer.Option(help="Torch device (default: cuda if present, else cpu)")] = None,
     video_memory_mb: Annotated[float | None, typer.Option(min=1, help="Video network memory budget per frame; larger frames are tiled (default 256)")] = None,
 ) -> None:
@@ -160,17 +161,17 @@ def run(
         detected = io.detect_kind(input, kind.value)
         if fmt not in formats.RESULT_FORMATS[detected]:
             raise ValueError(f"{detected} results cannot be written as .{fmt}; use " + ", ".join(f".{f}" for f in formats.RESULT_FORMATS[detected]))
-        Options(task=task.value, scale=scale)  # the service's own check of task and scale
+        Options(task=task.value, scale=scale, model=model)  # the service's own check of task, scale and model
     except (ValueError, ValidationError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     limit_threads(os.cpu_count() or 1)  # the video codecs' own defaults take more threads than there are cores
-    pipeline = Pipeline(device, kinds=(detected,), video_net_memory_mb=video_memory_mb)
+    pipeline = Pipeline(device, kinds=(detected,), video_net_memory_mb=video_memory_mb, models_dir=Settings().user_models_dir)
 
     with _progress_bar() as bar:
         try:
             summary = pipeline.restore_file(input, [output], noise_level=noise_level.value, layout=layout.value, kind=kind.value,
-                                            task=task.value, scale=scale, report=_BarReporter(bar))
+                                            task=task.value, scale=scale, model=model, report=_BarReporter(bar))
         except ValueError as exc:
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(1) from None
@@ -186,8 +187,9 @@ def submit(
     noise_level: Annotated[NoiseLevel, typer.Option(help="Override the noise classifier")] = NoiseLevel.auto,
     layout: Annotated[Layout, typer.Option(help="Axis order of a .npy stack")] = Layout.auto,
     kind: Annotated[KindChoice, typer.Option(help="What a .npy is when its shape is ambiguous: (H, W, 3|4) is an image unless --kind stack")] = KindChoice.auto,
-    task: Annotated[Task, typer.Option(help="denoise, or upscale (images; after denoising) by --scale")] = Task.denoise,
-    scale: Annotated[int | None, typer.Option(help="With --task upscale: 2 or 4")] = None,
+    task: Annotated[Task, typer.Option(help="denoise, or upscale (images and videos; after denoising) by --scale")] = Task.denoise,
+    scale: Annotated[int | None, typer.Option(help="With --task upscale: 2 or 4 (or the --model's own factor)")] = None,
+    model: Annotated[str | None, typer.Option(help="A restoration model by name (`restora models list`) instead of the one for the noise level")] = None,
 ) -> None:
     """Upload a file to a server, show progress, download the result."""
     import httpx
@@ -198,7 +200,7 @@ def submit(
     try:
         with Client(server, api_key) as client, _progress_bar() as bar:
             job = client.submit(input, noise_level=noise_level.value, layout=layout.value, kind=kind.value, formats=fmt,
-                                task=task.value, scale=scale)
+                                task=task.value, scale=scale, model=model)
             task = bar.add_task(f"job {job.id}", total=1.0)
 
             def show(j) -> None:
@@ -219,6 +221,51 @@ def submit(
         console.print(f"[red]cannot reach {server}:[/red] {exc}")
         raise typer.Exit(1) from None
     console.print(f"wrote {output} (noise {job.noise.level}, sigma {job.noise.sigma:g}, model {job.model.name} v{job.model.version})")
+
+
+user_models = typer.Typer(help="Your own model files (spandrel architectures): add them, list what the workers offer.", no_args_is_help=True)
+app.add_typer(user_models, name="models")
+
+
+@user_models.command("add")
+def models_add(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A .safetensors file, or a .pth / .ckpt state dict")],
+    name: Annotated[str | None, typer.Option(help="The name jobs use (default: the file's name without its extension)")] = None,
+    replace: Annotated[bool, typer.Option(help="Overwrite a model of the same name")] = False,
+) -> None:
+    """Check a model file and put it in RESTORA_MODELS_DIR as NAME.safetensors (a .pth is converted, never
+    unpickled again). Workers reading that folder offer it by name within their maintenance interval."""
+    from models.registry import REGISTRY
+    from models.user_models import ModelFileError, add
+
+    folder = Settings().user_models_dir
+    try:
+        info = add(file, folder, name, reserved=frozenset(s.name for s in REGISTRY), replace=replace)
+    except ModelFileError as exc:
+        console.print(f"[red]refused:[/red] {exc}")
+        raise typer.Exit(1) from None
+    what = f"upscale x{info.scale}" if info.task == "upscale" else info.task
+    console.print(f"added {info.name}: {info.architecture}, {what}, {info.channels} channel(s) -> {folder / info.file}")
+
+
+@user_models.command("list")
+def models_list() -> None:
+    """Restora's own restorers and the files in RESTORA_MODELS_DIR: what each does, and why a file is refused."""
+    from rich.table import Table
+
+    from models.registry import REGISTRY
+    from models.user_models import UserModels
+
+    folder = Settings().user_models_dir
+    found = UserModels(folder, "cpu", reserved=frozenset(s.name for s in REGISTRY))
+    found.refresh()
+    table = Table("name", "source", "task", "scale", "inputs", "architecture / level")
+    for entry in [s.describe() for s in REGISTRY if s.role == "restorer"] + found.catalog():
+        table.add_row(entry["name"], entry["source"], entry["task"], str(entry["scale"] or ""), ", ".join(entry["kinds"]),
+                      entry["architecture"] or entry["level"] or "")
+    Console().print(table)
+    for file, problem in found.problems.items():
+        console.print(f"[yellow]{folder / file} is not offered:[/yellow] {problem}")
 
 
 evaluate = typer.Typer(help="Measure Restora against strong baselines on seeded synthetic data.", no_args_is_help=True)

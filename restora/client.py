@@ -87,12 +87,14 @@ class Client:
         return response
 
     def submit(self, path: Path, *, noise_level: str = "auto", layout: str = "auto", kind: str = "auto", formats: str | None = None,
-               webhook: str | None = None, idempotency_key: str | None = None, task: str = "denoise", scale: int | None = None) -> Job:
+               webhook: str | None = None, idempotency_key: str | None = None, task: str = "denoise", scale: int | None = None,
+               model: str | None = None) -> Job:
         """Upload ``path``; ``kind`` settles an ambiguous .npy shape ((H, W, 3|4) is an image unless ``"stack"``),
         ``formats`` (e.g. ``"mp4,mkv"``) the result formats a video job makes (default ``mp4``);
-        ``task="upscale"`` with ``scale`` 2 or 4 enlarges an image after denoising it."""
+        ``task="upscale"`` with ``scale`` 2 or 4 enlarges an image or video after denoising it; ``model``
+        names a restorer from :meth:`models` to use instead of the one for the noise level."""
         data = {"noise_level": noise_level, "layout": layout, "kind": kind, "task": task} | ({"formats": formats} if formats else {}) \
-            | ({"webhook": webhook} if webhook else {}) | ({"scale": str(scale)} if scale else {})
+            | ({"webhook": webhook} if webhook else {}) | ({"scale": str(scale)} if scale else {}) | ({"model": model} if model else {})
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         with Path(path).open("rb") as f:
             response = self.http.post("/v1/jobs", files={"file": (Path(path).name, f)}, data=data, headers=headers)
@@ -100,6 +102,10 @@ class Client:
 
     def get(self, job_id: str) -> Job:
         return Job.model_validate(self._check(self.http.get(f"/v1/jobs/{job_id}")).json())
+
+    def models(self) -> list[dict]:
+        """The models the live workers offer (``/v1/models``): Restora's own and users' files, by name."""
+        return self._check(self.http.get("/v1/models")).json()["models"]
 
     def list(self, status: Status | None = None, limit: int = 50) -> list[Job]:
         """The caller's recent jobs, newest first."""

@@ -169,7 +169,9 @@ def test_models_endpoint_lists_every_level_and_the_upscalers(api):
     assert body["workers"] >= 1
     restorers = {(m["kind"], m["level"]) for m in body["models"] if m["role"] == "restorer" and m["task"] == "denoise"}
     assert {(k, l) for k in ("stack", "image", "video") for l in ("low", "medium", "high")} <= restorers
-    assert {(m["kind"], m["scale"]) for m in body["models"] if m["task"] == "upscale"} == {("image", 2), ("image", 4)}
+    upscalers = [m for m in body["models"] if m["task"] == "upscale" and m["source"] == "builtin"]
+    assert {(m["kind"], m["scale"]) for m in upscalers} == {("image", 2), ("image", 4)}
+    assert all(m["kinds"] == ["image", "video"] for m in upscalers)
 
 
 def test_upscaled_sixteen_bit_rgba_png_keeps_depth_channels_and_alpha(api):

@@ -45,10 +45,11 @@ def test_compose_file_names_real_targets_and_production_redis():
 
 
 def test_images_install_the_same_pinned_torch_as_ci():
-    pin = re.search(r"TORCH := (torch==[\d.]+)", (ROOT / "Makefile").read_text()).group(1)
+    pins = re.search(r"TORCH := (torch==[\d.]+) (torchvision==[\d.]+)", (ROOT / "Makefile").read_text()).groups()
     dockerfile = (ROOT / "docker/Dockerfile").read_text()
-    assert dockerfile.count(pin) == 2, "both worker images must install the Makefile's torch pin"
-    assert pin in (ROOT / "pyproject.toml").read_text()
+    for pin in pins:
+        assert dockerfile.count(pin) == 2, f"both worker images must install the Makefile's {pin}"
+        assert pin in (ROOT / "pyproject.toml").read_text()
 
 
 def k8s_documents() -> list[dict]:

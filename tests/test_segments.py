@@ -95,3 +95,22 @@ def test_a_killed_worker_costs_one_segment_not_the_clip(split, tmp_path):
     assert final["status"] == "succeeded", final
     assert final["segments"]["redone"] == 1 and final["segments"]["done"] == final["segments"]["total"] == 6
     assert media(api.get(f"/v1/jobs/{job['id']}/result").content)["frames"] == 150
+
+
+def test_a_split_clip_is_upscaled_segment_by_segment_and_joined_at_the_new_size(split, tmp_path):
+    settings, api = split
+    clip = tmp_path / "clip.mp4"
+    make_clip(clip, np.random.default_rng(4), sigma=15, frames=60, width=96, height=64, fps=25)
+    worker = start_worker(settings)
+    try:
+        job = api.post("/v1/jobs", files={"file": ("clip.mp4", clip.read_bytes())}, data={"task": "upscale", "scale": "2"}).json()
+        job = wait_for(api, job["id"], timeout=240)
+    finally:
+        stop(worker)
+    assert job["status"] == "succeeded", job
+    assert job["segments"]["total"] == 2 and "image-upscale-x2" in job["model"]["name"]
+    data = api.get(f"/v1/jobs/{job['id']}/result").content
+    with av.open(io.BytesIO(data)) as container:
+        assert (container.streams.video[0].width, container.streams.video[0].height) == (192, 128)
+    source, result = media(clip.read_bytes()), media(data)
+    assert result == source  # frames, fps and audio samples

@@ -49,7 +49,8 @@ def segment_bounds(frames: int, fps: float, seconds: float) -> list[tuple[int, i
 def split(job: JobRecord, attempt: int, source: Path, report) -> str:
     """Classify the clip once, record the plan and queue its segments and their join."""
     rt = current()
-    summary = rt.pipeline.plan_video(source, job.options.noise_level, report)
+    options = job.options
+    summary = rt.pipeline.plan_video(source, options.noise_level, options.task, options.scale, options.model, report)
     frames = int(summary.input["frames"])
     bounds = segment_bounds(frames, float(summary.input["fps"]), rt.settings.segment_seconds)
     rt.redis.hset(segments_key(job.id), mapping={"started": time.time(), "frames": frames, "total": len(bounds)})
@@ -123,7 +124,8 @@ def restore_segment(job_id: str, index: int, first: int, stop: int | None) -> st
             report.write(0, "running")
             noise = NoiseEstimate(job.noise["level"], job.noise["sigma"])
             written = rt.pipeline.restore_segment(rt.storage.local_copy(job.input_key, Path(tmp)), list(outputs.values()),
-                                                  first=first, stop=stop, noise=noise, model=job.model["name"], report=report)
+                                                  first=first, stop=stop, noise=noise, task=job.options.task, scale=job.options.scale,
+                                                  model=job.options.model, report=report)
             for fmt, path in outputs.items():
                 rt.storage.put(segment_key(job_id, index, fmt), path)
             report.write(written, "done")

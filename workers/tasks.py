@@ -108,6 +108,7 @@ def restore_job(job_id: str) -> str | Retry:
                 kind=job.kind,
                 task=job.options.task,
                 scale=job.options.scale,
+                model=job.options.model,
                 report=reporter,
             )
             reporter.checkpoint("storing the result")

@@ -67,6 +67,8 @@ class RestoraWorker(SimpleWorker):
     def run_maintenance_tasks(self) -> None:
         super().run_maintenance_tasks()
         rt = runtime.current()
+        if rt.pipeline is not None and rt.pipeline.user_models.refresh():  # model files added or removed meanwhile
+            publish_models(rt.redis, rt.pipeline.catalog())
         sweep_expired(rt.store, rt.storage, rt.settings)
         sweep_staging(rt.settings.staging_dir)
 
@@ -82,7 +84,7 @@ def run_worker(settings: Settings, queues: tuple[str, ...] = RESTORE_QUEUES, bur
         from models.pipeline import Pipeline
 
         limit_threads(settings.worker_threads or os.cpu_count() or 1)  # codecs included, or they take more than the cores
-        pipeline = Pipeline(settings.device, video_net_memory_mb=settings.video_net_memory_mb)
+        pipeline = Pipeline(settings.device, video_net_memory_mb=settings.video_net_memory_mb, models_dir=settings.user_models_dir)
         log.info("models loaded on %s: %s", pipeline.device, ", ".join(s.name for s in pipeline.specs))
         publish_models(client, pipeline.catalog())
     runtime.install(runtime.Runtime(settings, client, get_storage(settings, client), pipeline))

@@ -19,6 +19,7 @@ from core.jobs import ACTIVE, Status, new_job_id
 from core.queues import lane_of, queue
 from core.storage import result_key
 from models.formats import MEDIA_TYPES, RESULT_FORMATS
+from models.interface import TASKS, UPSCALE_FACTORS
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -40,6 +41,11 @@ UPLOAD_FORM = {
                         "kind": {"type": "string", "enum": ["auto", "stack", "image", "video"], "default": "auto",
                                  "description": "settles an ambiguous .npy shape: (H, W, 3|4) is an image unless kind=stack"},
                         "webhook": {"type": "string", "format": "uri", "description": "http(s) URL that receives the final job JSON"},
+                        "task": {"type": "string", "enum": list(TASKS), "default": "denoise",
+                                 "description": "denoise, or upscale (images and videos: denoised, then enlarged by scale)"},
+                        "scale": {"type": "integer", "enum": list(UPSCALE_FACTORS), "description": "with task=upscale: the factor each side grows by"},
+                        "model": {"type": "string", "maxLength": 64,
+                                  "description": "a restorer from /v1/models (e.g. a user's model) instead of the one for the noise level; it must fit task and scale"},
                     },
                 }
             }

@@ -32,9 +32,12 @@ function submit(file) {
   form.append("noise_level", $("noise-level").value);
   form.append("layout", $("layout").value);
   form.append("kind", $("kind").value);
-  const [task, scale] = $("task").value.split(" ");
+  const chosen = $("model").selectedOptions[0];
+  // A user's model does its own task at its own scale; otherwise the Task choice says.
+  const [task, scale] = chosen.value ? [chosen.dataset.task, chosen.dataset.scale] : $("task").value.split(" ");
   form.append("task", task);
   if (scale) form.append("scale", scale);
+  if (chosen.value) form.append("model", chosen.value);
   showJob({ id: "", status: "uploading", stage: "0%", progress: 0, input: { filename: file.name } });
   $("result").hidden = true;
   // XMLHttpRequest, not fetch: it reports upload progress.
@@ -162,5 +165,24 @@ drop.addEventListener("drop", (e) => {
   drop.classList.remove("over");
   if (e.dataTransfer.files[0]) submit(e.dataTransfer.files[0]);
 });
+// Users' own models (from /v1/models, which needs the API key when the server has keys).
+async function loadModels() {
+  const select = $("model");
+  try {
+    const { models } = await (await api("/v1/models")).json();
+    select.length = 1;
+    for (const m of models.filter((entry) => entry.source === "user")) {
+      const option = new Option(`${m.name} (${m.architecture}, ${m.task === "upscale" ? `upscale x${m.scale}` : m.task})`, m.name);
+      option.dataset.task = m.task;
+      if (m.scale) option.dataset.scale = m.scale;
+      select.add(option);
+    }
+  } catch {
+    // no key yet, or no worker: Restora's own models still work
+  }
+}
+
 $("api-key").value = localStorage.getItem("restora-api-key") || "";
+$("api-key").addEventListener("change", loadModels);
 setSlider($("slider").value);
+loadModels();

@@ -34,10 +34,11 @@ class LearnedUpscaler(TrainedModel):
     def scale(self) -> int:
         return int(self.meta["config"]["scale"])
 
-    def predict(self, image: np.ndarray, noise: NoiseEstimate | None = None, progress: Progress = no_progress) -> np.ndarray:
-        """``noise`` is not used (the input is already denoised); it keeps the restorers' signature."""
+    def predict(self, image: np.ndarray, noise: NoiseEstimate | None = None, progress: Progress = no_progress, peak: float | None = None) -> np.ndarray:
+        """``noise`` is not used (the input is already denoised); it keeps the restorers' signature.
+        ``peak``: the value of white (default: guessed from the data; video frames pass 255)."""
         image = np.asarray(image, np.float32)
-        peak = data_range(image)
+        peak = peak or data_range(image)
         gray = image.ndim == 2
         planes = np.repeat(image[None], 3, axis=0) if gray else image.transpose(2, 0, 1)
         planes = np.ascontiguousarray(planes, dtype=np.float32) * np.float32(1 / peak)
@@ -61,6 +62,8 @@ class LearnedUpscaler(TrainedModel):
 
 def enlarge_alpha(alpha: np.ndarray, scale: int) -> np.ndarray:
     """An image's alpha plane (H, W, 1) enlarged to go with its upscaled colour (bicubic, kept in range)."""
+    if scale == 1:
+        return alpha
     h, w = alpha.shape[:2]
     peak = data_range(alpha)
     big = cv2.resize(np.asarray(alpha[..., 0], np.float32), (w * scale, h * scale), interpolation=cv2.INTER_CUBIC)

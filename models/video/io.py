@@ -24,7 +24,7 @@ import av
 import numpy as np
 
 from models.device import thread_limit
-from models.formats import VIDEO_OPEN_OPTIONS
+from models.formats import VIDEO_MUXERS, VIDEO_OPEN_OPTIONS, format_of
 
 # Audio codecs that common MP4 players take; others are re-encoded to AAC. Matroska takes anything.
 MP4_AUDIO_CODECS = {"aac", "mp3", "ac3", "eac3", "alac", "flac", "opus"}
@@ -191,13 +191,14 @@ class VideoWriter:
     ``Canceled`` mid-clip leaves nothing behind.
     """
 
-    def __init__(self, outputs: list[Path], reader: VideoReader, audio: bool = True):
-        """``audio=False`` for a segment of a split clip: :func:`join_segments` adds the audio once."""
+    def __init__(self, outputs: list[Path], reader: VideoReader, audio: bool = True, scale: int = 1):
+        """``audio=False`` for a segment of a split clip: :func:`join_segments` adds the audio once.
+        ``scale``: the frames written are that many times the source's width and height."""
         self._reader = reader
         self._outputs: list[_Output] = []
         try:
             for path in outputs:
-                self._outputs.append(_Output(Path(path), reader, audio))
+                self._outputs.append(_Output(Path(path), reader, audio, scale))
         except BaseException:
             self._abort()
             raise
@@ -244,10 +245,9 @@ class VideoWriter:
 
 def _open_output(path: Path) -> tuple[av.container.OutputContainer, str, Path]:
     """A container for ``path`` written under a temporary name (renamed once complete), its format and that name."""
-    formats = {".mp4": "mp4", ".mkv": "matroska"}
-    if path.suffix.lower() not in formats:
-        raise ValueError(f"cannot write video to {path.name}: use .mp4 or .mkv")
-    fmt = formats[path.suffix.lower()]
+    if format_of(path) not in VIDEO_MUXERS:
+        raise ValueError(f"cannot write video to {path.name}: use " + " or ".join(f".{f}" for f in VIDEO_MUXERS))
+    fmt = VIDEO_MUXERS[format_of(path)]
     temp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.partial{path.suffix}")
     options = {"movflags": "+faststart"} if fmt == "mp4" else {}
     return av.open(str(temp), "w", format=fmt, options=options), fmt, temp
@@ -293,13 +293,13 @@ def join_segments(reader: VideoReader, parts: list[Path], output: Path) -> None:
 class _Output:
     """One output file: H.264 in .mp4, FFV1 in .mkv, with the source's audio interleaved (unless ``audio=False``)."""
 
-    def __init__(self, path: Path, reader: VideoReader, audio: bool = True):
+    def __init__(self, path: Path, reader: VideoReader, audio: bool = True, scale: int = 1):
         self.path = path
         self.source = reader.source
         self.container, fmt, self.temp = _open_output(path)
         self.audio: _AudioTrack | None = None
         try:
-            self.video = self._add_video(fmt, reader.info["width"], reader.info["height"])
+            self.video = self._add_video(fmt, reader.info["width"] * scale, reader.info["height"] * scale)
             if audio and reader.info["has_audio"]:
                 self.audio = _AudioTrack(reader.path, self.container, fmt)
             if audio:
