@@ -27,7 +27,8 @@ VIDEO_OPEN_OPTIONS = {
 }
 # Users' own model files (models/user_models.py): safetensors, or a pickled state dict read by
 # torch's weights-only unpickler. TorchScript (.pt) is refused: loading it can run the file's code.
-MODEL_SUFFIXES = (".safetensors", ".pth", ".ckpt")
+SAFETENSORS_SUFFIX = ".safetensors"  # how `restora models add` stores every model
+MODEL_SUFFIXES = (SAFETENSORS_SUFFIX, ".pth", ".ckpt")
 COLOUR_CHANNELS = (3, 4)  # RGB, RGBA: an (H, W, 3|4) .npy is an image unless told otherwise
 
 # Result formats per kind. Images come back in their own format by default (see default_format),

@@ -10,6 +10,7 @@ task: it runs on the input as sent, frame by frame for videos.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import pickle
@@ -21,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from models.formats import MODEL_SUFFIXES
+from models.formats import MODEL_SUFFIXES, SAFETENSORS_SUFFIX
 from models.image.noise import data_range
 from models.interface import FRAME_KINDS, NoiseEstimate, Progress, Task, no_progress
 from models.tiling import run_tiled
@@ -65,7 +66,7 @@ def read_state_dict(path: Path) -> dict:
     if suffix not in MODEL_SUFFIXES:
         raise ModelFileError(f"{path.name}: model files must be {', '.join(MODEL_SUFFIXES)} (TorchScript .pt files can run code and are refused)")
     try:
-        if suffix == ".safetensors":
+        if suffix == SAFETENSORS_SUFFIX:
             return load_file(str(path), device="cpu")
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -119,20 +120,28 @@ def add(source: Path, folder: Path, name: str | None = None, reserved: set[str] 
         raise ModelFileError(f"{name!r} is the name of one of Restora's own models; choose another with --name")
     info, _ = detect(source, name)
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{name}.safetensors"
+    target = folder / f"{name}{SAFETENSORS_SUFFIX}"
     others = [folder / f"{name}{suffix}" for suffix in MODEL_SUFFIXES if (folder / f"{name}{suffix}").exists()]
     if others and not replace:
         raise ModelFileError(f"a model named {name!r} is already in {folder} ({others[0].name}); use --replace to overwrite it")
-    temp = folder / f".{name}.partial"
-    if source.suffix.lower() == ".safetensors":
-        shutil.copyfile(source, temp)
-    else:
-        state = read_state_dict(source)
-        save_file({k: v.detach().clone().contiguous() for k, v in state.items() if hasattr(v, "detach")}, str(temp))
+    temp = folder / f".{name}.partial{SAFETENSORS_SUFFIX}"  # hidden from workers until checked
+    try:
+        if source.suffix.lower() == SAFETENSORS_SUFFIX:
+            shutil.copyfile(source, temp)
+        else:
+            from spandrel.__helpers.canonicalize import canonicalize_state_dict
+
+            state = canonicalize_state_dict(read_state_dict(source))  # e.g. {"params_ema": {...}} -> the tensors
+            save_file({k: v.detach().clone().contiguous() for k, v in state.items()}, str(temp))
+            temp.chmod(0o644)
+        info = detect(temp, name)[0]
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
     for old in others:
         old.unlink()
     temp.replace(target)
-    return detect(target, name)[0]
+    return dataclasses.replace(info, file=target.name)
 
 
 class UserModel:
@@ -201,7 +210,8 @@ class UserModels:
 
     def refresh(self) -> bool:
         """Look at the folder again; True when what it offers changed."""
-        files = sorted(p for p in self.folder.glob("*") if p.suffix.lower() in MODEL_SUFFIXES and p.is_file()) if self.folder.is_dir() else []
+        files = sorted(p for p in self.folder.glob("*") if p.suffix.lower() in MODEL_SUFFIXES and not p.name.startswith(".") and p.is_file()) \
+            if self.folder.is_dir() else []
         changed = set(self._entries) != set(files)
         entries = {}
         for path in files:

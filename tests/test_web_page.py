@@ -87,3 +87,40 @@ def test_choose_upscale_x2_for_a_photo(live_url, browser, tmp_path):
     assert "image-upscale-x2" in browser.find_element(By.ID, "job-model").text
     result = httpx.get(f"{live_url}/v1/jobs/{job_id}/result")
     assert Image.open(io.BytesIO(result.content)).size == (112, 80)
+
+
+def test_choose_a_users_own_model(live_url, browser, settings, tmp_path):
+    """A model file added to the workers' folder appears as a choice; picking it sends its task and scale."""
+    import time
+
+    import torch
+    from PIL import Image
+    from safetensors.torch import save_file
+    from selenium.webdriver.support.ui import Select
+    from spandrel.architectures.Compact import Compact
+
+    from models.user_models import add
+
+    torch.manual_seed(1)
+    weights = tmp_path / "web-compact-x2.safetensors"
+    save_file(Compact(num_in_ch=3, num_out_ch=3, num_feat=8, num_conv=2, upscale=2).state_dict(), str(weights))
+    add(weights, settings.data_dir / "models", replace=True)
+    deadline = time.monotonic() + 60
+    while "web-compact-x2" not in {m["name"] for m in httpx.get(f"{live_url}/v1/models").json()["models"]}:
+        assert time.monotonic() < deadline, "the worker did not offer the model"
+        time.sleep(0.5)
+
+    upload = tmp_path / "small.png"
+    Image.fromarray(np.random.default_rng(4).integers(0, 256, (24, 32, 3), dtype=np.uint8)).save(upload)
+    browser.get(live_url)
+    WebDriverWait(browser, 20).until(lambda b: "web-compact-x2" in b.find_element(By.ID, "model").text)
+    assert "RealESRGAN Compact, upscale x2" in browser.find_element(By.ID, "model").text
+    Select(browser.find_element(By.ID, "model")).select_by_value("web-compact-x2")
+    browser.find_element(By.ID, "file").send_keys(str(upload))
+    status = WebDriverWait(browser, 120).until(
+        lambda b: (s := b.find_element(By.ID, "job-status").text.lower()) in ("succeeded", "failed", "canceled") and s
+    )
+    assert status == "succeeded", browser.find_element(By.ID, "job-error").text
+    assert browser.find_element(By.ID, "job-model").text.startswith("web-compact-x2 v")
+    result = httpx.get(f"{live_url}/v1/jobs/{browser.find_element(By.ID, 'job-id').text}/result")
+    assert Image.open(io.BytesIO(result.content)).size == (64, 48)

@@ -165,11 +165,22 @@ drop.addEventListener("drop", (e) => {
   drop.classList.remove("over");
   if (e.dataTransfer.files[0]) submit(e.dataTransfer.files[0]);
 });
-// Users' own models (from /v1/models, which needs the API key when the server has keys).
+// The tasks Restora's own models do and users' own models, from /v1/models (which needs the API
+// key when the server has keys); until it answers, the page offers the tasks written in its HTML.
 async function loadModels() {
   const select = $("model");
   try {
     const { models } = await (await api("/v1/models")).json();
+    const tasks = $("task");
+    const chosen = tasks.value;
+    tasks.length = 1;
+    for (const m of models.filter((entry) => entry.source === "builtin" && entry.role === "restorer" && entry.task !== "denoise")) {
+      const value = m.scale ? `${m.task} ${m.scale}` : m.task;
+      if (![...tasks.options].some((o) => o.value === value)) {
+        tasks.add(new Option(`denoise, then ${m.task}${m.scale ? ` x${m.scale}` : ""} (${m.kinds.join(", ")})`, value));
+      }
+    }
+    tasks.value = [...tasks.options].some((o) => o.value === chosen) ? chosen : "denoise";
     select.length = 1;
     for (const m of models.filter((entry) => entry.source === "user")) {
       const option = new Option(`${m.name} (${m.architecture}, ${m.task === "upscale" ? `upscale x${m.scale}` : m.task})`, m.name);
