@@ -16,6 +16,7 @@ import logging
 import pickle
 import re
 import shutil
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from models.tiling import run_tiled
 log = logging.getLogger("restora.models")
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+KEEP_LOADED = 4  # users' models a worker keeps loaded (the most recently used); others load again when asked for
 TILE_SIDE = 256  # input pixels per tile side for frames larger than one tile (bounded memory for any architecture)
 TILE_MARGIN = 16  # context around a tile, in input pixels
 
@@ -81,9 +83,7 @@ def read_state_dict(path: Path) -> dict:
 
 def detect(path: Path, name: str | None = None):
     """Read and recognise ``path``: its :class:`UserModelInfo` and spandrel's model descriptor (on the CPU)."""
-    from spandrel import ImageModelDescriptor, UnsupportedModelError
-    from spandrel.__helpers.canonicalize import canonicalize_state_dict
-    from spandrel.__helpers.main_registry import MAIN_REGISTRY
+    from spandrel import MAIN_REGISTRY, ImageModelDescriptor, UnsupportedModelError, canonicalize_state_dict
 
     path = Path(path)
     state = read_state_dict(path)
@@ -118,7 +118,7 @@ def add(source: Path, folder: Path, name: str | None = None, reserved: set[str] 
         raise ModelFileError(f"{name!r} is not a usable model name: letters, digits, '.', '_' and '-', at most 64, starting with a letter or digit")
     if name in reserved:
         raise ModelFileError(f"{name!r} is the name of one of Restora's own models; choose another with --name")
-    info, _ = detect(source, name)
+    detect(source, name)  # refused before anything is written
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{name}{SAFETENSORS_SUFFIX}"
     others = [folder / f"{name}{suffix}" for suffix in MODEL_SUFFIXES if (folder / f"{name}{suffix}").exists()]
@@ -129,7 +129,7 @@ def add(source: Path, folder: Path, name: str | None = None, reserved: set[str] 
         if source.suffix.lower() == SAFETENSORS_SUFFIX:
             shutil.copyfile(source, temp)
         else:
-            from spandrel.__helpers.canonicalize import canonicalize_state_dict
+            from spandrel import canonicalize_state_dict
 
             state = canonicalize_state_dict(read_state_dict(source))  # e.g. {"params_ema": {...}} -> the tensors
             save_file({k: v.detach().clone().contiguous() for k, v in state.items()}, str(temp))
@@ -206,7 +206,7 @@ class UserModels:
         self.device = device
         self.reserved = reserved
         self._entries: dict[Path, _Entry] = {}
-        self._loaded: dict[str, tuple[str, UserModel]] = {}  # name -> (sha256, model)
+        self._loaded: OrderedDict[str, tuple[str, UserModel]] = OrderedDict()  # name -> (sha256, model), least recently used first
 
     def refresh(self) -> bool:
         """Look at the folder again; True when what it offers changed."""
@@ -262,4 +262,7 @@ class UserModels:
             model = UserModel(self.folder / info.file, name)
             model.setup(self.device)
             self._loaded[name] = held = (info.sha256, model)
+        self._loaded.move_to_end(name)
+        while len(self._loaded) > KEEP_LOADED:  # a folder of many large models must not fill the worker's memory
+            self._loaded.popitem(last=False)
         return held[1]

@@ -177,3 +177,23 @@ def test_refused_files_say_why_and_leave_the_worker_serving(settings, api, added
     assert api.get("/readyz").status_code == 200
     for path in (unknown, evil, garbage):
         (folder / path.name).unlink()
+
+
+def test_only_the_most_recently_used_models_stay_loaded(tmp_path):
+    from spandrel.architectures.Compact import Compact
+
+    from models.user_models import KEEP_LOADED, UserModels
+
+    weights = {k: v.contiguous() for k, v in Compact(num_in_ch=3, num_out_ch=3, num_feat=8, num_conv=2, upscale=2).state_dict().items()}
+    names = [f"m{i}" for i in range(KEEP_LOADED + 2)]
+    for name in names:
+        save_file(weights, str(tmp_path / f"{name}.safetensors"))
+    folder = UserModels(tmp_path, "cpu")
+    assert folder.refresh() and len(folder.catalog()) == len(names)
+    first = folder.get(names[0])
+    for name in names[1:]:
+        folder.get(name)
+    assert list(folder._loaded) == names[-KEEP_LOADED:]
+    assert folder.get(names[0]) is not first  # loaded again when asked for
+    (tmp_path / "m1.safetensors").unlink()
+    assert folder.refresh() and "m1" not in {m["name"] for m in folder.catalog()}
