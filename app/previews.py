@@ -16,7 +16,7 @@ from PIL import Image
 
 from core.jobs import JobRecord
 from core.storage import Storage, StoredFile
-from models.formats import STACK_SUFFIXES, TIFF_SUFFIXES, suffix_of
+from models.formats import STACK_SUFFIXES, TIFF_SUFFIXES, stretch_to_8bit, suffix_of
 
 PREVIEW_MAX_SIDE = 2048  # larger inputs are shrunk: a preview is for looking, not measuring
 
@@ -36,7 +36,7 @@ def input_preview(job: JobRecord, storage: Storage, work_dir: Path) -> StoredFil
     with tempfile.TemporaryDirectory(dir=work_dir, prefix=f"{job.id}-preview-") as tmp:
         source = storage.local_copy(job.input_key, Path(tmp))
         frame = _first_frame(source, job)
-        image = Image.fromarray(frame if frame.dtype == np.uint8 else _stretch8(frame))
+        image = Image.fromarray(frame if frame.dtype == np.uint8 else stretch_to_8bit(frame))
         image.thumbnail((PREVIEW_MAX_SIDE, PREVIEW_MAX_SIDE))
         png = Path(tmp) / "preview.png"
         image.save(png, format="PNG")
@@ -60,10 +60,3 @@ def _first_frame(path: Path, job: JobRecord) -> np.ndarray:
     with Image.open(path) as image:
         return np.asarray(image.convert("RGB" if image.mode not in ("L", "I;16", "I") else image.mode))
 
-
-def _stretch8(frame: np.ndarray) -> np.ndarray:
-    """0.1 to 99.9 percentile to 0..255 (the result preview's stretch)."""
-    frame = frame.astype(np.float32)
-    low, high = np.percentile(frame, [0.1, 99.9])
-    scale = 255.0 / (high - low) if high > low else 0.0
-    return np.clip(np.rint((frame - low) * scale), 0, 255).astype(np.uint8)

@@ -1,6 +1,7 @@
-"""What Restora reads and writes: file suffixes per kind, how a .npy shape is read, result formats
-and their media types. Torch-free and numpy-free: the API, the workers and ``restora run`` all ask
-here, so a new format is one edit.
+"""What Restora reads and writes: file suffixes per kind (inputs and users' model files), how videos
+are opened, how a .npy shape is read, result formats and their media types, how previews are
+stretched. Torch-free (numpy only inside the preview stretch): the API, the workers and
+``restora run`` all ask here, so a new format is one edit.
 """
 from __future__ import annotations
 
@@ -52,6 +53,17 @@ _FORMAT_OF_SUFFIX = {".npy": "npy", ".tif": "tiff", ".tiff": "tiff", ".png": "pn
 DEFAULT_PRODUCED: dict[str, tuple[str, ...]] = {"stack": RESULT_FORMATS["stack"], "image": RESULT_FORMATS["image"], "video": ("mp4",)}
 # PNG signature (8 bytes), IHDR length and type (8), width and height (8), then bit depth and colour type.
 _PNG_BIT_DEPTH_OFFSET = 24
+
+
+def stretch_to_8bit(frame):
+    """A preview's pixels (uint8) of a frame that is not 8-bit: its 0.1 to 99.9 percentile spread over
+    0..255. The API's input previews and the workers' 8-bit results of deep stacks look alike."""
+    import numpy as np
+
+    frame = np.asarray(frame, np.float32)
+    low, high = np.percentile(frame, [0.1, 99.9])
+    scale = 255.0 / (high - low) if high > low else 0.0
+    return np.clip(np.rint((frame - low) * scale), 0, 255).astype(np.uint8)
 
 
 def suffix_of(name: str | Path) -> str:

@@ -216,12 +216,10 @@ def _encode(frame: np.ndarray, dtype: np.dtype, fmt: str, kind: Kind) -> bytes:
 
 
 def _preview8(frame: np.ndarray, info: dict[str, Any]) -> np.ndarray:
-    """8-bit inputs keep their values; anything else is stretched from the 0.1 to 99.9 percentile."""
+    """8-bit inputs keep their values; anything else is stretched (:func:`models.formats.stretch_to_8bit`)."""
     if info.get("dtype") == "uint8":
         return np.clip(np.rint(frame), 0, 255).astype(np.uint8)
-    low, high = np.percentile(frame, [0.1, 99.9])
-    scale = 255.0 / (high - low) if high > low else 0.0
-    return np.clip(np.rint((frame - low) * scale), 0, 255).astype(np.uint8)
+    return formats.stretch_to_8bit(frame)
 
 
 def write_report(out_dir: Path, name: str, report: dict[str, Any], markdown: str, with_markdown: bool = True) -> None:
