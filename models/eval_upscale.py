@@ -183,33 +183,42 @@ def clip_methods(quick: bool) -> dict[str, Callable[[int], Callable[[Path, np.nd
     return methods | {"Restora": lambda s: restora_clip}
 
 
+def measure(enlarge: Callable[..., np.ndarray], cases: list[tuple[tuple, np.ndarray]], per: str) -> dict[str, Any]:
+    """One method's row: ``enlarge(*args)`` for each case's arguments, scored against its clean
+    frames (T, H, W[, 3]) frame by frame, averaged per case and then over the cases (``per``: what a case is)."""
+    psnrs, ssims, seconds, pixels = [], [], 0.0, 0
+    for args, clean in cases:
+        started = time.perf_counter()
+        out = enlarge(*args)
+        seconds += time.perf_counter() - started
+        pixels += out.shape[0] * out.shape[1] * out.shape[2]
+        per_frame = [scores(c, o) for c, o in zip(clean, out, strict=True)]
+        psnrs.append(float(np.mean([p for p, _ in per_frame])))
+        ssims.append(float(np.mean([s for _, s in per_frame])))
+    return {"psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims)), "s_per_mp": seconds / (pixels / 1e6),
+            f"per_{per}_psnr": [round(p, 3) for p in psnrs]}
+
+
+def log_row(log: Callable[[str], None], what: str, row: dict[str, Any]) -> None:
+    log(f"{what}: {row['psnr']:.2f} dB, SSIM {row['ssim']:.4f}, {row['s_per_mp']:.2f} s/MP")
+
+
 def run_clips(quick: bool, log: Callable[[str], None], reduction: str) -> dict[str, Any]:
     clips = held_out_clips(quick)
     methods = clip_methods(quick)
     report: dict[str, Any] = {"clips": [name for name, _ in clips], "size": list(clips[0][1].shape[2:0:-1]), "frames": len(clips[0][1]), "scales": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for scale in SCALES:
-            small_clips = []
+            cases = []
             for i, (_, clean) in enumerate(clips):
                 small = np.rint(np.clip(np.stack([REDUCTIONS[reduction](f, scale) for f in clean]), 0, 255))
                 path = Path(tmp) / f"clip{i}-x{scale}.mkv"
                 write_ffv1(path, small)
-                small_clips.append((path, small, clean))
+                cases.append(((path, small, scale), clean))
             rows: dict[str, Any] = {}
             for method, make in methods.items():
-                enlarge = make(scale)
-                psnrs, ssims, seconds, pixels = [], [], 0.0, 0
-                for path, small, clean in small_clips:
-                    started = time.perf_counter()
-                    out = enlarge(path, small, scale)
-                    seconds += time.perf_counter() - started
-                    pixels += out.shape[0] * out.shape[1] * out.shape[2]
-                    per_frame = [scores(c, o) for c, o in zip(clean, out, strict=True)]
-                    psnrs.append(float(np.mean([p for p, _ in per_frame])))
-                    ssims.append(float(np.mean([s for _, s in per_frame])))
-                rows[method] = {"psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims)), "s_per_mp": seconds / (pixels / 1e6),
-                                "per_clip_psnr": [round(p, 3) for p in psnrs]}
-                log(f"clips x{scale} {method}: {rows[method]['psnr']:.2f} dB, SSIM {rows[method]['ssim']:.4f}, {rows[method]['s_per_mp']:.2f} s/MP")
+                rows[method] = measure(make(scale), cases, "clip")
+                log_row(log, f"clips x{scale} {method}", rows[method])
             report["scales"][f"x{scale}"] = rows
     return report
 
@@ -219,29 +228,20 @@ def run(quick: bool = False, log: Callable[[str], None] = print, reduction: str 
     methods: dict[str, Callable[[int], Callable[[np.ndarray, int], np.ndarray]]] = {
         "bicubic": lambda s: opencv(cv2.INTER_CUBIC),
         "Lanczos": lambda s: opencv(cv2.INTER_LANCZOS4),
-        "Restora": restora,
     }
     if not quick:
-        methods = {**dict(list(methods.items())[:2]), "FFmpeg scale (lanczos)": lambda s: ffmpeg_lanczos, "Restora": restora}
+        methods["FFmpeg scale (lanczos)"] = lambda s: ffmpeg_lanczos
+    methods["Restora"] = restora
     report: dict[str, Any] = {"reduction": reduction, "images": [name for name, _ in images], "crop": CROP if not quick else 128, "border": BORDER,
                               "machine": platform.processor() or platform.machine(), "scales": {}}
     for scale in SCALES:
+        # an image is a clip of one frame to measure()
+        cases = [((np.rint(np.clip(REDUCTIONS[reduction](clean, scale), 0, 255)), scale), clean[None]) for _, clean in images]
         rows: dict[str, Any] = {}
         for method, make in methods.items():
             enlarge = make(scale)
-            psnrs, ssims, seconds, pixels = [], [], 0.0, 0
-            for _, clean in images:
-                small = np.rint(np.clip(REDUCTIONS[reduction](clean, scale), 0, 255))
-                started = time.perf_counter()
-                out = enlarge(small, scale)
-                seconds += time.perf_counter() - started
-                pixels += out.shape[0] * out.shape[1]
-                p, s = scores(clean, out)
-                psnrs.append(p)
-                ssims.append(s)
-            rows[method] = {"psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims)), "s_per_mp": seconds / (pixels / 1e6),
-                            "per_image_psnr": [round(p, 3) for p in psnrs]}
-            log(f"x{scale} {method}: {rows[method]['psnr']:.2f} dB, SSIM {rows[method]['ssim']:.4f}, {rows[method]['s_per_mp']:.2f} s/MP")
+            rows[method] = measure(lambda small, s, enlarge=enlarge: enlarge(small, s)[None], cases, "image")
+            log_row(log, f"x{scale} {method}", rows[method])
         report["scales"][f"x{scale}"] = rows
     report["clips"] = run_clips(quick, log, reduction)
     return report

@@ -71,7 +71,8 @@ class RunSummary:
 
 class Pipeline:
     """Holds every classifier and restoration model, loaded once, on one device; users' model files
-    from ``models_dir`` are detected as they appear and loaded on first use."""
+    from ``models_dir`` are detected when the catalogue is first asked for (a run that names no model
+    never reads them) and loaded on first use."""
 
     def __init__(self, device: str | None = None, kinds: tuple[Kind, ...] = ("stack", "image", "video"), video_net_memory_mb: float | None = None,
                  models_dir: Path | None = None):
@@ -82,8 +83,6 @@ class Pipeline:
         self._loaded = {spec.name: spec.build(self.device, **(video_options if (spec.kind, spec.role) == ("video", "restorer") else {}))
                         for spec in self.specs}
         self.user_models = UserModels(models_dir, self.device, reserved=frozenset(s.name for s in REGISTRY)) if models_dir else None
-        if self.user_models:
-            self.user_models.refresh()
 
     def catalog(self) -> list[dict[str, Any]]:
         """Restora's own models, then the users' (as ``/v1/models`` lists them)."""
@@ -125,8 +124,6 @@ class Pipeline:
         """ValueError, in words, when nothing here serves this kind, task, scale and model."""
         if model is not None:
             entry = next((e for e in self.catalog() if e["name"] == model), None)
-            if entry is None and self.user_models and self.user_models.refresh():
-                entry = next((e for e in self.catalog() if e["name"] == model), None)
             if entry is None:
                 raise ValueError(f"there is no model named {model!r} here (see /v1/models or `restora models list`)")
             problem = model_mismatch(entry, kind, task, scale)

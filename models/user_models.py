@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from models.formats import MODEL_SUFFIXES, SAFETENSORS_SUFFIX
-from models.image.noise import data_range
+from models.image.planes import run_on_planes
 from models.interface import FRAME_KINDS, NoiseEstimate, Progress, Task, no_progress
 from models.tiling import run_tiled
 
@@ -166,21 +166,10 @@ class UserModel:
 
     def predict(self, image: np.ndarray, noise: NoiseEstimate | None = None, progress: Progress = no_progress, peak: float | None = None) -> np.ndarray:
         """``peak``: the value of white (default: guessed from the data, as for images)."""
-        image = np.asarray(image, np.float32)
-        peak = peak or data_range(image)
-        gray = image.ndim == 2
-        planes = (image[None] if gray else image.transpose(2, 0, 1)) * np.float32(1 / peak)
-        if self.info.channels == 3 and gray:
-            planes = np.repeat(planes, 3, axis=0)
-        groups = [planes] if self.info.channels == len(planes) else [planes[c:c + 1] for c in range(len(planes))]
-        out = []
-        for i, group in enumerate(groups):
-            report = lambda f, i=i: progress((i + f) / len(groups), "running " + self.name)  # noqa: E731
-            out.append(run_tiled(self._run, np.ascontiguousarray(group), len(group), TILE_SIDE, TILE_MARGIN, report, scale=self.scale))
-        result = np.concatenate(out) * np.float32(peak)
-        if gray:
-            return result.mean(axis=0)
-        return np.ascontiguousarray(result.transpose(1, 2, 0))
+        return run_on_planes(image, self.info.channels, self._run_tiled, lambda f: progress(f, "running " + self.name), peak)
+
+    def _run_tiled(self, planes: np.ndarray, progress) -> np.ndarray:
+        return run_tiled(self._run, planes, len(planes), TILE_SIDE, TILE_MARGIN, progress, scale=self.scale)
 
     def _run(self, planes: np.ndarray) -> np.ndarray:
         import torch
@@ -249,6 +238,8 @@ class UserModels:
         return {path.name: entry.problem for path, entry in self._entries.items() if entry.problem}
 
     def catalog(self) -> list[dict[str, Any]]:
+        """What the folder offers now (it is looked at first: only changed files are detected again)."""
+        self.refresh()
         return [info.describe() for info in self.infos()]
 
     def get(self, name: str) -> UserModel:

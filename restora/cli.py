@@ -47,6 +47,14 @@ class KindChoice(str, Enum):
 
 Task = Enum("Task", {task: task for task in TASKS}, type=str)
 
+# The job options `restora run` and `restora submit` share (the API's form fields).
+NoiseLevelOption = Annotated[NoiseLevel, typer.Option(help="Override the noise classifier")]
+LayoutOption = Annotated[Layout, typer.Option(help="Axis order of a .npy stack")]
+KindOption = Annotated[KindChoice, typer.Option(help="What a .npy is when its shape is ambiguous: (H, W, 3|4) is an image unless --kind stack")]
+TaskOption = Annotated[Task, typer.Option(help="denoise, or upscale (images and videos; after denoising) by --scale")]
+ScaleOption = Annotated[int | None, typer.Option(help="With --task upscale: 2 or 4 (or the --model's own factor)")]
+ModelOption = Annotated[str | None, typer.Option(help="A restoration model by name (`restora models list`) instead of the one for the noise level")]
+
 
 def _progress_bar() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(), console=console)
@@ -142,12 +150,12 @@ def worker(
 def run(
     input: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A .npy stack or frame, a video, or an image")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Result file; its extension picks the format")],
-    noise_level: Annotated[NoiseLevel, typer.Option(help="Override the noise classifier")] = NoiseLevel.auto,
-    layout: Annotated[Layout, typer.Option(help="Axis order of a .npy stack")] = Layout.auto,
-    kind: Annotated[KindChoice, typer.Option(help="What a .npy is when its shape is ambiguous: (H, W, 3|4) is an image unless --kind stack")] = KindChoice.auto,
-    task: Annotated[Task, typer.Option(help="denoise, or upscale (images and videos; after denoising) by --scale")] = Task.denoise,
-    scale: Annotated[int | None, typer.Option(help="With --task upscale: 2 or 4 (or the --model's own factor)")] = None,
-    model: Annotated[str | None, typer.Option(help="A restoration model by name (`restora models list`) instead of the one for the noise level")] = None,
+    noise_level: NoiseLevelOption = NoiseLevel.auto,
+    layout: LayoutOption = Layout.auto,
+    kind: KindOption = KindChoice.auto,
+    task: TaskOption = Task.denoise,
+    scale: ScaleOption = None,
+    model: ModelOption = None,
     device: Annotated[str | None, typer.Option(help="Torch device (default: cuda if present, else cpu)")] = None,
     video_memory_mb: Annotated[float | None, typer.Option(min=1, help="Video network memory budget per frame; larger frames are tiled (default 256)")] = None,
 ) -> None:
@@ -184,12 +192,12 @@ def submit(
     output: Annotated[Path, typer.Option("-o", "--output", help="Where to save the result; its extension picks the format")],
     server: Annotated[str, typer.Option(envvar="RESTORA_SERVER", help="Restora server URL")] = "http://127.0.0.1:8000",
     api_key: Annotated[str | None, typer.Option(envvar="RESTORA_API_KEY", help="API key, when the server needs one")] = None,
-    noise_level: Annotated[NoiseLevel, typer.Option(help="Override the noise classifier")] = NoiseLevel.auto,
-    layout: Annotated[Layout, typer.Option(help="Axis order of a .npy stack")] = Layout.auto,
-    kind: Annotated[KindChoice, typer.Option(help="What a .npy is when its shape is ambiguous: (H, W, 3|4) is an image unless --kind stack")] = KindChoice.auto,
-    task: Annotated[Task, typer.Option(help="denoise, or upscale (images and videos; after denoising) by --scale")] = Task.denoise,
-    scale: Annotated[int | None, typer.Option(help="With --task upscale: 2 or 4 (or the --model's own factor)")] = None,
-    model: Annotated[str | None, typer.Option(help="A restoration model by name (`restora models list`) instead of the one for the noise level")] = None,
+    noise_level: NoiseLevelOption = NoiseLevel.auto,
+    layout: LayoutOption = Layout.auto,
+    kind: KindOption = KindChoice.auto,
+    task: TaskOption = Task.denoise,
+    scale: ScaleOption = None,
+    model: ModelOption = None,
 ) -> None:
     """Upload a file to a server, show progress, download the result."""
     import httpx
@@ -258,7 +266,6 @@ def models_list() -> None:
 
     folder = Settings().user_models_dir
     found = UserModels(folder, "cpu", reserved=frozenset(s.name for s in REGISTRY))
-    found.refresh()
     table = Table("name", "source", "task", "scale", "inputs", "architecture / level")
     for entry in [s.describe() for s in REGISTRY if s.role == "restorer"] + found.catalog():
         table.add_row(entry["name"], entry["source"], entry["task"], str(entry["scale"] or ""), ", ".join(entry["kinds"]),

@@ -2,31 +2,34 @@
 the one place weight files are written and read.
 
 A weight file stores ``{"arch": name, "config": {...}}`` next to its state dict, so
-``build(meta["arch"], meta["config"])`` recreates the exact network that was trained.
+``build(meta["arch"], meta["config"])`` recreates the exact network that was trained. An
+architecture's name is its file's (``models/archs/NAME.py``), whose ``NETWORK`` is the class: a new
+architecture is that one file.
 """
 from __future__ import annotations
 
+import importlib
+import re
 from pathlib import Path
 from typing import Any
+
+# Names kept by weight files written before an architecture had a file of its own: name -> (file, extra options).
+ALIASES = {"videounet": ("resunet", {"out_ch": 3})}  # the video refiner: the stack network with an RGB head
 
 
 def build(arch: str, config: dict[str, Any]):
     """The network ``arch`` (e.g. ``"resunet"``) with keyword arguments ``config``."""
-    from models.archs.resunet import ResUNet
-
-    if arch == "resunet":
-        return ResUNet(**config)
-    if arch == "videounet":  # the video refiner: the same network with an RGB head
-        return ResUNet(**config, out_ch=3)
-    if arch == "imageunet":
-        from models.archs.imageunet import ImageUNet
-
-        return ImageUNet(**config)
-    if arch == "upscaler":
-        from models.archs.upscaler import Upscaler
-
-        return Upscaler(**config)
-    raise ValueError(f"unknown architecture {arch!r}")
+    module, extra = ALIASES.get(arch, (arch, {}))
+    name = f"models.archs.{module}"
+    try:
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", module):  # a name, never a path
+            raise ModuleNotFoundError(name=name)
+        found = importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:  # the architecture's file needs a package that is missing
+            raise
+        raise ValueError(f"unknown architecture {arch!r}") from None
+    return found.NETWORK(**config, **extra)
 
 
 def save_weights(path: Path, net, meta: dict[str, Any]) -> None:

@@ -27,3 +27,6 @@ class ImageUNet(nn.Module):
         h, w = x.shape[-2:]
         padded = F.pad(x, (0, w % 2, 0, h % 2), mode="replicate") if h % 2 or w % 2 else x
         return self.shuffle(self.body(self.unshuffle(padded)))[..., :h, :w]
+
+
+NETWORK = ImageUNet

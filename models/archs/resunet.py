@@ -65,3 +65,6 @@ class ResUNet(nn.Module):
             feat = dec(up(feat) + skip)
         out = xp[:, :self.out_ch] + self.tail(feat)
         return out[..., :h, :w]
+
+
+NETWORK = ResUNet

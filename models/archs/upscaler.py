@@ -36,3 +36,6 @@ class Upscaler(nn.Module):
         features = self.head(x)
         base = F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)
         return base + self.tail(features + self.body(features))
+
+
+NETWORK = Upscaler

@@ -15,6 +15,7 @@ import numpy as np
 
 from models.archs import TrainedModel
 from models.image.noise import data_range
+from models.image.planes import run_on_planes
 from models.interface import NoiseEstimate, Progress, no_progress
 from models.tiling import run_tiled, tile_side
 
@@ -37,20 +38,15 @@ class LearnedUpscaler(TrainedModel):
     def predict(self, image: np.ndarray, noise: NoiseEstimate | None = None, progress: Progress = no_progress, peak: float | None = None) -> np.ndarray:
         """``noise`` is not used (the input is already denoised); it keeps the restorers' signature.
         ``peak``: the value of white (default: guessed from the data; video frames pass 255)."""
-        image = np.asarray(image, np.float32)
-        peak = peak or data_range(image)
-        gray = image.ndim == 2
-        planes = np.repeat(image[None], 3, axis=0) if gray else image.transpose(2, 0, 1)
-        planes = np.ascontiguousarray(planes, dtype=np.float32) * np.float32(1 / peak)
+        return run_on_planes(image, 3, self._run_within_budget, lambda f: progress(f, "upscaling"), peak)
+
+    def _run_within_budget(self, planes: np.ndarray, progress) -> np.ndarray:
         h, w = planes.shape[1:]
         if h * w * NET_BYTES_PER_PIXEL <= self.net_memory_mb * 2**20:
-            progress(0.0, "upscaling")
-            out = self._run(planes)
-        else:
-            side = tile_side(self.net_memory_mb, NET_BYTES_PER_PIXEL, TILE_MARGIN, 1)
-            out = run_tiled(self._run, planes, 3, side, TILE_MARGIN, lambda f: progress(f, "upscaling"), scale=self.scale)
-        out = np.clip(out, 0.0, 1.0) * np.float32(peak)
-        return out.mean(axis=0) if gray else np.ascontiguousarray(out.transpose(1, 2, 0))
+            progress(0.0)
+            return self._run(planes)
+        side = tile_side(self.net_memory_mb, NET_BYTES_PER_PIXEL, TILE_MARGIN, 1)
+        return run_tiled(self._run, planes, 3, side, TILE_MARGIN, progress, scale=self.scale)
 
     def _run(self, planes: np.ndarray) -> np.ndarray:
         import torch
