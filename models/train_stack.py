@@ -109,7 +109,6 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--shards", type=int, default=3, help="cache shards per family (one stack of every train image each); the last is held out")
     parser.add_argument("--exclude", choices=TRAIN_FAMILIES, action="append", default=[],
                         help="leave this degradation family out (leave-one-family-out evaluation); repeatable")
-    parser.add_argument("--init", type=Path, default=None, help="start from these weights (fine-tuning) instead of at random")
     args = parser.parse_args(argv)
 
     import torch

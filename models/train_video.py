@@ -23,7 +23,7 @@ import numpy as np
 
 from models.data.video_pairs import CLIP_FRAMES, CRF_RANGE, TRAIN_SIGMA, build
 from models.registry import WEIGHTS_DIR
-from models.training import invocation, log, save, train, training_parser, use_threads
+from models.training import invocation, log, save, start_from, train, training_parser, use_threads
 from models.video.learned import NOISE_GAIN
 
 VERSION = "2"
@@ -66,6 +66,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     torch.manual_seed(args.seed)
     net = build_net(ARCH, ARCH_CONFIG)
+    earlier = start_from(net, args.init) if args.init else None
     log(f"{ARCH} {ARCH_CONFIG}")
     record = train(net, evaluate, (inputs, targets, held_inputs, held_targets), args, log)
     meta = {
@@ -80,6 +81,7 @@ def main(argv: list[str] | None = None) -> dict:
             **record,
             "cache_seconds": round(cache_seconds, 1),
         },
+        **({"init": earlier} if args.init else {}),
     }
     save(args.out or WEIGHTS_DIR / f"video-{args.level}.pt", net, meta, started, log)
     return meta

@@ -103,12 +103,8 @@ def train_on_batches(module: str, argv: list[str] | None, args: argparse.Namespa
 
     torch.manual_seed(args.seed)
     net = build(arch, config)
-    if getattr(args, "init", None):
-        from models.archs import load_weights
-
-        earlier, earlier_meta = load_weights(args.init, "cpu")
-        net.load_state_dict(earlier.state_dict())
-        meta = {**meta, "init": earlier_meta.get("training")}  # the stage before this one, for the record
+    if args.init:
+        meta = {**meta, "init": start_from(net, args.init)}
     params = sum(p.numel() for p in net.parameters())
     log(f"{arch} {config}: {params} parameters; before: {held_out(net.eval())}")
 
@@ -122,6 +118,16 @@ def train_on_batches(module: str, argv: list[str] | None, args: argparse.Namespa
                          "held_out_psnr": held_out(net)}}
     save(out, net, meta, started, log)
     return meta
+
+
+def start_from(net, path: Path) -> dict[str, Any] | None:
+    """Load the weights of ``path`` (same architecture) into ``net``; returns that file's training
+    record, which the new file keeps as its ``init`` (the stage before this one)."""
+    from models.archs import load_weights
+
+    earlier, earlier_meta = load_weights(path, "cpu")
+    net.load_state_dict(earlier.state_dict())
+    return earlier_meta.get("training")
 
 
 def train(net, evaluate: Callable, data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], args, log: Callable[[str], None]) -> dict[str, Any]:

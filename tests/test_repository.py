@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 import redis
 import yaml
 
@@ -168,3 +171,10 @@ def test_ruff_finds_nothing():
 
     done = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", str(ROOT)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("script", sorted(p.stem for p in (ROOT / "models").glob("*.py") if p.stem.startswith(("train_", "eval_"))))
+def test_every_training_and_evaluation_script_parses_its_options(script):
+    """Their options are only parsed by hand-started runs; a clash (two ``--init``) would go unseen until then."""
+    done = subprocess.run([sys.executable, "-m", f"models.{script}", "--help"], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
