@@ -43,6 +43,7 @@ class Report:
     p50_ms: float
     p99_ms: float
     seconds: float  # from the first submit until the last job ended
+    refusals: tuple[str, ...] = ()  # "status: detail" of each refused submit
 
     @property
     def jobs_per_s(self) -> float:
@@ -80,11 +81,10 @@ async def run(client: httpx.AsyncClient, jobs: int, concurrency: int, timeout: f
     run_tag = os.urandom(4).hex()  # marks this run's uploads among the key's other jobs
     latencies: list[float] = []
     ids: list[str] = []
-    refused = 0
+    refusals: list[str] = []
 
     async def submit(seed: int) -> None:
         """One upload; a dropped connection is retried with the same Idempotency-Key, so it never makes a second job."""
-        nonlocal refused
         name, headers = f"load-{run_tag}-{seed}.npy", {"Idempotency-Key": f"load-{run_tag}-{seed}"}
         async with limit:
             started = time.perf_counter()
@@ -99,7 +99,7 @@ async def run(client: httpx.AsyncClient, jobs: int, concurrency: int, timeout: f
         if response.status_code == 202:
             ids.append(response.json()["id"])
         else:
-            refused += 1
+            refusals.append(f"{response.status_code}: {response.text[:200]}")
 
     started = time.monotonic()
     await asyncio.wait_for(asyncio.gather(*(submit(seed) for seed in range(jobs))), timeout)
@@ -119,10 +119,11 @@ async def run(client: httpx.AsyncClient, jobs: int, concurrency: int, timeout: f
         failed=ended.count("failed") + ended.count("canceled"),
         lost=sum(status not in FINISHED for status in ended),
         duplicated=(len(ids) - len(set(ids))) + len(set(statuses) - set(ids)),
-        refused=refused,
+        refused=len(refusals),
         p50_ms=float(p50),
         p99_ms=float(p99),
         seconds=seconds,
+        refusals=tuple(refusals),
     )
 
 
@@ -207,7 +208,7 @@ def main() -> None:
     print(MARKDOWN_HEADER)
     print(report.markdown_row(workers))
     if report.refused:
-        print(f"{report.refused} submit(s) were refused")
+        print(f"{report.refused} submit(s) were refused: " + "; ".join(report.refusals))
     sys.exit(0 if report.succeeded == report.submitted and not report.duplicated else 1)
 
 
