@@ -116,6 +116,9 @@ def serve(
         env["RESTORA_WORKER_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
     processes = [subprocess.Popen([sys.executable, "-m", "restora.cli", "worker"], env=env) for _ in range(workers)]
     processes.append(subprocess.Popen([sys.executable, "-m", "restora.cli", "worker", "--queue", WEBHOOK_QUEUE], env=env))
+    # uvicorn shuts down gracefully on SIGTERM, then raises it again under the handler it found; left
+    # at the default, that kills this process before the finally below stops the workers and Redis.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         uvicorn.run(create_app(settings), host=host, port=port, log_level="info", log_config=None)
     finally:

@@ -44,12 +44,12 @@ def served(tmp_path_factory):
             pytest.fail("restora serve did not become ready")
         time.sleep(0.3)
     yield url, env
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signal.SIGTERM)  # what kill, systemd and container runtimes send (Ctrl-C's SIGINT takes the same path)
     try:
         process.wait(60)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
-        pytest.fail("restora serve did not stop on SIGINT")
+        pytest.fail("restora serve did not stop on SIGTERM")
     leftovers = subprocess.run(["pgrep", "-g", str(process.pid)], capture_output=True, text=True).stdout.split()
     assert leftovers == [], "serve left its Redis or workers running"
 
