@@ -39,11 +39,14 @@ class Report:
     failed: int
     lost: int  # accepted, but never ended or missing from the service
     duplicated: int  # ids handed out twice, or jobs of this run that the service has but never accepted
-    refused: int  # submits that did not get 202
     p50_ms: float
     p99_ms: float
     seconds: float  # from the first submit until the last job ended
-    refusals: tuple[str, ...] = ()  # "status: detail" of each refused submit
+    refusals: tuple[str, ...] = ()  # "status: detail" of each submit that did not get 202
+
+    @property
+    def refused(self) -> int:
+        return len(self.refusals)
 
     @property
     def jobs_per_s(self) -> float:
@@ -119,7 +122,6 @@ async def run(client: httpx.AsyncClient, jobs: int, concurrency: int, timeout: f
         failed=ended.count("failed") + ended.count("canceled"),
         lost=sum(status not in FINISHED for status in ended),
         duplicated=(len(ids) - len(set(ids))) + len(set(statuses) - set(ids)),
-        refused=len(refusals),
         p50_ms=float(p50),
         p99_ms=float(p99),
         seconds=seconds,
