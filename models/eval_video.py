@@ -68,7 +68,7 @@ class Case:
 
 
 # Report keys: the sigma, plus the codec for compressed clips.
-CASES = {"15": Case(15), "30": Case(30), "20, H.264 CRF 23": Case(20, 23)}
+CASES = {"5": Case(5), "15": Case(15), "30": Case(30), "20, H.264 CRF 23": Case(20, 23)}
 SIZE = (640, 360)
 FPS = 25
 SSIM_EVERY = 5
@@ -88,6 +88,7 @@ class ClipPlan:
 
 # Validation photos, in split_images order: camera, coffee, coins, gravel, dead leaves 0 and 1.
 EVAL_CLIPS = {
+    "5": (ClipPlan("val", 3, 1, 50, 7), ClipPlan("val", 4, 0, 50, 8)),
     "15": (ClipPlan("val", 1, 0, 50, 1), ClipPlan("val", 4, 2, 50, 2)),
     "30": (ClipPlan("val", 5, 3, 50, 3), ClipPlan("val", 1, 2, 50, 4)),
     "20, H.264 CRF 23": (ClipPlan("val", 0, 1, 50, 5), ClipPlan("val", 2, 5, 50, 6)),
@@ -106,14 +107,15 @@ FILTERS: dict[str, tuple[Callable[[float], str], tuple[float, ...], bool, float]
     # name: (filter string, grid at sigma 15, scales with sigma, largest allowed)
     "hqdn3d": (lambda k: f"hqdn3d={k}:{k}:{1.5 * k}:{1.5 * k}", (4, 8, 12, 20, 32), True, 255),
     "nlmeans": (lambda k: f"nlmeans=s={k}", (4, 6, 9, 13), True, 30),
-    "atadenoise": (_atadenoise, (0.04, 0.08, 0.15, 0.3), False, 0.3),
+    "atadenoise": (_atadenoise, (0.02, 0.04, 0.08, 0.15, 0.3), False, 0.3),
     "vaguedenoiser": (lambda k: f"vaguedenoiser=threshold={k}", (6, 10, 15, 22, 32), True, 1e9),
-    "fftdnoiz": (lambda k: f"fftdnoiz=sigma={k}:prev=1:next=1", (10, 16, 24, 30), True, 30),
+    "fftdnoiz": (lambda k: f"fftdnoiz=sigma={k}:prev=1:next=1", (4, 6, 10, 16, 24, 30), True, 30),
     "bm3d": (lambda k: f"bm3d=sigma={k}", (10, 20, 30, 45), True, 999),
     "tmix": (lambda k: f"tmix=frames={int(k)}", (2, 3, 5, 7), False, 128),
 }
 # Best strength per case on DEV_CLIP (made the case's way), from `python -m models.eval_video --tune`.
 TUNED: dict[str, dict[str, float]] = {
+    "5": {"hqdn3d": 4.0, "nlmeans": 2.0, "atadenoise": 0.04, "vaguedenoiser": 5.0, "fftdnoiz": 3.333, "bm3d": 10.0, "tmix": 2},
     "15": {"hqdn3d": 12, "nlmeans": 6, "atadenoise": 0.15, "vaguedenoiser": 22, "fftdnoiz": 30, "bm3d": 30, "tmix": 2},
     "30": {"hqdn3d": 40, "nlmeans": 12, "atadenoise": 0.3, "vaguedenoiser": 44, "fftdnoiz": 30, "bm3d": 60, "tmix": 2},
     "20, H.264 CRF 23": {"hqdn3d": 10.667, "nlmeans": 8, "atadenoise": 0.08, "vaguedenoiser": 20, "fftdnoiz": 30, "bm3d": 40, "tmix": 2},

@@ -80,7 +80,7 @@ class Pipeline:
         self.device = pick_device(device)
         self.specs = [s for s in REGISTRY if set(s.kinds) & set(kinds)]
         video_options = {"net_memory_mb": video_net_memory_mb} if video_net_memory_mb else {}
-        self._loaded = {spec.name: spec.build(self.device, **(video_options if (spec.kind, spec.role) == ("video", "restorer") else {}))
+        self._loaded = {spec.name: spec.build(self.device, **(video_options if (spec.kind, spec.role) == ("video", "restorer") and spec.weights else {}))
                         for spec in self.specs}
         self.user_models = UserModels(models_dir, self.device, reserved=frozenset(s.name for s in REGISTRY)) if models_dir else None
 

@@ -52,7 +52,8 @@ class ModelSpec:
                 "task": self.task, "scale": self.scale, "level": self.level, "source": "builtin", "architecture": None}
 
 
-def _per_level(kind: Kind, name: str, version: str, target: str, weights: str | None = None) -> list[ModelSpec]:
+def _per_level(kind: Kind, name: str, version: str, target: str, weights: str | None = None,
+               levels: tuple[NoiseLevel, ...] = NOISE_LEVELS) -> list[ModelSpec]:
     return [
         ModelSpec(
             name=f"{name}-{level}",
@@ -63,7 +64,7 @@ def _per_level(kind: Kind, name: str, version: str, target: str, weights: str | 
             level=level,
             weights=weights.format(level=level) if weights else None,
         )
-        for level in NOISE_LEVELS
+        for level in levels
     ]
 
 
@@ -73,7 +74,9 @@ REGISTRY: tuple[ModelSpec, ...] = (
     ModelSpec("image-noise", "1", "image", "classifier", "models.image.noise:ImageNoiseClassifier"),
     *_per_level("image", "image-denoise", "2", "models.image.learned:LearnedImageRestorer", "image.pt"),
     ModelSpec("video-noise", "1", "video", "classifier", "models.video.noise:VideoNoiseClassifier"),
-    *_per_level("video", "video-fusion", "2", "models.video.learned:LearnedVideoRestorer", "video-{level}.pt"),
+    # Low-noise video gets the fusion alone: there the refiner network did not beat it (models/train_video.py).
+    ModelSpec("video-fusion-low", "3", "video", "restorer", "models.video.restorer:VideoRestorer", level="low"),
+    *_per_level("video", "video-fusion", "2", "models.video.learned:LearnedVideoRestorer", "video-{level}.pt", ("medium", "high")),
     *(ModelSpec(f"image-upscale-x{s}", "1", "image", "restorer", "models.image.upscale:LearnedUpscaler", weights=f"upscale-x{s}.pt",
                 task="upscale", scale=s) for s in UPSCALE_FACTORS),
 )

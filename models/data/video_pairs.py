@@ -25,7 +25,8 @@ from models.video.restorer import FusionSettings, _Fusion, lookahead
 from models.video.synthetic import Scene, split_images
 
 CACHE_DIR = Path(os.environ.get("RESTORA_CACHE", "/tmp/restora-cache")) / "video-pairs"
-TRAIN_SIGMA: dict[NoiseLevel, tuple[float, float]] = {"low": (1.0, 9.0), "medium": (7.0, 22.0), "high": (18.0, 40.0)}
+# low starts at 0: clean clips must come back as they came, so the network also learns to leave them alone
+TRAIN_SIGMA: dict[NoiseLevel, tuple[float, float]] = {"low": (0.0, 9.0), "medium": (7.0, 22.0), "high": (18.0, 40.0)}
 CLIP_SIZE = 256  # rendered clip side: motion and magnification like a 640x360 view of a photo
 CROP = 128  # stored crop side
 CLIP_FRAMES = 12
@@ -77,8 +78,9 @@ def make_clip_pairs(photos: list[np.ndarray], level: NoiseLevel, rng: np.random.
 
 
 def build(level: NoiseLevel, clips: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``clips`` clips' pairs, made once per (level, clips, seed) and cached as .npz."""
-    path = CACHE_DIR / f"{level}-{clips}-{seed}.npz"
+    """``clips`` clips' pairs, made once per (level, its sigma and CRF ranges, clips, seed) and cached as .npz."""
+    low, high = TRAIN_SIGMA[level]
+    path = CACHE_DIR / f"{level}-sigma{low:g}-{high:g}-crf{CRF_RANGE[0]}-{CRF_RANGE[1]}-{clips}-{seed}.npz"  # new data, new file
     if path.exists():
         with np.load(path) as cached:
             return cached["inputs"], cached["targets"]

@@ -9,9 +9,10 @@ noisy frame and a per-pixel map of the noise the fusion left, and predicts a col
 the classical result: untrained, it returns the classical result unchanged. Gray clips keep the
 classical result: the network was trained on colour noise, independent in R, G and B.
 
-This is what the worker serves (registry ``video-fusion-{level}`` v2); ``restora eval video``
-measures it next to the fusion and bilateral filter alone (the ablation row), and
-``python -m models.train_video`` records each network's held-out gain in its weight file.
+This is what the worker serves for medium and high noise (registry ``video-fusion-{level}`` v2);
+low noise gets the fusion alone (models/train_video.py says why). ``restora eval video`` measures it
+next to the fusion and bilateral filter alone (the ablation row), and ``python -m models.train_video``
+records each network's held-out gain in its weight file.
 
 Memory: the network runs on overlapping tiles when a frame's activations would exceed a budget
 (``net_memory_mb``, 256 MB unless the worker's ``RESTORA_VIDEO_NET_MEMORY_MB`` or ``restora run
