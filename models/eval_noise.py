@@ -9,7 +9,7 @@ is the noise the codec left (plus its own error), the noise the restorer really 
 raw noise the clean source is the same camera path without noise (demosaicking is not noise). Sources: held-out
 photos (gray and colour), a gray texture, flat saturated colours, printed text, camera raw noise
 (signal-dependent, demosaicked), a panning photo clip through H.264 at CRF 18 / 23 / 28 and H.265 at
-CRF 23, and FFmpeg's ``testsrc2`` pattern with FFmpeg's own ``noise`` filter (temporal, uniform)
+CRF 23, the same clip with colour camera raw noise (lossless, and through H.264 at CRF 23), and FFmpeg's ``testsrc2`` pattern with FFmpeg's own ``noise`` filter (temporal, uniform)
 through H.264 at its default CRF, as users make test clips. The classifiers see exactly what the
 worker gives them: the image as read; a clip's first frames as decoded RGB.
 
@@ -115,6 +115,11 @@ def video_cases(rng: np.random.Generator) -> list[tuple[str, list[np.ndarray], l
     for codec, crf, sigma in (("libx264", 18, 15), ("libx264", 23, 25), ("libx264", 28, 30), ("libx265", 23, 20), ("libx264", 18, 5)):
         noisy = [np.clip(np.rint(f + rng.normal(0, sigma, f.shape)), 0, 255).astype(np.uint8) for f in clean]
         cases.append((f"photo pan, gaussian {sigma}, {codec} crf {crf}", clean, compress(noisy, crf, codec)))
+    camera = [np.clip(np.rint(camera_noise(f / 255, 1e12, 0.0, rng) * 255), 0, 255).astype(np.uint8) for f in clean]  # no noise
+    for photons, crf in ((60, None), (100, 23)):  # a colour camera's noise: signal-dependent, demosaicked (correlated)
+        noisy = [np.clip(np.rint(camera_noise(f / 255, photons, 0.01, rng) * 255), 0, 255).astype(np.uint8) for f in clean]
+        cases.append((f"photo pan, camera raw noise {photons} photons, " + (f"libx264 crf {crf}" if crf else "lossless"), camera,
+                      compress(noisy, crf) if crf else noisy))
     for strength in (20, 10):
         pattern, noisy = ffmpeg_testsrc2(strength)
         cases.append((f"ffmpeg testsrc2, noise=alls={strength}:allf=t, libx264 default", pattern, noisy))

@@ -57,10 +57,12 @@ SEED = 2026
 
 @dataclass(frozen=True)
 class Case:
-    """Gaussian noise of ``sigma`` (8-bit units), stored losslessly (FFV1) or, with ``crf``, as H.264 (yuv420p)."""
+    """Gaussian noise of ``sigma`` (8-bit units) or, with ``photons``, a colour camera's noise (``sigma`` then
+    only scales the FFmpeg filters' strength grids), stored losslessly (FFV1) or, with ``crf``, as H.264 (yuv420p)."""
 
     sigma: int
     crf: int | None = None
+    photons: float | None = None
 
     @property
     def suffix(self) -> str:
@@ -68,7 +70,8 @@ class Case:
 
 
 # Report keys: the sigma, plus the codec for compressed clips.
-CASES = {"5": Case(5), "15": Case(15), "30": Case(30), "20, H.264 CRF 23": Case(20, 23)}
+CASES = {"5": Case(5), "15": Case(15), "30": Case(30), "20, H.264 CRF 23": Case(20, 23),
+         "camera noise, 60 photons": Case(15, photons=60)}
 SIZE = (640, 360)
 FPS = 25
 SSIM_EVERY = 5
@@ -92,6 +95,7 @@ EVAL_CLIPS = {
     "15": (ClipPlan("val", 1, 0, 50, 1), ClipPlan("val", 4, 2, 50, 2)),
     "30": (ClipPlan("val", 5, 3, 50, 3), ClipPlan("val", 1, 2, 50, 4)),
     "20, H.264 CRF 23": (ClipPlan("val", 0, 1, 50, 5), ClipPlan("val", 2, 5, 50, 6)),
+    "camera noise, 60 photons": (ClipPlan("val", 1, 3, 50, 9), ClipPlan("val", 5, 0, 50, 10)),
 }
 # Training photos: astronaut background, chelsea disc (sources.TRAIN_SOURCES order).
 DEV_CLIP = ClipPlan("train", 0, 3, 16, 99)
@@ -110,7 +114,7 @@ FILTERS: dict[str, tuple[Callable[[float], str], tuple[float, ...], bool, float]
     "atadenoise": (_atadenoise, (0.02, 0.04, 0.08, 0.15, 0.3), False, 0.3),
     "vaguedenoiser": (lambda k: f"vaguedenoiser=threshold={k}", (6, 10, 15, 22, 32), True, 1e9),
     "fftdnoiz": (lambda k: f"fftdnoiz=sigma={k}:prev=1:next=1", (4, 6, 10, 16, 24, 30), True, 30),
-    "bm3d": (lambda k: f"bm3d=sigma={k}", (10, 20, 30, 45), True, 999),
+    "bm3d": (lambda k: f"bm3d=sigma={k}", (10, 20, 30, 45, 60), True, 999),
     "tmix": (lambda k: f"tmix=frames={int(k)}", (2, 3, 5, 7), False, 128),
 }
 # Best strength per case on DEV_CLIP (made the case's way), from `python -m models.eval_video --tune`.
@@ -118,6 +122,7 @@ TUNED: dict[str, dict[str, float]] = {
     "5": {"hqdn3d": 4.0, "nlmeans": 2.0, "atadenoise": 0.04, "vaguedenoiser": 5.0, "fftdnoiz": 3.333, "bm3d": 10.0, "tmix": 2},
     "15": {"hqdn3d": 12, "nlmeans": 6, "atadenoise": 0.15, "vaguedenoiser": 22, "fftdnoiz": 30, "bm3d": 30, "tmix": 2},
     "30": {"hqdn3d": 40, "nlmeans": 12, "atadenoise": 0.3, "vaguedenoiser": 44, "fftdnoiz": 30, "bm3d": 60, "tmix": 2},
+    "camera noise, 60 photons": {"hqdn3d": 12, "nlmeans": 6, "atadenoise": 0.08, "vaguedenoiser": 22, "fftdnoiz": 30, "bm3d": 45, "tmix": 2},
     "20, H.264 CRF 23": {"hqdn3d": 10.667, "nlmeans": 8, "atadenoise": 0.08, "vaguedenoiser": 20, "fftdnoiz": 30, "bm3d": 40, "tmix": 2},
 }
 QUICK_FILTERS = ("hqdn3d", "tmix")
@@ -138,7 +143,7 @@ def make(plan: ClipPlan, case: Case, path: Path, size: tuple[int, int] = SIZE) -
     photos = split_images(plan.split, seed=SEED)
     rng = np.random.default_rng([SEED, plan.seed, int(case.sigma)])
     scene = Scene.over(photos[plan.background], photos[plan.sprite], rng, *size, plan.frames)
-    make_clip(path, rng, case.sigma, fps=FPS, audio=False, scene=scene, crf=case.crf or 18)
+    make_clip(path, rng, case.sigma, fps=FPS, audio=False, scene=scene, crf=case.crf or 18, photons=case.photons)
     return np.stack([frame.astype(np.uint8) for frame in scene.clean_frames()])
 
 
@@ -203,14 +208,16 @@ def tune(filters: tuple[str, ...] = tuple(FILTERS), cases: tuple[str, ...] = tup
     return best
 
 
-def bm3d_frames(clean: np.ndarray, src: Path, sigma: float, indices: tuple[int, ...]) -> dict[str, Any]:
+def bm3d_frames(clean: np.ndarray, src: Path, sigma: float | None, indices: tuple[int, ...]) -> dict[str, Any]:
+    """The ``bm3d`` package on some frames, given the true ``sigma`` (None: each frame's measured error std)."""
     import bm3d
 
     noisy = [frame for i, frame in enumerate(decode(src)) if i in indices]
     psnrs, ssims, seconds = [], [], 0.0
     for index, frame in zip(indices, noisy):
         started = time.perf_counter()
-        out = bm3d.bm3d_rgb(frame / 255.0, sigma / 255.0)
+        true_sigma = sigma if sigma is not None else float(np.std(frame.astype(np.float64) - clean[index]))
+        out = bm3d.bm3d_rgb(frame / 255.0, true_sigma / 255.0)
         seconds += time.perf_counter() - started
         restored = np.clip(np.rint(np.asarray(out) * 255), 0, 255).astype(np.uint8)
         psnrs.append(psnr(clean[index], restored))
@@ -265,7 +272,7 @@ def run(quick: bool = False, log: Callable[[str], None] = print) -> dict[str, An
                 record("Restora", summary.seconds, dst, sigma_estimate=summary.noise.sigma, level=summary.noise.level, model=summary.model.name)
                 record(ABLATION, run_ablation(src, dst, summary.noise), dst)
                 if c == 0 and not quick:
-                    extra["bm3d (package)"] = bm3d_frames(clean, src, case.sigma, BM3D_FRAMES)
+                    extra["bm3d (package)"] = bm3d_frames(clean, src, None if case.photons else case.sigma, BM3D_FRAMES)
                     extra["Restora on the same frames"] = float(np.mean([rows["Restora"][0]["frame_psnr"][i] for i in BM3D_FRAMES]))
                     log(f"sigma {sigma} bm3d (package): {extra['bm3d (package)']['psnr']:.2f} dB vs Restora {extra['Restora on the same frames']:.2f} dB on frames {BM3D_FRAMES}")
             table = {name: {"psnr": float(np.mean([r["psnr"] for r in v])), "ssim": float(np.mean([r["ssim"] for r in v])),
@@ -300,14 +307,15 @@ def markdown(report: dict[str, Any]) -> str:
     lines = ["# Video denoising: Restora vs FFmpeg's denoisers", "",
              f"Generated by `restora eval video` (= `python -m models.eval_video`, seed {meta['seed']}) on {meta['machine']}, "
              f"{meta['ffmpeg']}. Two clips per case, {w} x {h}, 50 frames at {meta['fps']} fps, moving camera and a moving "
-             "occluder, Gaussian noise per RGB channel (8-bit units), lossless FFV1 or, where the case says so, H.264; "
+             "occluder, Gaussian noise per RGB channel (8-bit units) or, in the camera case, a colour camera's noise "
+             "(Poisson + read noise on a linear RGGB mosaic, demosaicked, gamma-encoded), lossless FFV1 or, where the case says so, H.264; "
              "made only from VALIDATION photos "
              "(see models/eval_video.py). FFmpeg filters run on yuv444p with the strength tuned per sigma on a separate "
              "development clip of training photos (`--tune`); every output decoded losslessly. PSNR: mean per-frame RGB PSNR; "
              f"SSIM: every {SSIM_EVERY}th frame; fps: frames / wall time of the whole command (decode + denoise + encode), "
              "same run, machine shared with other jobs.", ""]
     for sigma, entry in report["sigmas"].items():
-        lines += [f"## sigma {sigma}", "", "| method | strength | PSNR (dB) | SSIM | fps |", "|---|---:|---:|---:|---:|"]
+        lines += [f"## {'sigma ' if sigma[0].isdigit() else ''}{sigma}", "", "| method | strength | PSNR (dB) | SSIM | fps |", "|---|---:|---:|---:|---:|"]
         for name, v in entry["table"].items():
             bold = "**" if name == "Restora" else ""
             fps = "" if math.isnan(v["fps"]) else f"{v['fps']:.2f}"
@@ -315,7 +323,7 @@ def markdown(report: dict[str, Any]) -> str:
             lines.append(f"| {bold}{name}{bold} | {strength} | {bold}{v['psnr']:.2f}{bold} | {bold}{v['ssim']:.4f}{bold} | {fps} |")
         if "bm3d (package)" in entry:
             b = entry["bm3d (package)"]
-            lines.append(f"| bm3d (package), frames {b['frames']} of clip 0 only | sigma {sigma} | {b['psnr']:.2f} | {b['ssim']:.4f} | {b['fps']:.3f} |")
+            lines.append(f"| bm3d (package), frames {b['frames']} of clip 0 only | {'sigma ' + sigma if sigma[0].isdigit() else 'true sigma per frame'} | {b['psnr']:.2f} | {b['ssim']:.4f} | {b['fps']:.3f} |")
             lines += ["", f"On those same frames Restora scores {entry['Restora on the same frames']:.2f} dB."]
         g = report["margins"][sigma]
         lines += ["", f"Restora vs best FFmpeg filter ({g['best_ffmpeg']}): {g['psnr_gain']:+.2f} dB PSNR, {g['ssim_gain']:+.4f} SSIM"

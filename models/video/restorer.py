@@ -28,8 +28,8 @@ from typing import TypeVar
 import cv2
 import numpy as np
 
-from models.image.noise import estimate_sigma
 from models.interface import HIGH_ABOVE_8BIT, LOW_BELOW_8BIT, NoiseEstimate, NoiseLevel, SigmaUpdate, no_sigma_update
+from models.video.noise import frame_sigma
 
 T = TypeVar("T")
 LUMA = np.array([[0.299, 0.587, 0.114]], np.float32)
@@ -132,6 +132,7 @@ class _Fusion:
         self._grid: np.ndarray | None = None
         self._seen = start  # the clip's index of the next frame
         self._recent_sigmas: deque[float] = deque(maxlen=RECHECK_WINDOW)
+        self._previous: np.ndarray | None = None  # the last frame prepared, for the temporal noise reading
 
     def _set_sigma(self, sigma: float) -> None:
         self.sigma = float(np.clip(sigma, *SIGMA_RANGE[self.level]))
@@ -148,13 +149,14 @@ class _Fusion:
 
         The median of the last RECHECK_WINDOW measurements replaces the sigma the clip started
         with, kept inside the level's range (the model was picked for that level), and is passed to
-        ``on_sigma``.
+        ``on_sigma``. Each measurement is the classifier's reading of the frame and the one before it.
         """
         if self._seen % RECHECK_EVERY == 0 and self._seen > 0:
-            self._recent_sigmas.append(estimate_sigma(rgb))
+            self._recent_sigmas.append(frame_sigma(rgb, self._previous))
             if len(self._recent_sigmas) >= RECHECK_MIN:
                 self._set_sigma(float(np.median(self._recent_sigmas)))
                 self.on_sigma(self._seen, self.sigma)
+        self._previous = rgb
         self._seen += 1
 
     def restore(self, frame: _Frame, following: list[_Frame]) -> np.ndarray:

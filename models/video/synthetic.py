@@ -20,10 +20,12 @@ import cv2
 import numpy as np
 from skimage import data
 
+from models.data.image_pairs import camera_noise
 from models.data.sources import _SPLIT_STREAM, DEAD_LEAVES_PER_SPLIT, TRAIN_SOURCES, VAL_SOURCES, Split
 
 BACKGROUNDS = ("astronaut", "coffee", "rocket", "chelsea", "immunohistochemistry", "hubble_deep_field")
 AUDIO_RATE = 48_000
+CAMERA_READ_NOISE = 0.01  # of white, for camera-noise clips
 
 
 @dataclass(frozen=True)
@@ -158,11 +160,15 @@ def make_clip(
     scene: Scene | None = None,
     bits: int = 8,
     crf: int = 18,
+    photons: float | None = None,
 ) -> Scene:
     """Write a noisy clip to ``path`` (.mkv: FFV1 lossless; .mp4: H.264 at ``crf``) and return its clean scene.
 
     ``audio`` True adds a 440 Hz tone (AAC in mp4, Opus in mkv); a codec name picks another encoder.
     ``bits`` 10 writes a 10-bit colour clip (gbrp10le FFV1 / yuv420p10le H.264); sigma stays in 8-bit units.
+    ``photons``: a colour camera's noise instead of ``sigma``'s Gaussian (8-bit colour only): Poisson and
+    read noise on a linear RGGB mosaic, demosaicked, gamma-encoded (models/data/image_pairs.py), that
+    many photons at white: signal-dependent and spatially correlated, as phones and webcams deliver.
     Seeded by ``rng``: the scene is drawn first (unless ``scene`` is given), then the noise.
     """
     path = Path(path)
@@ -179,7 +185,10 @@ def make_clip(
             video.options = {"crf": str(crf), "preset": "veryfast"}
         tone = _add_tone(container, audio, lossless)
         for i, clean in enumerate(scene.clean_frames()):
-            noisy = _add_noise(clean, rng, sigma, color, bits)
+            if photons:
+                noisy = np.clip(np.rint(camera_noise(clean / 255, photons, CAMERA_READ_NOISE, rng) * 255), 0, 255).astype(np.uint8)
+            else:
+                noisy = _add_noise(clean, rng, sigma, color, bits)
             frame = av.VideoFrame.from_ndarray(noisy, format="rgb24" if bits == 8 else "rgb48le").reformat(format=video.pix_fmt)
             frame.pts = i
             container.mux(video.encode(frame))
