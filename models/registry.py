@@ -73,7 +73,7 @@ REGISTRY: tuple[ModelSpec, ...] = (
     *_per_level("stack", "stack-fusion", "3", "models.stack.learned:LearnedStackRestorer", "stack-{level}.pt"),
     ModelSpec("image-noise", "1", "image", "classifier", "models.image.noise:ImageNoiseClassifier"),
     *_per_level("image", "image-denoise", "2", "models.image.learned:LearnedImageRestorer", "image.pt"),
-    ModelSpec("video-noise", "1", "video", "classifier", "models.video.noise:VideoNoiseClassifier"),
+    ModelSpec("video-noise", "2", "video", "classifier", "models.video.noise:VideoNoiseClassifier"),
     # Low-noise video gets the fusion alone: there the refiner network did not beat it (models/train_video.py).
     ModelSpec("video-fusion-low", "3", "video", "restorer", "models.video.restorer:VideoRestorer", level="low"),
     *_per_level("video", "video-fusion", "2", "models.video.learned:LearnedVideoRestorer", "video-{level}.pt", ("medium", "high")),
