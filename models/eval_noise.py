@@ -32,8 +32,9 @@ from models.data.targets import text_chart
 from models.data.video_pairs import compress
 from models.interface import level_of_sigma_8bit
 from models.io import RESULTS_DIR, write_report
-from models.pipeline import VIDEO_NOISE_FRAMES
 from models.registry import classifier_for
+from models.video.noise import NOISE_FRAMES
+from models.video.synthetic import Scene, camera_frame
 
 SEED = 2026
 TOLERANCE = 0.2
@@ -86,8 +87,6 @@ def image_cases(rng: np.random.Generator) -> list[tuple[str, np.ndarray, np.ndar
 
 
 def pan_clip(rng: np.random.Generator) -> list[np.ndarray]:
-    from models.video.synthetic import Scene
-
     background, sprite = (np.rint(load_rgb(n) * 255).astype(np.uint8) for n in ("coffee", "grace_hopper"))
     scene = Scene.over(background, sprite, rng, 640, 360, CLIP_FRAMES)
     return [frame.astype(np.uint8) for frame in scene.clean_frames()]
@@ -115,9 +114,9 @@ def video_cases(rng: np.random.Generator) -> list[tuple[str, list[np.ndarray], l
     for codec, crf, sigma in (("libx264", 18, 15), ("libx264", 23, 25), ("libx264", 28, 30), ("libx265", 23, 20), ("libx264", 18, 5)):
         noisy = [np.clip(np.rint(f + rng.normal(0, sigma, f.shape)), 0, 255).astype(np.uint8) for f in clean]
         cases.append((f"photo pan, gaussian {sigma}, {codec} crf {crf}", clean, compress(noisy, crf, codec)))
-    camera = [np.clip(np.rint(camera_noise(f / 255, 1e12, 0.0, rng) * 255), 0, 255).astype(np.uint8) for f in clean]  # no noise
+    camera = [camera_frame(f, 1e12, rng, read=0.0) for f in clean]  # the same path without noise
     for photons, crf in ((60, None), (100, 23)):  # a colour camera's noise: signal-dependent, demosaicked (correlated)
-        noisy = [np.clip(np.rint(camera_noise(f / 255, photons, 0.01, rng) * 255), 0, 255).astype(np.uint8) for f in clean]
+        noisy = [camera_frame(f, photons, rng) for f in clean]
         cases.append((f"photo pan, camera raw noise {photons} photons, " + (f"libx264 crf {crf}" if crf else "lossless"), camera,
                       compress(noisy, crf) if crf else noisy))
     for strength in (20, 10):
@@ -149,8 +148,8 @@ def run(log: Callable[[str], None] = print) -> dict[str, Any]:
     for name, clean, noisy in image_cases(rng):
         record("image", name, true_sigma(clean, noisy), image_classifier.predict(noisy))
     for name, clean, noisy in video_cases(rng):
-        head = [f.astype(np.float32) for f in noisy[:VIDEO_NOISE_FRAMES]]
-        truth = float(np.mean([true_sigma(c.astype(np.float32), n.astype(np.float32)) for n, c in zip(noisy[:VIDEO_NOISE_FRAMES], clean)]))
+        head = [f.astype(np.float32) for f in noisy[:NOISE_FRAMES]]
+        truth = float(np.mean([true_sigma(c.astype(np.float32), n.astype(np.float32)) for n, c in zip(noisy[:NOISE_FRAMES], clean)]))
         record("video", name, truth, video_classifier.predict(head))
     within = sum(r["within"] for r in rows)
     levels = sum(r["level_right"] for r in rows)

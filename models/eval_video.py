@@ -301,6 +301,11 @@ def _ffmpeg_version() -> str:
     return subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout.split("\n")[0]
 
 
+def _named(key: str) -> str:
+    """A case's report key as a heading: "sigma 15", "camera noise, 60 photons"."""
+    return key if CASES[key].photons else f"sigma {key}"
+
+
 def markdown(report: dict[str, Any]) -> str:
     meta = report["meta"]
     w, h = meta["size"]
@@ -315,7 +320,7 @@ def markdown(report: dict[str, Any]) -> str:
              f"SSIM: every {SSIM_EVERY}th frame; fps: frames / wall time of the whole command (decode + denoise + encode), "
              "same run, machine shared with other jobs.", ""]
     for sigma, entry in report["sigmas"].items():
-        lines += [f"## {'sigma ' if sigma[0].isdigit() else ''}{sigma}", "", "| method | strength | PSNR (dB) | SSIM | fps |", "|---|---:|---:|---:|---:|"]
+        lines += [f"## {_named(sigma)}", "", "| method | strength | PSNR (dB) | SSIM | fps |", "|---|---:|---:|---:|---:|"]
         for name, v in entry["table"].items():
             bold = "**" if name == "Restora" else ""
             fps = "" if math.isnan(v["fps"]) else f"{v['fps']:.2f}"
@@ -323,7 +328,7 @@ def markdown(report: dict[str, Any]) -> str:
             lines.append(f"| {bold}{name}{bold} | {strength} | {bold}{v['psnr']:.2f}{bold} | {bold}{v['ssim']:.4f}{bold} | {fps} |")
         if "bm3d (package)" in entry:
             b = entry["bm3d (package)"]
-            lines.append(f"| bm3d (package), frames {b['frames']} of clip 0 only | {'sigma ' + sigma if sigma[0].isdigit() else 'true sigma per frame'} | {b['psnr']:.2f} | {b['ssim']:.4f} | {b['fps']:.3f} |")
+            lines.append(f"| bm3d (package), frames {b['frames']} of clip 0 only | {_named(sigma) if not CASES[sigma].photons else 'true sigma per frame'} | {b['psnr']:.2f} | {b['ssim']:.4f} | {b['fps']:.3f} |")
             lines += ["", f"On those same frames Restora scores {entry['Restora on the same frames']:.2f} dB."]
         g = report["margins"][sigma]
         lines += ["", f"Restora vs best FFmpeg filter ({g['best_ffmpeg']}): {g['psnr_gain']:+.2f} dB PSNR, {g['ssim_gain']:+.4f} SSIM"

@@ -20,10 +20,9 @@ from models.image.upscale import enlarge_alpha
 from models.interface import FrameModel, Kind, NoiseEstimate, NoiseLevel, Task, model_mismatch, no_progress
 from models.registry import REGISTRY, ModelSpec, classifier_for, model_for, restorer_for, spec_named
 from models.user_models import UserModels
+from models.video.noise import NOISE_FRAMES
 
 NoiseChoice = Literal["auto", "low", "medium", "high"]
-# Video noise is classified on the first frames of the clip.
-VIDEO_NOISE_FRAMES = 8
 
 
 class Reporter(Protocol):
@@ -184,7 +183,7 @@ class Pipeline:
     def _classify_clip(self, reader, noise_level: NoiseChoice, task: Task, scale: int | None, model: str | None, report: Reporter):
         """Report the clip's facts and classify its noise on its first frames."""
         report.input(reader.info)
-        return self._classify("video", reader.head(VIDEO_NOISE_FRAMES), noise_level, task, scale, model, report)
+        return self._classify("video", reader.head(NOISE_FRAMES), noise_level, task, scale, model, report)
 
     def plan_video(self, src: Path, noise_level: NoiseChoice = "auto", task: Task = "denoise", scale: int | None = None,
                    model: str | None = None, report: Reporter | None = None) -> RunSummary:

@@ -20,7 +20,7 @@ import numpy as np
 
 from models.interface import NoiseLevel
 from models.video.learned import net_inputs
-from models.video.noise import clip_sigma
+from models.video.noise import NOISE_FRAMES, clip_sigma
 from models.video.restorer import FusionSettings, _Fusion, lookahead
 from models.video.synthetic import Scene, split_images
 
@@ -63,7 +63,7 @@ def make_clip_pairs(photos: list[np.ndarray], level: NoiseLevel, rng: np.random.
     if rng.random() < 0.5:
         noisy = compress(noisy, int(rng.integers(*CRF_RANGE)))
     frames = [f.astype(np.float32) for f in noisy]
-    measured = clip_sigma(frames[:8])
+    measured = clip_sigma(frames[:NOISE_FRAMES])
     fusion = _Fusion(FusionSettings(), measured, level)
     inputs, targets = [], []
     for i, (frame, following) in enumerate(lookahead(map(fusion.prepare, frames), FusionSettings().ahead)):

@@ -46,16 +46,25 @@ def estimate_sigma(image: np.ndarray) -> float:
     low, high = x.min(axis=(0, 1)), x.max(axis=(0, 1))
     unclipped = np.minimum(np.minimum(a, b), np.minimum(c, d)) > low
     unclipped &= np.maximum(np.maximum(a, b), np.maximum(c, d)) < high
-    flatness = np.zeros(diagonal.shape[:2], np.float32)
-    for block_mean in np.moveaxis((a + b + c + d) / 4, 2, 0):
-        smooth = cv2.GaussianBlur(block_mean, (0, 0), 1.0)
-        flatness += np.hypot(cv2.Sobel(smooth, cv2.CV_32F, 1, 0), cv2.Sobel(smooth, cv2.CV_32F, 0, 1))
+    flatness = sum(edge_strength(block_mean) for block_mean in np.moveaxis((a + b + c + d) / 4, 2, 0))
     flatness = np.broadcast_to(flatness[..., None], diagonal.shape)
     if not unclipped.any():
         return 0.0
     flat = unclipped & (flatness <= np.median(flatness[unclipped]))
-    details = diagonal[flat]
-    mad_sigma = float(np.median(details)) * MAD_TO_STD
+    return clipped_rms(diagonal[flat])
+
+
+def edge_strength(plane: np.ndarray) -> np.ndarray:
+    """Gradient magnitude of ``plane`` lightly smoothed (sigma 1 px): what tells texture from flat areas."""
+    smooth = cv2.GaussianBlur(np.asarray(plane, np.float32), (0, 0), 1.0)
+    return np.hypot(cv2.Sobel(smooth, cv2.CV_32F, 1, 0), cv2.Sobel(smooth, cv2.CV_32F, 0, 1))
+
+
+def clipped_rms(details: np.ndarray) -> float:
+    """Noise std from absolute noise samples of unit gain: their RMS below a cut at CUT_IN_SIGMAS of
+    the MAD's sigma, corrected for the cut (the MAD alone under-reads heavy tails, the RMS alone
+    counts edges)."""
+    mad_sigma = float(np.median(details)) * MAD_TO_STD if details.size else 0.0
     if mad_sigma <= 0:
         return 0.0
     kept = details[details <= CUT_IN_SIGMAS * mad_sigma]

@@ -21,9 +21,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from models.image.noise import CUT_CORRECTION, CUT_IN_SIGMAS, MAD_TO_STD, estimate_sigma
+from models.image.noise import clipped_rms, edge_strength, estimate_sigma
 from models.interface import NoiseEstimate, NoiseLevel, level_of_sigma_8bit
 
+NOISE_FRAMES = 8  # a clip's first frames, read by the classifier
 FLOW_MAX_SIDE = 640  # the temporal reading's flow is computed on frames at most this large
 FLOW_GUIDE_BLUR_PX = 1.5  # so the flow follows the picture, not the grain
 BORDER_PX = 8  # warped borders repeat edge pixels: left out
@@ -52,16 +53,10 @@ def temporal_sigma(previous: np.ndarray, current: np.ndarray) -> float:
     usable[:BORDER_PX], usable[-BORDER_PX:], usable[:, :BORDER_PX], usable[:, -BORDER_PX:] = False, False, False, False
     if usable.sum() < 64:
         return 0.0
-    smooth = cv2.GaussianBlur((current + warped).mean(axis=2) / 2, (0, 0), 1.0)
-    gradient = np.hypot(cv2.Sobel(smooth, cv2.CV_32F, 1, 0), cv2.Sobel(smooth, cv2.CV_32F, 0, 1))
-    flat = usable & (gradient <= np.median(gradient[usable]))
+    flatness = edge_strength((current + warped).mean(axis=2) / 2)
+    flat = usable & (flatness <= np.median(flatness[usable]))
     difference = (current - warped)[flat]
-    details = np.abs(difference - np.median(difference, axis=0)).ravel() / np.sqrt(2.0)  # a global flicker is not noise
-    mad_sigma = float(np.median(details)) * MAD_TO_STD
-    if mad_sigma <= 0:
-        return 0.0
-    kept = details[details <= CUT_IN_SIGMAS * mad_sigma]
-    return float(np.sqrt(np.mean(kept.astype(np.float64) ** 2)) * CUT_CORRECTION)
+    return clipped_rms(np.abs(difference - np.median(difference, axis=0)).ravel() / np.sqrt(2.0))  # a global flicker is not noise
 
 
 def frame_sigma(current: np.ndarray, previous: np.ndarray | None = None) -> float:

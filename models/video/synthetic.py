@@ -185,10 +185,7 @@ def make_clip(
             video.options = {"crf": str(crf), "preset": "veryfast"}
         tone = _add_tone(container, audio, lossless)
         for i, clean in enumerate(scene.clean_frames()):
-            if photons:
-                noisy = np.clip(np.rint(camera_noise(clean / 255, photons, CAMERA_READ_NOISE, rng) * 255), 0, 255).astype(np.uint8)
-            else:
-                noisy = _add_noise(clean, rng, sigma, color, bits)
+            noisy = camera_frame(clean, photons, rng) if photons else _add_noise(clean, rng, sigma, color, bits)
             frame = av.VideoFrame.from_ndarray(noisy, format="rgb24" if bits == 8 else "rgb48le").reformat(format=video.pix_fmt)
             frame.pts = i
             container.mux(video.encode(frame))
@@ -198,6 +195,11 @@ def make_clip(
         if tone:
             container.mux(tone.encode(None))
     return scene
+
+
+def camera_frame(clean: np.ndarray, photons: float, rng: np.random.Generator, read: float = CAMERA_READ_NOISE) -> np.ndarray:
+    """uint8 RGB: ``clean`` (8-bit units) through a colour camera's raw path (models/data/image_pairs.py)."""
+    return np.clip(np.rint(camera_noise(clean / 255, photons, read, rng) * 255), 0, 255).astype(np.uint8)
 
 
 def _add_noise(clean: np.ndarray, rng: np.random.Generator, sigma: float, color: bool, bits: int = 8) -> np.ndarray:

@@ -149,14 +149,13 @@ def test_classifier_finds_the_level(tmp_path, sigma, level):
 def test_a_colour_cameras_correlated_noise_is_read_whole_from_the_frames_differences():
     """Demosaicked camera noise is spatially correlated: one frame alone shows a third of it. The
     temporal reading (each frame minus the one before, warped onto it) sees it at every scale."""
-    from models.data.image_pairs import camera_noise
     from models.image.noise import estimate_sigma
-    from models.video.synthetic import Scene, split_images
+    from models.video.synthetic import Scene, camera_frame, split_images
 
     photos = split_images("val")
     rng = np.random.default_rng(4)
     clean = [frame.astype(np.float32) for frame in Scene.over(photos[1], photos[0], rng, 256, 160, 8).clean_frames()]
-    noisy = [np.clip(np.rint(camera_noise(c / 255, 60, 0.01, rng) * 255), 0, 255) for c in clean]
+    noisy = [camera_frame(c, 60, rng).astype(np.float32) for c in clean]
     true = float(np.mean([np.std(n - c) for n, c in zip(noisy, clean)]))
     estimate = VideoNoiseClassifier().predict(noisy)
     assert float(np.median([estimate_sigma(n) for n in noisy])) < 0.45 * true  # what one frame shows
