@@ -1,6 +1,7 @@
 """How well the image and video noise classifiers read noise they did not make: a seeded, varied set.
 
-    python -m models.eval_noise     # writes benchmarks/results/eval_noise.{md,json}
+    python -m models.eval_noise               # writes benchmarks/results/eval_noise.{md,json}
+    python -m models.eval_noise --calibrate   # what the image classifier's network check reads on clean TRAINING images
 
 Each case is a clean source with known added noise. Its TRUE sigma is the standard deviation of
 (what the classifier is given - the clean source) in 8-bit units, over the values that are not
@@ -170,10 +171,37 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def calibrate(log: Callable[[str], None] = print) -> float:
+    """The image classifier's network check (what the network removes from flat areas) on every clean
+    TRAINING image of the restorer, as an 8-bit file, colour and gray: the most it reads on content
+    that has no noise sets models.image.learned.CLEAN_CHANGE_8BIT. Printed patterns are reported
+    apart: there the classical reading is far larger (their fine hatching reads as noise), so the
+    check never decides them."""
+    from models.data.image_pairs import PRINTED_PATTERNS, clean_images
+    from models.image.noise import estimate_sigma
+
+    classifier = classifier_for("image").build("cpu")
+    images = clean_images("train")
+    patterns = len(images) - PRINTED_PATTERNS["train"]
+    most = 0.0
+    for index, image in enumerate(images):
+        pixels = np.rint(image[:384, :384] * 255).astype(np.float32)
+        for name, x in (("colour", pixels), ("gray", pixels.mean(axis=2))):
+            classical, check = estimate_sigma(x), classifier.removed_sigma(x)
+            pattern = index >= patterns
+            most = most if pattern else max(most, check)
+            log(f"{'pattern' if pattern else 'image'} {index:2d} {name:6s}: classical {classical:6.2f}, network check {check:5.2f}")
+    log(f"most the network check reads on clean training photos and dead leaves: {most:.2f}")
+    return most
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description="Noise estimation on a varied seeded set of images and clips.")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--calibrate", action="store_true", help="only print the image network check on clean training images")
     args = parser.parse_args(argv)
+    if args.calibrate:
+        return {"clean_training_most": calibrate()}
     report = run()
     write_report(args.out, "eval_noise", report, markdown(report))
     print(markdown(report))

@@ -16,15 +16,21 @@ import numpy as np
 PROBE = 0.1  # size of the probe, in noise stds
 
 
-def sure_blend(noisy: np.ndarray, restored: np.ndarray, variance: np.ndarray | float,
-               rerun: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """The SURE-optimal blend of ``noisy`` and ``restored``; ``variance`` is the noise variance (per
-    value or one number) and ``rerun(delta)`` the restorer's output for the input moved by ``delta``."""
+def sure_weight(noisy: np.ndarray, restored: np.ndarray, variance: np.ndarray | float,
+                rerun: Callable[[np.ndarray], np.ndarray]) -> float:
+    """The SURE-optimal lambda in [0, 1] for ``noisy + lambda (restored - noisy)``; ``variance`` is the
+    noise variance (per value or one number) and ``rerun(delta)`` the restorer's output for the input
+    moved by ``delta``. Any part of an image gives an estimate for the whole (a sample is cheaper)."""
     variance = np.broadcast_to(np.asarray(variance, np.float32), noisy.shape)
     step = PROBE * float(np.sqrt(np.mean(variance))) + 1e-12
     probe = np.random.default_rng(0).standard_normal(noisy.shape).astype(np.float32)
     divergence = float(np.sum(variance * probe * (rerun(np.float32(step) * probe) - restored))) / step
     change = restored - noisy
     energy = float(np.sum(change * change))
-    blend = float(np.clip((float(np.sum(variance)) - divergence) / energy, 0.0, 1.0)) if energy > 0 else 0.0
-    return noisy + np.float32(blend) * change
+    return float(np.clip((float(np.sum(variance)) - divergence) / energy, 0.0, 1.0)) if energy > 0 else 0.0
+
+
+def sure_blend(noisy: np.ndarray, restored: np.ndarray, variance: np.ndarray | float,
+               rerun: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """The SURE-optimal blend of ``noisy`` and ``restored`` (:func:`sure_weight` on all of it)."""
+    return noisy + np.float32(sure_weight(noisy, restored, variance, rerun)) * (restored - noisy)

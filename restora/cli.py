@@ -313,7 +313,8 @@ def eval_images(ctx: typer.Context) -> None:
 
 @evaluate.command("noise", context_settings=PASS_THROUGH)
 def eval_noise(ctx: typer.Context) -> None:
-    """The image and video noise classifiers on a varied seeded set with known noise (option: --out DIR)."""
+    """The image and video noise classifiers on a varied seeded set with known noise (options: --out DIR;
+    --calibrate: what the image classifier's network check reads on clean training images)."""
     from models.eval_noise import main
 
     main(ctx.args)

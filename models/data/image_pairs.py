@@ -36,6 +36,7 @@ DEGRADATIONS: dict[Degradation, float] = {"gaussian": 0.35, "camera": 0.25, "jpe
 GAMMA = 2.2
 EXTRA_VAL_PHOTOS = ("grace_hopper",)  # matplotlib's sample portrait
 _SPLIT_STREAM = {"train": 10, "val": 11}
+PRINTED_PATTERNS = {"train": 12, "val": 3}  # the last images of clean_images(split)
 
 
 def load_rgb(name: str) -> np.ndarray | None:
@@ -82,7 +83,7 @@ def clean_images(split: Split, size: int = 384, seed: int = 0) -> list[np.ndarra
     names = VAL_SOURCES + EXTRA_VAL_PHOTOS if split == "val" else TRAIN_SOURCES
     photos = [image for image in map(load_rgb, names) if image is not None]
     synthetic = [colour_dead_leaves(size, rng) for _ in range(4 if split == "val" else 16)]
-    synthetic += [_tinted(t, rng) for t in printed_targets(size, rng, 3 if split == "val" else 12)]
+    synthetic += [_tinted(t, rng) for t in printed_targets(size, rng, PRINTED_PATTERNS[split])]
     return photos + synthetic
 
 

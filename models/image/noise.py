@@ -1,11 +1,15 @@
 """Noise level of a single image (and of video frames, models/video/noise.py), relative to its data range.
 
+The classical reading; the image classifier checks it with the restorer network (models/image/learned.py).
+
 sigma comes from the finest diagonal Haar detail (a - b - c + d) / 2 of each 2x2 block, which holds
 little of a picture (edges mostly cancel in it) and all of white noise, in three steps:
 
 - clipped blocks are left out: a block holding a channel's minimum or maximum value (0 or 255 in a
   saturated colour, the sensor's white) has lost its noise there, and flat saturated areas would
-  otherwise read as clean;
+  otherwise read as clean; so, after a first reading, is a block whose mean lies within two of its
+  sigmas of them: the few blocks of a saturated colour that escape clipping kept only the noise
+  that points inwards, and a flat saturated picture would read low;
 - of the rest, only the flatter half counts (block-mean gradient; texture inflates it otherwise);
 - the spread is a clipped RMS: the median absolute detail / 0.6745 (Donoho's MAD) sets a cut at 3
   of its sigmas, and the RMS of the details under the cut, corrected for the cut, is the estimate.
@@ -14,16 +18,16 @@ little of a picture (edges mostly cancel in it) and all of white noise, in three
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 
-from models.interface import NoiseEstimate, NoiseLevel, level_of_sigma_8bit
+from models.interface import NoiseLevel, level_of_sigma_8bit
 
 MAD_TO_STD = 1 / 0.6745  # a Gaussian's std over its median absolute value
 CUT_IN_SIGMAS = 3.0
 CUT_CORRECTION = 1 / 0.9866  # a Gaussian's std over its RMS when clipped at 3 sigma
+CLIP_MARGIN_IN_SIGMAS = 2.0  # blocks this close to black or white lost part of their noise to clipping
+MIN_BLOCKS = 64
 
 
 def data_range(image: np.ndarray) -> float:
@@ -36,8 +40,9 @@ def data_range(image: np.ndarray) -> float:
     return 4095.0 if peak <= 4095 else 65535.0
 
 
-def estimate_sigma(image: np.ndarray) -> float:
-    """Noise std in the image's units, pooled over channels; (H, W) or (H, W, C)."""
+def estimate_sigma(image: np.ndarray, clip_margin: float = CLIP_MARGIN_IN_SIGMAS) -> float:
+    """Noise std in the image's units, pooled over channels; (H, W) or (H, W, C). ``clip_margin`` 0
+    skips the second pass (video frames: the fusion and the video networks were tuned on that reading)."""
     x = image if image.ndim == 3 else image[..., None]
     h, w = x.shape[0] // 2 * 2, x.shape[1] // 2 * 2
     x = x[:h, :w].astype(np.float32)
@@ -46,12 +51,16 @@ def estimate_sigma(image: np.ndarray) -> float:
     low, high = x.min(axis=(0, 1)), x.max(axis=(0, 1))
     unclipped = np.minimum(np.minimum(a, b), np.minimum(c, d)) > low
     unclipped &= np.maximum(np.maximum(a, b), np.maximum(c, d)) < high
-    flatness = sum(edge_strength(block_mean) for block_mean in np.moveaxis((a + b + c + d) / 4, 2, 0))
+    block_mean = (a + b + c + d) / 4
+    flatness = sum(edge_strength(plane) for plane in np.moveaxis(block_mean, 2, 0))
     flatness = np.broadcast_to(flatness[..., None], diagonal.shape)
     if not unclipped.any():
         return 0.0
-    flat = unclipped & (flatness <= np.median(flatness[unclipped]))
-    return clipped_rms(diagonal[flat])
+    first = clipped_rms(diagonal[unclipped & (flatness <= np.median(flatness[unclipped]))])
+    inside = unclipped & (block_mean > low + clip_margin * first) & (block_mean < high - clip_margin * first)
+    if clip_margin <= 0 or inside.sum() < MIN_BLOCKS:
+        return first
+    return clipped_rms(diagonal[inside & (flatness <= np.median(flatness[inside]))])
 
 
 def edge_strength(plane: np.ndarray) -> np.ndarray:
@@ -73,17 +82,3 @@ def clipped_rms(details: np.ndarray) -> float:
 
 def level_of_sigma(sigma: float, value_range: float) -> NoiseLevel:
     return level_of_sigma_8bit(sigma * 255.0 / value_range)
-
-
-class ImageNoiseClassifier:
-    """sigma in input units and the level it means for the image's data range."""
-
-    def __init__(self, level: NoiseLevel | None = None, weights: Path | None = None):
-        pass
-
-    def setup(self, device: str) -> None:
-        """Classical: nothing to load."""
-
-    def predict(self, image: np.ndarray) -> NoiseEstimate:
-        sigma = estimate_sigma(image)
-        return NoiseEstimate(level=level_of_sigma(sigma, data_range(image)), sigma=sigma)

@@ -6,9 +6,9 @@ import pytest
 from skimage import data
 
 from models.image.learned import LearnedImageRestorer
-from models.image.noise import ImageNoiseClassifier, data_range
+from models.image.noise import data_range
 from models.interface import Canceled, no_progress
-from models.registry import restorer_for
+from models.registry import classifier_for, restorer_for
 
 
 def psnr(image: np.ndarray, truth: np.ndarray, peak: float) -> float:
@@ -23,6 +23,11 @@ def noisy(clean: np.ndarray, sigma: float, peak: float, seed: int = 0) -> np.nda
 @pytest.fixture(scope="module")
 def restorer() -> LearnedImageRestorer:
     return restorer_for("image", "medium").build("cpu")
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    return classifier_for("image").build("cpu")
 
 
 @pytest.fixture(scope="module")
@@ -45,54 +50,54 @@ def test_data_range():
 
 @pytest.mark.parametrize(("sigma_8bit", "level"), [(3, "low"), (13, "medium"), (35, "high")])
 @pytest.mark.parametrize("peak", [255.0, 4095.0])
-def test_classifier_levels_scale_with_data_range(gray, sigma_8bit, level, peak):
+def test_classifier_levels_scale_with_data_range(classifier, gray, sigma_8bit, level, peak):
     scale = peak / 255.0
-    estimate = ImageNoiseClassifier().predict(noisy(gray * scale, sigma_8bit * scale, peak))
+    estimate = classifier.predict(noisy(gray * scale, sigma_8bit * scale, peak))
     assert estimate.level == level
     assert estimate.sigma / scale == pytest.approx(sigma_8bit, rel=0.3)
 
 
-def test_classifier_colour(colour):
-    estimate = ImageNoiseClassifier().predict(noisy(colour, 15, 255))
+def test_classifier_colour(classifier, colour):
+    estimate = classifier.predict(noisy(colour, 15, 255))
     assert estimate.level == "medium" and estimate.sigma == pytest.approx(15, rel=0.2)
 
 
 @pytest.mark.parametrize(("sigma_8bit", "peak"), [(5, 255.0), (15, 255.0), (30, 255.0), (15, 65535.0)])
-def test_restorer_raises_psnr_gray(restorer, gray, sigma_8bit, peak):
+def test_restorer_raises_psnr_gray(classifier, restorer, gray, sigma_8bit, peak):
     scale = peak / 255.0
     clean = gray * scale
     degraded = noisy(clean, sigma_8bit * scale, peak)
-    estimate = ImageNoiseClassifier().predict(degraded)
+    estimate = classifier.predict(degraded)
     restored = restorer.predict(degraded, estimate, no_progress)
     assert restored.shape == degraded.shape and restored.dtype == np.float32
     assert psnr(restored, clean, peak) > psnr(degraded, clean, peak) + 2.0
 
 
-def test_restorer_raises_psnr_colour(restorer, colour):
+def test_restorer_raises_psnr_colour(classifier, restorer, colour):
     degraded = noisy(colour, 20, 255)
-    estimate = ImageNoiseClassifier().predict(degraded)
+    estimate = classifier.predict(degraded)
     restored = restorer.predict(degraded, estimate, no_progress)
     assert restored.shape == colour.shape
     assert psnr(restored, colour, 255) > psnr(degraded, colour, 255) + 3.0
 
 
-def test_restorer_leaves_a_clean_image_alone(restorer, colour):
-    estimate = ImageNoiseClassifier().predict(colour)
+def test_restorer_leaves_a_clean_image_alone(classifier, restorer, colour):
+    estimate = classifier.predict(colour)
     assert estimate.level == "low"
     assert psnr(restorer.predict(colour, estimate, no_progress), colour, 255) > 40
 
 
-def test_float_image_in_unit_range_gets_the_same_result(restorer, colour):
+def test_float_image_in_unit_range_gets_the_same_result(classifier, restorer, colour):
     degraded = noisy(colour, 20, 255)
-    estimate = ImageNoiseClassifier().predict(degraded)
+    estimate = classifier.predict(degraded)
     as_8bit = restorer.predict(degraded, estimate, no_progress)
-    as_unit = restorer.predict(degraded / 255, ImageNoiseClassifier().predict(degraded / 255), no_progress) * 255
+    as_unit = restorer.predict(degraded / 255, classifier.predict(degraded / 255), no_progress) * 255
     assert np.abs(as_8bit - as_unit).max() < 0.01
 
 
-def test_tiles_join_without_seams_with_progress_and_cancel(gray):
+def test_tiles_join_without_seams_with_progress_and_cancel(classifier, gray):
     tall = noisy(np.tile(gray, (4, 2)), 15, 255)  # 640 x 320
-    estimate = ImageNoiseClassifier().predict(tall)
+    estimate = classifier.predict(tall)
     whole = restorer_for("image", "medium").build("cpu").predict(tall, estimate, no_progress)
     tiled_restorer = restorer_for("image", "medium").build("cpu", net_memory_mb=48)  # 192-px tiles: eight
     seen = []
@@ -124,3 +129,44 @@ def test_quick_eval_matches_the_recorded_numbers():
     # a JPEG with little noise is "low": SURE keeps it nearly as it is (never worse)
     assert report["jpeg q30"]["mean"]["Restora"]["psnr"] > report["jpeg q30"]["mean"]["input"]["psnr"] - 0.05
     assert report["clean"]["mean"]["Restora"]["psnr"] > 40
+
+
+def test_a_colour_cameras_correlated_noise_is_read_by_what_the_network_removes(classifier, restorer):
+    """Demosaicked grain is spatially correlated: the finest details hold a third of it, so the
+    classical reading alone calls this photo nearly clean and the restorer would leave the noise."""
+    from models.data.image_pairs import camera_noise
+    from models.image.noise import estimate_sigma
+
+    clean = data.coffee()[100:356, 150:406].astype(np.float32)
+    rng = np.random.default_rng(3)
+    degraded = np.rint(np.clip(camera_noise(clean / 255, 60, 0.004, rng), 0, 1) * 255).astype(np.float32)
+    true_sigma = float(np.std(degraded - clean))
+    estimate = classifier.predict(degraded)
+    assert estimate_sigma(degraded) < 0.4 * true_sigma
+    assert estimate.level != "low" and estimate.sigma > 0.6 * true_sigma
+    assert psnr(restorer.predict(degraded, estimate, no_progress), clean, 255) > psnr(degraded, clean, 255) + 3.0
+
+
+def test_flat_saturated_colours_read_their_noise_whole():
+    """Blocks of a saturated colour that escape clipping kept only the noise pointing inwards: they are left out too."""
+    from models.eval_noise import saturated_blocks, true_sigma
+    from models.image.noise import estimate_sigma
+
+    clean = saturated_blocks(np.random.default_rng(4))
+    degraded = np.rint(np.clip(clean + np.random.default_rng(5).normal(0, 15, clean.shape), 0, 255)).astype(np.float32)
+    assert estimate_sigma(degraded) == pytest.approx(true_sigma(clean, degraded), rel=0.1)
+
+
+def test_the_sure_weight_of_a_large_image_comes_from_a_window_and_matches_the_whole(restorer):
+    """Above SURE_WINDOW px a side only a centred window is rerun; its weight is the whole image's."""
+    import cv2
+
+    from models.image.learned import SURE_WINDOW, planes_of
+    from models.sure import sure_weight
+
+    clean = cv2.resize(data.astronaut(), (SURE_WINDOW + 200, SURE_WINDOW + 100), interpolation=cv2.INTER_AREA).astype(np.float32)
+    planes, _ = planes_of(noisy(clean, 2, 255))  # nearly clean: the weight is well inside (0, 1)
+    restored = restorer._network(planes, no_progress)
+    whole = sure_weight(planes, restored, (2 / 255) ** 2, lambda delta: restorer._network(planes + delta, no_progress))
+    window = restorer._sure_weight(planes, restored, 2 / 255, no_progress)
+    assert 0.2 < whole < 0.9 and window == pytest.approx(whole, abs=0.06)
