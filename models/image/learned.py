@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from models.archs import TrainedModel
-from models.image.noise import clipped_rms, data_range, edge_strength, estimate_sigma, level_of_sigma
+from models.image.noise import MIN_SAMPLES, clipped_rms, data_range, edge_strength, estimate_sigma, flattest_half, level_of_sigma, without_border
 from models.interface import NoiseEstimate, NoiseLevel, Progress
 from models.sure import sure_weight
 from models.tiling import run_tiled, tile_side
@@ -142,14 +142,10 @@ class LearnedImageNoiseClassifier:
             for x in _tile_starts(w):
                 tile = planes[:, y:y + SAMPLE_TILE, x:x + SAMPLE_TILE]
                 restored = self.network.run_network(tile)
-                usable = ((tile > low) & (tile < high)).all(axis=0)
-                usable[:SAMPLE_BORDER], usable[-SAMPLE_BORDER:] = False, False
-                usable[:, :SAMPLE_BORDER], usable[:, -SAMPLE_BORDER:] = False, False
-                if usable.sum() < 64:
-                    continue
-                flatness = sum(edge_strength(plane) for plane in restored)
-                flat = usable & (flatness <= np.median(flatness[usable]))
-                removed.append(np.abs(tile - restored)[:, flat].ravel())
+                usable = without_border(((tile > low) & (tile < high)).all(axis=0), SAMPLE_BORDER)
+                if usable.sum() >= MIN_SAMPLES:
+                    flat = flattest_half(usable, sum(edge_strength(plane) for plane in restored))
+                    removed.append(np.abs(tile - restored)[:, flat].ravel())
         return clipped_rms(np.concatenate(removed)) * scale if removed else 0.0
 
 

@@ -27,7 +27,7 @@ MAD_TO_STD = 1 / 0.6745  # a Gaussian's std over its median absolute value
 CUT_IN_SIGMAS = 3.0
 CUT_CORRECTION = 1 / 0.9866  # a Gaussian's std over its RMS when clipped at 3 sigma
 CLIP_MARGIN_IN_SIGMAS = 2.0  # blocks this close to black or white lost part of their noise to clipping
-MIN_BLOCKS = 64
+MIN_SAMPLES = 64  # fewer usable blocks or pixels than this give no reading (or keep the first one)
 
 
 def data_range(image: np.ndarray) -> float:
@@ -56,11 +56,22 @@ def estimate_sigma(image: np.ndarray, clip_margin: float = CLIP_MARGIN_IN_SIGMAS
     flatness = np.broadcast_to(flatness[..., None], diagonal.shape)
     if not unclipped.any():
         return 0.0
-    first = clipped_rms(diagonal[unclipped & (flatness <= np.median(flatness[unclipped]))])
+    first = clipped_rms(diagonal[flattest_half(unclipped, flatness)])
     inside = unclipped & (block_mean > low + clip_margin * first) & (block_mean < high - clip_margin * first)
-    if clip_margin <= 0 or inside.sum() < MIN_BLOCKS:
+    if clip_margin <= 0 or inside.sum() < MIN_SAMPLES:
         return first
-    return clipped_rms(diagonal[inside & (flatness <= np.median(flatness[inside]))])
+    return clipped_rms(diagonal[flattest_half(inside, flatness)])
+
+
+def flattest_half(usable: np.ndarray, flatness: np.ndarray) -> np.ndarray:
+    """The ``usable`` samples whose ``flatness`` (an :func:`edge_strength`) is at most its median over them."""
+    return usable & (flatness <= np.median(flatness[usable]))
+
+
+def without_border(mask: np.ndarray, px: int) -> np.ndarray:
+    """``mask`` (H, W) with ``px`` rows and columns at each edge set False (in place, returned)."""
+    mask[:px], mask[-px:], mask[:, :px], mask[:, -px:] = False, False, False, False
+    return mask
 
 
 def edge_strength(plane: np.ndarray) -> np.ndarray:

@@ -23,7 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from models.image.noise import clipped_rms, edge_strength, estimate_sigma
+from models.image.noise import MIN_SAMPLES, clipped_rms, edge_strength, estimate_sigma, flattest_half, without_border
 from models.interface import NoiseEstimate, NoiseLevel, level_of_sigma_8bit
 
 NOISE_FRAMES = 8  # a clip's first frames, read by the classifier
@@ -51,12 +51,10 @@ def temporal_sigma(previous: np.ndarray, current: np.ndarray) -> float:
     warped = cv2.remap(np.asarray(previous, np.float32), xs + np.rint(flow[..., 0]), ys + np.rint(flow[..., 1]),
                        cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
     low, high = current.min(axis=(0, 1)), current.max(axis=(0, 1))
-    usable = ((current > low) & (current < high) & (warped > low) & (warped < high)).all(axis=2)
-    usable[:BORDER_PX], usable[-BORDER_PX:], usable[:, :BORDER_PX], usable[:, -BORDER_PX:] = False, False, False, False
-    if usable.sum() < 64:
+    usable = without_border(((current > low) & (current < high) & (warped > low) & (warped < high)).all(axis=2), BORDER_PX)
+    if usable.sum() < MIN_SAMPLES:
         return 0.0
-    flatness = edge_strength((current + warped).mean(axis=2) / 2)
-    flat = usable & (flatness <= np.median(flatness[usable]))
+    flat = flattest_half(usable, edge_strength((current + warped).mean(axis=2) / 2))
     difference = (current - warped)[flat]
     return clipped_rms(np.abs(difference - np.median(difference, axis=0)).ravel() / np.sqrt(2.0))  # a global flicker is not noise
 
