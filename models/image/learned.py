@@ -14,6 +14,15 @@ at sigma 15, +1.0 dB on gray camera noise at 300 photons, never more than 0.3 dB
 noise the blend kept the whole change on every held-out photo, so it is skipped there. The price:
 a JPEG with little noise is mostly left as it is.
 
+Colour noise drawn independently per channel (white Gaussian noise; told from a camera's or JPEG's
+shared noise by :func:`models.image.chroma.luma_noise_ratio`) up to sigma
+:data:`LUMA_CHROMA_MAX_SIGMA_8BIT` goes through luma and chroma instead (models/image/chroma.py): the
+network restores the luma as a gray image, which carries a third of the noise variance, and a
+guided filter that follows the restored luma smooths the chroma, each SURE-blended with its input
+(the chroma's blend always: it costs no network pass). A few per cent more CPU than the RGB path;
+on the held-out colour crops +1.4 dB at sigma 15 and +1.1 dB at sigma 25 over it. Above sigma 30 the RGB network
+is better (sigma 35 and 50 on training and validation images), and a camera's noise stays with it.
+
 Frames larger than the memory budget (256 MB of activations, about 0.8 megapixels) run in
 overlapping tiles (:mod:`models.tiling`), with progress per tile.
 
@@ -28,15 +37,17 @@ network removes from flat areas of clean training images (3.7 levels, ``python -
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from models.archs import TrainedModel
+from models.image.chroma import CHROMA_RADIUS, join_luma_chroma, luma_noise_ratio, smooth_chroma, split_luma_chroma
 from models.image.noise import MIN_SAMPLES, clipped_rms, data_range, edge_strength, estimate_sigma, flattest_half, level_of_sigma, without_border
 from models.interface import NoiseEstimate, NoiseLevel, Progress
 from models.sure import sure_weight
-from models.tiling import run_tiled, tile_side
+from models.tiling import run_tiled, tile_core
 
 NET_MEMORY_MB = 256.0
 NET_BYTES_PER_PIXEL = 320  # peak RSS growth of the forward pass per input pixel (measured ~300 at 512 px)
@@ -47,6 +58,8 @@ SAMPLE_TILE, SAMPLE_GRID = 192, 3  # the classifier's check runs on at most 3 x 
 SAMPLE_BORDER = 16  # tile edges lack context: left out of the reading
 SURE_LEVELS = ("low", "medium")  # levels whose result is blended with the input (module docstring)
 SURE_WINDOW = 512  # the blend weight is estimated on a centred window of at most this side
+LUMA_CHROMA_MAX_SIGMA_8BIT = 30.0  # above, the RGB network does better (sigma 35 and 50 on training and validation images)
+LUMA_CHROMA_MAX_RATIO = 1.15  # luma_noise_ratio of noise independent per channel (models/image/chroma.py)
 
 
 def planes_of(image: np.ndarray) -> tuple[np.ndarray, float]:
@@ -67,42 +80,78 @@ class LearnedImageRestorer(TrainedModel):
 
     def predict(self, image: np.ndarray, noise: NoiseEstimate, progress: Progress) -> np.ndarray:
         planes, scale = planes_of(image)
-        gray = np.ndim(image) == 2
         sigma = noise.sigma / scale
         blend = noise.level in SURE_LEVELS
-        restored = self._network(planes, lambda f, stage: progress(f * 0.7 if blend else f, stage))
-        if blend:  # a blind network also smooths a clean photo's fine texture
-            restored = planes + np.float32(self._sure_weight(planes, restored, sigma, progress)) * (restored - planes)
-        out = np.clip(restored, 0.0, 1.0) * np.float32(scale)
-        return out.mean(axis=0) if gray else np.ascontiguousarray(out.transpose(1, 2, 0))
+        if np.ndim(image) == 2:
+            return np.clip(self._gray(planes[0], sigma**2, blend, progress), 0.0, 1.0) * np.float32(scale)
+        if sigma * 255 <= LUMA_CHROMA_MAX_SIGMA_8BIT and self._noise_independent_per_channel(image):
+            luma, chroma = split_luma_chroma(planes)
+            restored_luma = self._gray(luma, sigma**2 / 3, blend, progress)
+            restored = join_luma_chroma(restored_luma, self._chroma(restored_luma, chroma, sigma))
+        else:
+            restored = self._network(planes, (lambda f, stage: progress(f * 0.7, stage)) if blend else progress)
+            if blend:  # a blind network also smooths a clean photo's fine texture
+                restored = planes + np.float32(self._sure_weight(planes, restored, sigma**2, self._network, progress)) * (restored - planes)
+        return np.ascontiguousarray((np.clip(restored, 0.0, 1.0) * np.float32(scale)).transpose(1, 2, 0))
 
-    def _sure_weight(self, planes: np.ndarray, restored: np.ndarray, sigma: float, progress: Progress) -> float:
-        """SURE's blend weight (models/sure.py), estimated on a centred window of at most
-        ``SURE_WINDOW`` px a side, rerun with ``TILE_MARGIN`` of context: one more pass over the
-        whole of a small image, a fraction of a pass over a large one."""
+    @staticmethod
+    def _noise_independent_per_channel(image: np.ndarray) -> bool:
+        """:func:`models.image.chroma.luma_noise_ratio` at most ``LUMA_CHROMA_MAX_RATIO``, read on the
+        :func:`sure_window` (a quarter of a megapixel is plenty)."""
+        rows, columns = sure_window(image.shape[:2])[0][1:]
+        return luma_noise_ratio(image[rows, columns]) <= LUMA_CHROMA_MAX_RATIO
+
+    def _gray(self, plane: np.ndarray, variance: float, blend: bool, progress: Progress) -> np.ndarray:
+        """A gray image (or a colour image's luma) with white noise of ``variance``: the network on three
+        equal planes, SURE-blended with its input when ``blend``."""
+        def run(x: np.ndarray, progress: Progress) -> np.ndarray:
+            return self._network(np.repeat(x[None], 3, axis=0), progress).mean(axis=0)
+
+        restored = run(plane, (lambda f, stage: progress(f * 0.7, stage)) if blend else progress)
+        if not blend:
+            return restored
+        return plane + np.float32(self._sure_weight(plane, restored, variance, run, progress)) * (restored - plane)
+
+    @staticmethod
+    def _chroma(luma: np.ndarray, chroma: np.ndarray, sigma: float) -> np.ndarray:
+        """The chroma guided-filtered by the restored ``luma``, SURE-blended with its input (the weight
+        from the :func:`sure_window`; no network pass)."""
         if sigma <= 0:
-            return 0.0
-        (_, h, w), margin = planes.shape, TILE_MARGIN
-        y0, x0 = max(0, (h - SURE_WINDOW) // 2), max(0, (w - SURE_WINDOW) // 2)
-        y1, x1 = min(h, y0 + SURE_WINDOW), min(w, x0 + SURE_WINDOW)
-        cy0, cx0, cy1, cx1 = max(0, y0 - margin), max(0, x0 - margin), min(h, y1 + margin), min(w, x1 + margin)
-        context = planes[:, cy0:cy1, cx0:cx1]
-        inner = (slice(None), slice(y0 - cy0, y1 - cy0), slice(x0 - cx0, x1 - cx0))
+            return chroma
+        smoothed = smooth_chroma(luma, chroma, sigma)
+        window, context, inner = sure_window(luma.shape, 2 * CHROMA_RADIUS)
 
         def rerun(delta: np.ndarray) -> np.ndarray:
-            moved = context.copy()
+            moved = chroma[context].copy()
             moved[inner] += delta
-            return self._network(moved, lambda f, stage: progress(0.7 + 0.3 * f, stage))[inner]
+            return smooth_chroma(luma[context[1:]], moved, sigma)[inner]
 
-        return sure_weight(planes[:, y0:y1, x0:x1], restored[:, y0:y1, x0:x1], sigma**2, rerun)
+        weight = sure_weight(chroma[window], smoothed[window], sigma**2, rerun)
+        return chroma + np.float32(weight) * (smoothed - chroma)
+
+    def _sure_weight(self, noisy: np.ndarray, restored: np.ndarray, variance: float,
+                     run: Callable[[np.ndarray, Progress], np.ndarray], progress: Progress) -> float:
+        """SURE's blend weight (models/sure.py) for ``run`` (planes (..., H, W), progress -> its result),
+        estimated on the :func:`sure_window`, rerun with ``TILE_MARGIN`` of context: one more pass over
+        the whole of a small image, a fraction of a pass over a large one."""
+        if variance <= 0:
+            return 0.0
+        window, context, inner = sure_window(noisy.shape[-2:], TILE_MARGIN)
+
+        def rerun(delta: np.ndarray) -> np.ndarray:
+            moved = noisy[context].copy()
+            moved[inner] += delta
+            return run(moved, lambda f, stage: progress(0.7 + 0.3 * f, stage))[inner]
+
+        return sure_weight(noisy[window], restored[window], variance, rerun)
 
     def _network(self, planes: np.ndarray, progress: Progress) -> np.ndarray:
         h, w = planes.shape[1:]
         if h * w * NET_BYTES_PER_PIXEL <= self.net_memory_mb * 2**20:
             progress(0.0, "restoring")
             return self.run_network(planes)
-        side = tile_side(self.net_memory_mb, NET_BYTES_PER_PIXEL, TILE_MARGIN, NET_STRIDE)
-        return run_tiled(self.run_network, planes, 3, side, TILE_MARGIN, lambda f: progress(f, "restoring"))
+        core = tile_core(self.net_memory_mb, NET_BYTES_PER_PIXEL, TILE_MARGIN, NET_STRIDE, h, w)
+        return run_tiled(self.run_network, planes, 3, core, TILE_MARGIN, lambda f: progress(f, "restoring"))
 
     def run_network(self, planes: np.ndarray) -> np.ndarray:
         import torch
@@ -147,6 +196,18 @@ class LearnedImageNoiseClassifier:
                     flat = flattest_half(usable, sum(edge_strength(plane) for plane in restored))
                     removed.append(np.abs(tile - restored)[:, flat].ravel())
         return clipped_rms(np.concatenate(removed)) * scale if removed else 0.0
+
+
+def sure_window(shape: tuple[int, ...], margin: int = 0) -> tuple[tuple[slice, ...], tuple[slice, ...], tuple[slice, ...]]:
+    """Index tuples (leading axes kept) of the centred window of at most ``SURE_WINDOW`` px a side of
+    an image whose last two axes are ``shape[-2:]``, of that window grown by ``margin`` px of context
+    (inside the image), and of the window inside the context."""
+    h, w = shape[-2:]
+    y0, x0 = max(0, (h - SURE_WINDOW) // 2), max(0, (w - SURE_WINDOW) // 2)
+    y1, x1 = min(h, y0 + SURE_WINDOW), min(w, x0 + SURE_WINDOW)
+    cy0, cx0, cy1, cx1 = max(0, y0 - margin), max(0, x0 - margin), min(h, y1 + margin), min(w, x1 + margin)
+    return ((..., slice(y0, y1), slice(x0, x1)), (..., slice(cy0, cy1), slice(cx0, cx1)),
+            (..., slice(y0 - cy0, y1 - cy0), slice(x0 - cx0, x1 - cx0)))
 
 
 def _tile_starts(length: int) -> np.ndarray:
