@@ -45,6 +45,8 @@ def estimate_sigma(image: np.ndarray, clip_margin: float = CLIP_MARGIN_IN_SIGMAS
     skips the second pass (video frames: the fusion and the video networks were tuned on that reading)."""
     x = image if image.ndim == 3 else image[..., None]
     h, w = x.shape[0] // 2 * 2, x.shape[1] // 2 * 2
+    if h == 0 or w == 0:  # a single row or column has no 2 x 2 block
+        return 0.0
     x = x[:h, :w].astype(np.float32)
     a, b, c, d = x[0::2, 0::2], x[0::2, 1::2], x[1::2, 0::2], x[1::2, 1::2]
     diagonal = np.abs(a - b - c + d) / 2

@@ -200,3 +200,11 @@ def test_colour_noise_independent_per_channel_goes_through_luma_and_chroma(class
     rgb_network = np.clip(restorer.run_network(planes), 0, 1).transpose(1, 2, 0) * 255
     served = restorer.predict(degraded, estimate, no_progress)
     assert psnr(served, clean, 255) > psnr(rgb_network, clean, 255) + 0.5
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (1, 7), (3, 5, 3), (8, 8, 3), (17, 600, 3)])
+def test_tiny_and_thin_images_are_read_and_restored(classifier, restorer, shape):
+    """``restora run`` has no size floor (the API's is 8 px): no 2 x 2 block reads as no noise."""
+    degraded = np.clip(128 + np.random.default_rng(0).normal(0, 15, shape), 0, 255).astype(np.float32)
+    restored = restorer.predict(degraded, classifier.predict(degraded), no_progress)
+    assert restored.shape == degraded.shape and np.isfinite(restored).all()
