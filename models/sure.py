@@ -14,6 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 PROBE = 0.1  # size of the probe, in noise stds
+WINDOW = 512  # window_weight estimates on a centred window of at most this side
 
 
 def sure_weight(noisy: np.ndarray, restored: np.ndarray, variance: np.ndarray | float,
@@ -33,4 +34,38 @@ def sure_weight(noisy: np.ndarray, restored: np.ndarray, variance: np.ndarray | 
 def sure_blend(noisy: np.ndarray, restored: np.ndarray, variance: np.ndarray | float,
                rerun: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """The SURE-optimal blend of ``noisy`` and ``restored`` (:func:`sure_weight` on all of it)."""
-    return noisy + np.float32(sure_weight(noisy, restored, variance, rerun)) * (restored - noisy)
+    return blend(noisy, restored, sure_weight(noisy, restored, variance, rerun))
+
+
+def blend(noisy: np.ndarray, restored: np.ndarray, weight: float) -> np.ndarray:
+    """``noisy + weight (restored - noisy)``."""
+    return noisy + np.float32(weight) * (restored - noisy)
+
+
+def window_weight(noisy: np.ndarray, restored: np.ndarray, variance: float,
+                  run: Callable[[np.ndarray, tuple[slice, ...]], np.ndarray], margin: int) -> float:
+    """:func:`sure_weight` of (..., H, W) arrays estimated on their :func:`window` only: ``run(x,
+    context)`` is the restorer on ``x``, the window grown by ``margin`` px of context (``context``
+    indexes it in the whole), so a large image costs one rerun of a fraction of it."""
+    if variance <= 0:
+        return 0.0
+    inside, context, inner = window(noisy.shape, margin)
+
+    def rerun(delta: np.ndarray) -> np.ndarray:
+        moved = noisy[context].copy()
+        moved[inner] += delta
+        return run(moved, context)[inner]
+
+    return sure_weight(noisy[inside], restored[inside], variance, rerun)
+
+
+def window(shape: tuple[int, ...], margin: int = 0) -> tuple[tuple[slice, ...], tuple[slice, ...], tuple[slice, ...]]:
+    """Index tuples (leading axes kept) of the centred window of at most ``WINDOW`` px a side of an
+    array whose last two axes are ``shape[-2:]``, of that window grown by ``margin`` px of context
+    (inside the array), and of the window inside the context."""
+    h, w = shape[-2:]
+    y0, x0 = max(0, (h - WINDOW) // 2), max(0, (w - WINDOW) // 2)
+    y1, x1 = min(h, y0 + WINDOW), min(w, x0 + WINDOW)
+    cy0, cx0, cy1, cx1 = max(0, y0 - margin), max(0, x0 - margin), min(h, y1 + margin), min(w, x1 + margin)
+    return ((..., slice(y0, y1), slice(x0, x1)), (..., slice(cy0, cy1), slice(cx0, cx1)),
+            (..., slice(y0 - cy0, y1 - cy0), slice(x0 - cx0, x1 - cx0)))

@@ -55,6 +55,9 @@ def load_weights(path: Path, device: str = "cpu"):
     return net.to(device).eval().to(memory_format=torch.channels_last), meta
 
 
+_LOADED: dict[tuple[str, str, int], tuple[Any, dict[str, Any]]] = {}  # (file, device, mtime) -> (network, metadata)
+
+
 class TrainedModel:
     """A model whose network comes from a weight file, after Cog: ``setup`` loads it once on a device.
 
@@ -70,7 +73,12 @@ class TrainedModel:
         self.device = "cpu"
 
     def setup(self, device: str) -> None:
-        self.net, self.meta = load_weights(self.weights, device)
+        """Loads the weight file once per device: models that share a file (the image network serves
+        three levels and the image classifier's check) share its network, which serving only reads."""
+        key = (str(self.weights.resolve()), device, self.weights.stat().st_mtime_ns)
+        if key not in _LOADED:
+            _LOADED[key] = load_weights(self.weights, device)
+        self.net, self.meta = _LOADED[key]
         self.device = device
         if self.level is not None and "level" in self.meta and self.meta["level"] != self.level:
             raise ValueError(f"{self.weights.name} was trained for level {self.meta['level']!r}, not {self.level!r}")

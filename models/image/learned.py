@@ -42,11 +42,11 @@ from pathlib import Path
 
 import numpy as np
 
+from models import sure
 from models.archs import TrainedModel
 from models.image.chroma import CHROMA_RADIUS, join_luma_chroma, luma_noise_ratio, smooth_chroma, split_luma_chroma
 from models.image.noise import MIN_SAMPLES, clipped_rms, data_range, edge_strength, estimate_sigma, flattest_half, level_of_sigma, without_border
 from models.interface import NoiseEstimate, NoiseLevel, Progress
-from models.sure import sure_weight
 from models.tiling import run_tiled, tile_core
 
 NET_MEMORY_MB = 256.0
@@ -57,7 +57,6 @@ CLEAN_CHANGE_8BIT = 5.0  # the network's removal on flat areas of clean training
 SAMPLE_TILE, SAMPLE_GRID = 192, 3  # the classifier's check runs on at most 3 x 3 tiles of 192 px (0.33 megapixels)
 SAMPLE_BORDER = 16  # tile edges lack context: left out of the reading
 SURE_LEVELS = ("low", "medium")  # levels whose result is blended with the input (module docstring)
-SURE_WINDOW = 512  # the blend weight is estimated on a centred window of at most this side
 LUMA_CHROMA_MAX_SIGMA_8BIT = 30.0  # above, the RGB network does better (sigma 35 and 50 on training and validation images)
 LUMA_CHROMA_MAX_RATIO = 1.15  # luma_noise_ratio of noise independent per channel (models/image/chroma.py)
 
@@ -83,67 +82,47 @@ class LearnedImageRestorer(TrainedModel):
         sigma = noise.sigma / scale
         blend = noise.level in SURE_LEVELS
         if np.ndim(image) == 2:
-            return np.clip(self._gray(planes[0], sigma**2, blend, progress), 0.0, 1.0) * np.float32(scale)
+            return np.clip(self._restored(planes[0], sigma**2, blend, self._gray, progress), 0.0, 1.0) * np.float32(scale)
         if sigma * 255 <= LUMA_CHROMA_MAX_SIGMA_8BIT and self._noise_independent_per_channel(image):
             luma, chroma = split_luma_chroma(planes)
-            restored_luma = self._gray(luma, sigma**2 / 3, blend, progress)
+            restored_luma = self._restored(luma, sigma**2 / 3, blend, self._gray, progress)
             restored = join_luma_chroma(restored_luma, self._chroma(restored_luma, chroma, sigma))
-        else:
-            restored = self._network(planes, (lambda f, stage: progress(f * 0.7, stage)) if blend else progress)
-            if blend:  # a blind network also smooths a clean photo's fine texture
-                restored = planes + np.float32(self._sure_weight(planes, restored, sigma**2, self._network, progress)) * (restored - planes)
+        else:  # a blind network also smooths a clean photo's fine texture: blended where the level says
+            restored = self._restored(planes, sigma**2, blend, self._network, progress)
         return np.ascontiguousarray((np.clip(restored, 0.0, 1.0) * np.float32(scale)).transpose(1, 2, 0))
 
     @staticmethod
     def _noise_independent_per_channel(image: np.ndarray) -> bool:
         """:func:`models.image.chroma.luma_noise_ratio` at most ``LUMA_CHROMA_MAX_RATIO``, read on the
-        :func:`sure_window` (a quarter of a megapixel is plenty)."""
-        rows, columns = sure_window(image.shape[:2])[0][1:]
+        SURE window (:func:`models.sure.window`: a quarter of a megapixel is plenty)."""
+        rows, columns = sure.window(image.shape[:2])[0][1:]
         return luma_noise_ratio(image[rows, columns]) <= LUMA_CHROMA_MAX_RATIO
 
-    def _gray(self, plane: np.ndarray, variance: float, blend: bool, progress: Progress) -> np.ndarray:
-        """A gray image (or a colour image's luma) with white noise of ``variance``: the network on three
-        equal planes, SURE-blended with its input when ``blend``."""
-        def run(x: np.ndarray, progress: Progress) -> np.ndarray:
-            return self._network(np.repeat(x[None], 3, axis=0), progress).mean(axis=0)
-
-        restored = run(plane, (lambda f, stage: progress(f * 0.7, stage)) if blend else progress)
+    def _restored(self, x: np.ndarray, variance: float, blend: bool, run: Callable[[np.ndarray, Progress], np.ndarray],
+                  progress: Progress) -> np.ndarray:
+        """``run`` (the network on planes, or on a gray plane) on ``x`` with white noise of ``variance``,
+        SURE-blended with ``x`` when ``blend`` (its weight from the SURE window, rerun with ``TILE_MARGIN``
+        of context: one more pass over a small image, a fraction of a pass over a large one)."""
+        restored = run(x, (lambda f, stage: progress(0.7 * f, stage)) if blend else progress)
         if not blend:
             return restored
-        return plane + np.float32(self._sure_weight(plane, restored, variance, run, progress)) * (restored - plane)
+        weight = sure.window_weight(x, restored, variance, lambda moved, _: run(moved, lambda f, stage: progress(0.7 + 0.3 * f, stage)),
+                                    TILE_MARGIN)
+        return sure.blend(x, restored, weight)
+
+    def _gray(self, plane: np.ndarray, progress: Progress) -> np.ndarray:
+        """The network on a gray plane (H, W), as three equal planes."""
+        return self._network(np.repeat(plane[None], 3, axis=0), progress).mean(axis=0)
 
     @staticmethod
     def _chroma(luma: np.ndarray, chroma: np.ndarray, sigma: float) -> np.ndarray:
-        """The chroma guided-filtered by the restored ``luma``, SURE-blended with its input (the weight
-        from the :func:`sure_window`; no network pass)."""
+        """The chroma guided-filtered by the restored ``luma``, SURE-blended with its input (no network pass)."""
         if sigma <= 0:
             return chroma
         smoothed = smooth_chroma(luma, chroma, sigma)
-        window, context, inner = sure_window(luma.shape, 2 * CHROMA_RADIUS)
-
-        def rerun(delta: np.ndarray) -> np.ndarray:
-            moved = chroma[context].copy()
-            moved[inner] += delta
-            return smooth_chroma(luma[context[1:]], moved, sigma)[inner]
-
-        weight = sure_weight(chroma[window], smoothed[window], sigma**2, rerun)
-        return chroma + np.float32(weight) * (smoothed - chroma)
-
-    def _sure_weight(self, noisy: np.ndarray, restored: np.ndarray, variance: float,
-                     run: Callable[[np.ndarray, Progress], np.ndarray], progress: Progress) -> float:
-        """SURE's blend weight (models/sure.py) for ``run`` (planes (..., H, W), progress -> its result),
-        estimated on the :func:`sure_window`, rerun with ``TILE_MARGIN`` of context: one more pass over
-        the whole of a small image, a fraction of a pass over a large one."""
-        if variance <= 0:
-            return 0.0
-        window, context, inner = sure_window(noisy.shape[-2:], TILE_MARGIN)
-
-        def rerun(delta: np.ndarray) -> np.ndarray:
-            moved = noisy[context].copy()
-            moved[inner] += delta
-            return run(moved, lambda f, stage: progress(0.7 + 0.3 * f, stage))[inner]
-
-        return sure_weight(noisy[window], restored[window], variance, rerun)
+        weight = sure.window_weight(chroma, smoothed, sigma**2, lambda moved, context: smooth_chroma(luma[context[1:]], moved, sigma),
+                                    2 * CHROMA_RADIUS)
+        return sure.blend(chroma, smoothed, weight)
 
     def _network(self, planes: np.ndarray, progress: Progress) -> np.ndarray:
         h, w = planes.shape[1:]
@@ -196,18 +175,6 @@ class LearnedImageNoiseClassifier:
                     flat = flattest_half(usable, sum(edge_strength(plane) for plane in restored))
                     removed.append(np.abs(tile - restored)[:, flat].ravel())
         return clipped_rms(np.concatenate(removed)) * scale if removed else 0.0
-
-
-def sure_window(shape: tuple[int, ...], margin: int = 0) -> tuple[tuple[slice, ...], tuple[slice, ...], tuple[slice, ...]]:
-    """Index tuples (leading axes kept) of the centred window of at most ``SURE_WINDOW`` px a side of
-    an image whose last two axes are ``shape[-2:]``, of that window grown by ``margin`` px of context
-    (inside the image), and of the window inside the context."""
-    h, w = shape[-2:]
-    y0, x0 = max(0, (h - SURE_WINDOW) // 2), max(0, (w - SURE_WINDOW) // 2)
-    y1, x1 = min(h, y0 + SURE_WINDOW), min(w, x0 + SURE_WINDOW)
-    cy0, cx0, cy1, cx1 = max(0, y0 - margin), max(0, x0 - margin), min(h, y1 + margin), min(w, x1 + margin)
-    return ((..., slice(y0, y1), slice(x0, x1)), (..., slice(cy0, cy1), slice(cx0, cx1)),
-            (..., slice(y0 - cy0, y1 - cy0), slice(x0 - cx0, x1 - cx0)))
 
 
 def _tile_starts(length: int) -> np.ndarray:

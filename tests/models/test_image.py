@@ -158,17 +158,17 @@ def test_flat_saturated_colours_read_their_noise_whole():
 
 
 def test_the_sure_weight_of_a_large_image_comes_from_a_window_and_matches_the_whole(restorer):
-    """Above SURE_WINDOW px a side only a centred window is rerun; its weight is the whole image's."""
+    """Above models.sure.WINDOW px a side only a centred window is rerun; its weight is the whole image's."""
     import cv2
 
-    from models.image.learned import SURE_WINDOW, planes_of
-    from models.sure import sure_weight
+    from models.image.learned import TILE_MARGIN, planes_of
+    from models.sure import WINDOW, sure_weight, window_weight
 
-    clean = cv2.resize(data.astronaut(), (SURE_WINDOW + 200, SURE_WINDOW + 100), interpolation=cv2.INTER_AREA).astype(np.float32)
+    clean = cv2.resize(data.astronaut(), (WINDOW + 200, WINDOW + 100), interpolation=cv2.INTER_AREA).astype(np.float32)
     planes, _ = planes_of(noisy(clean, 2, 255))  # nearly clean: the weight is well inside (0, 1)
     restored = restorer._network(planes, no_progress)
     whole = sure_weight(planes, restored, (2 / 255) ** 2, lambda delta: restorer._network(planes + delta, no_progress))
-    window = restorer._sure_weight(planes, restored, (2 / 255) ** 2, restorer._network, no_progress)
+    window = window_weight(planes, restored, (2 / 255) ** 2, lambda moved, _: restorer._network(moved, no_progress), TILE_MARGIN)
     assert 0.2 < whole < 0.9 and window == pytest.approx(whole, abs=0.06)
 
 
@@ -208,3 +208,10 @@ def test_tiny_and_thin_images_are_read_and_restored(classifier, restorer, shape)
     degraded = np.clip(128 + np.random.default_rng(0).normal(0, 15, shape), 0, 255).astype(np.float32)
     restored = restorer.predict(degraded, classifier.predict(degraded), no_progress)
     assert restored.shape == degraded.shape and np.isfinite(restored).all()
+
+
+def test_the_image_classifier_and_every_level_share_one_loaded_network():
+    """One weight file, one network in memory: the worker builds the classifier and three restorers from image.pt."""
+    networks = [restorer_for("image", level).build("cpu").net for level in ("low", "medium", "high")]
+    networks.append(classifier_for("image").build("cpu").network.net)
+    assert all(net is networks[0] for net in networks)
