@@ -1,9 +1,11 @@
 """Synthetic clips turned into (network inputs, clean frame) pairs for the video refiner, cached on disk.
 
 Each clip: a smooth camera path over a random crop of a TRAINING photo (skimage samples and colour
-dead leaves, :func:`models.video.synthetic.split_images`) with a disc of another crossing it, noise
-of a sigma drawn across the level (a little past its edges), and, for half the clips, a round trip
-through H.264 at a mild CRF, as users' clips arrive. The noise is then measured the way the
+dead leaves, :func:`models.video.synthetic.split_images`) or, in ``FRESH_DEAD_LEAVES`` of the clips,
+over colour dead leaves drawn for that clip (flat colours and hard edges, as in graphics and
+animation: a refiner trained mostly on photos put noise back into such content), with a disc of a
+photo crossing it, noise of a sigma drawn across the level (a little past its edges), and, for half
+the clips, a round trip through H.264 at a mild CRF, as users' clips arrive. The noise is then measured the way the
 classifier does and the clip goes through :class:`models.video.restorer._Fusion`, the code the
 restorer runs, so the network trains on exactly what it will see. Kept: a random crop of every
 other frame, inputs as :func:`models.video.learned.net_inputs`, target the clean crop in 0..1.
@@ -22,7 +24,7 @@ from models.interface import NoiseLevel
 from models.video.learned import net_inputs
 from models.video.noise import NOISE_FRAMES, clip_sigma
 from models.video.restorer import FusionSettings, _Fusion, lookahead
-from models.video.synthetic import Scene, split_images
+from models.video.synthetic import Scene, dead_leaves_rgb, split_images
 
 CACHE_DIR = Path(os.environ.get("RESTORA_CACHE", "/tmp/restora-cache")) / "video-pairs"
 # low starts at 0: clean clips must come back as they came, so the network also learns to leave them alone
@@ -31,6 +33,7 @@ CLIP_SIZE = 256  # rendered clip side: motion and magnification like a 640x360 v
 CROP = 128  # stored crop side
 CLIP_FRAMES = 12
 CRF_RANGE = (12, 23)
+FRESH_DEAD_LEAVES = 0.5  # fraction of clips over dead leaves drawn for the clip
 
 
 def compress(frames: list[np.ndarray], crf: int, codec: str = "libx264") -> list[np.ndarray]:
@@ -53,6 +56,8 @@ def compress(frames: list[np.ndarray], crf: int, codec: str = "libx264") -> list
 def make_clip_pairs(photos: list[np.ndarray], level: NoiseLevel, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(inputs (K, 10, CROP, CROP), targets (K, 3, CROP, CROP)) float16 from one synthetic clip."""
     background, sprite = (photos[i] for i in rng.choice(len(photos), 2, replace=False))
+    if rng.random() < FRESH_DEAD_LEAVES:
+        background = dead_leaves_rgb(*background.shape[:2], rng)
     h, w = background.shape[:2]
     side = int(rng.integers(min(200, h, w), min(420, h, w) + 1))
     y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
@@ -80,7 +85,8 @@ def make_clip_pairs(photos: list[np.ndarray], level: NoiseLevel, rng: np.random.
 def build(level: NoiseLevel, clips: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """``clips`` clips' pairs, made once per (level, its sigma and CRF ranges, clips, seed) and cached as .npz."""
     low, high = TRAIN_SIGMA[level]
-    path = CACHE_DIR / f"{level}-sigma{low:g}-{high:g}-crf{CRF_RANGE[0]}-{CRF_RANGE[1]}-{clips}-{seed}.npz"  # new data, new file
+    path = CACHE_DIR / (f"{level}-sigma{low:g}-{high:g}-crf{CRF_RANGE[0]}-{CRF_RANGE[1]}-leaves{FRESH_DEAD_LEAVES:g}"
+                        f"-{clips}-{seed}.npz")  # new data, new file
     if path.exists():
         with np.load(path) as cached:
             return cached["inputs"], cached["targets"]
