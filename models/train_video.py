@@ -15,8 +15,8 @@ jobs; held-out PSNR, fusion + bilateral -> network, 29.81 -> 30.42 dB.
 
 The medium weights (v3) came in two stages. The first is medium v2, made the same way
 (``git show 15a123b:models/weights/video-medium.pt > stage1.pt``; 32.85 -> 32.97 dB held out). It
-lost to the fusion alone on flat colours: on development clips over dead leaves (training photos'
-discs crossing them) by 0.64 / 0.37 / 0.22 dB at sigma 10 / 15 / 20, while it gains up to 7 dB on
+lost to the fusion alone on flat colours: on development clips over dead leaves (discs of training
+photos crossing them) by 0.64 / 0.37 / 0.22 dB at sigma 10 / 15 / 20, while it gains up to 7 dB on
 hard black-and-white shapes, crops whose large errors dominate an L1 loss. The second stage weighs
 every crop's PSNR alike (``--loss psnr``) and has half the clips over fresh dead leaves:
 
@@ -27,7 +27,7 @@ data): 30.62 -> 30.95 dB. On those development clips, sigma 10 / 15 / 20, refine
 alone: dead leaves -0.64 / -0.37 / -0.22 -> -0.15 / +0.04 / +0.09 dB, photos -0.01 / +0.31 / +0.47
 -> +0.19 / +0.39 / +0.50 dB; through H.264 at sigma 20 it gains less on photos (+0.29 -> +0.16),
 the same on dead leaves (+0.21 -> +0.16). Either change alone did less on dead leaves at sigma 15:
-the PSNR loss on the old data -0.30, fresh dead leaves with the L1 loss -0.25 (-0.22 trained from
+the PSNR loss on the old recipe (300 clips, seed 2) -0.30, fresh dead leaves with the L1 loss -0.25 (-0.22 trained from
 scratch, 400 clips, 8000 iterations).
 
 Low noise is served by the fusion alone (registry ``video-fusion-low`` v3). Its network gained on
