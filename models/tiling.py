@@ -57,3 +57,17 @@ def run_tiled(run: Callable[[np.ndarray], np.ndarray], inputs: np.ndarray, out_c
         kept = window[:, (y - top) * scale:(y - top + core_h) * scale, (x - left) * scale:(x - left + core_w) * scale]
         out[:, y * scale:y * scale + kept.shape[1], x * scale:x * scale + kept.shape[2]] = kept
     return out
+
+
+def run_within_budget(run: Callable[[np.ndarray], np.ndarray], inputs: np.ndarray, out_channels: int, memory_mb: float,
+                      bytes_per_pixel: float, margin: int, align: int, progress: Callable[[float], None] | None = None,
+                      scale: int = 1) -> np.ndarray:
+    """``run`` on the whole of (C, H, W) ``inputs`` when its activations fit ``memory_mb``, else on
+    the tiles of :func:`tile_core` (:func:`run_tiled`); ``progress`` as in :func:`run_tiled`."""
+    _, h, w = inputs.shape
+    if h * w * bytes_per_pixel <= memory_mb * 2**20:
+        if progress is not None:
+            progress(0.0)
+        return run(inputs)
+    core = tile_core(memory_mb, bytes_per_pixel, margin, align, h, w)
+    return run_tiled(run, inputs, out_channels, core, margin, progress, scale=scale)

@@ -47,7 +47,7 @@ from models.archs import TrainedModel
 from models.image.chroma import CHROMA_RADIUS, join_luma_chroma, luma_noise_ratio, smooth_chroma, split_luma_chroma
 from models.image.noise import MIN_SAMPLES, clipped_rms, data_range, edge_strength, estimate_sigma, flattest_half, level_of_sigma, without_border
 from models.interface import NoiseEstimate, NoiseLevel, Progress
-from models.tiling import run_tiled, tile_core
+from models.tiling import run_within_budget
 
 NET_MEMORY_MB = 256.0
 NET_BYTES_PER_PIXEL = 320  # peak RSS growth of the forward pass per input pixel (measured ~300 at 512 px)
@@ -125,12 +125,8 @@ class LearnedImageRestorer(TrainedModel):
         return sure.blend(chroma, smoothed, weight)
 
     def _network(self, planes: np.ndarray, progress: Progress) -> np.ndarray:
-        h, w = planes.shape[1:]
-        if h * w * NET_BYTES_PER_PIXEL <= self.net_memory_mb * 2**20:
-            progress(0.0, "restoring")
-            return self.run_network(planes)
-        core = tile_core(self.net_memory_mb, NET_BYTES_PER_PIXEL, TILE_MARGIN, NET_STRIDE, h, w)
-        return run_tiled(self.run_network, planes, 3, core, TILE_MARGIN, lambda f: progress(f, "restoring"))
+        return run_within_budget(self.run_network, planes, 3, self.net_memory_mb, NET_BYTES_PER_PIXEL, TILE_MARGIN, NET_STRIDE,
+                                 lambda f: progress(f, "restoring"))
 
     def run_network(self, planes: np.ndarray) -> np.ndarray:
         import torch

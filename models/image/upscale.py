@@ -17,7 +17,7 @@ from models.archs import TrainedModel
 from models.image.noise import data_range
 from models.image.planes import run_on_planes
 from models.interface import NoiseEstimate, Progress, no_progress
-from models.tiling import run_tiled, tile_core
+from models.tiling import run_within_budget
 
 NET_MEMORY_MB = 256.0
 NET_BYTES_PER_PIXEL = 1200  # per INPUT pixel: activations at 32 channels plus the scale^2-times larger output (x4)
@@ -41,12 +41,8 @@ class LearnedUpscaler(TrainedModel):
         return run_on_planes(image, 3, self._run_within_budget, lambda f: progress(f, "upscaling"), peak)
 
     def _run_within_budget(self, planes: np.ndarray, progress) -> np.ndarray:
-        h, w = planes.shape[1:]
-        if h * w * NET_BYTES_PER_PIXEL <= self.net_memory_mb * 2**20:
-            progress(0.0)
-            return self._run(planes)
-        core = tile_core(self.net_memory_mb, NET_BYTES_PER_PIXEL, TILE_MARGIN, 1, h, w)
-        return run_tiled(self._run, planes, 3, core, TILE_MARGIN, progress, scale=self.scale)
+        return run_within_budget(self._run, planes, 3, self.net_memory_mb, NET_BYTES_PER_PIXEL, TILE_MARGIN, 1, progress,
+                                 scale=self.scale)
 
     def _run(self, planes: np.ndarray) -> np.ndarray:
         import torch

@@ -28,7 +28,7 @@ import numpy as np
 
 from models.archs import TrainedModel
 from models.interface import NoiseEstimate, NoiseLevel, SigmaUpdate, no_sigma_update
-from models.tiling import run_tiled, tile_core
+from models.tiling import run_within_budget
 from models.video.restorer import FusionSettings, _Fusion, lookahead
 
 NOISE_GAIN = 10.0  # the noise map (std in 0..1 units) scaled to the range of the other planes
@@ -79,12 +79,7 @@ class LearnedVideoRestorer(TrainedModel):
 
     def refine(self, inputs: np.ndarray) -> np.ndarray:
         """The network on (10, H, W) inputs -> (H, W, 3) in 8-bit units, tiled above the memory budget."""
-        _, h, w = inputs.shape
-        if h * w * NET_BYTES_PER_PIXEL <= self.net_memory_mb * 2**20:
-            out = self._run(inputs)
-        else:
-            core = tile_core(self.net_memory_mb, NET_BYTES_PER_PIXEL, TILE_MARGIN, NET_STRIDE, h, w)
-            out = run_tiled(self._run, inputs, 3, core, TILE_MARGIN)
+        out = run_within_budget(self._run, inputs, 3, self.net_memory_mb, NET_BYTES_PER_PIXEL, TILE_MARGIN, NET_STRIDE)
         return out.transpose(1, 2, 0) * np.float32(255)
 
     def _run(self, inputs: np.ndarray) -> np.ndarray:
