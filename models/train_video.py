@@ -8,11 +8,6 @@ Seeded end to end: the pair cache (models/data/video_pairs.py, TRAINING photos o
 use), crop order, initialisation. Held out: clips of another seed, never trained on, to report
 the classical result's and the network's PSNR. Runs on one thread (the machine is shared).
 
-The high weights (v2) came from ``--level high`` with the defaults (200 clips, 6000 iterations of
-12 crops of 96 px, L1 loss, peak learning rate 2e-3), before clips over fresh dead leaves were in
-the data (``FRESH_DEAD_LEAVES`` 0): ~9.5 min for the pairs and ~70 min of training beside other
-jobs; held-out PSNR, fusion + bilateral -> network, 29.81 -> 30.42 dB.
-
 The medium weights (v3) came in two stages. The first is medium v2, made the same way
 (``git show 15a123b:models/weights/video-medium.pt > stage1.pt``; 32.85 -> 32.97 dB held out). It
 lost to the fusion alone on flat colours: on development clips over dead leaves (discs of training
@@ -29,6 +24,21 @@ alone: dead leaves -0.64 / -0.37 / -0.22 -> -0.15 / +0.04 / +0.09 dB, photos -0.
 the same on dead leaves (+0.21 -> +0.16). Either change alone did less on dead leaves at sigma 15:
 the PSNR loss on the old recipe (300 clips, seed 2) -0.30, fresh dead leaves with the L1 loss -0.25 (-0.22 trained from
 scratch, 400 clips, 8000 iterations).
+
+The high weights (v3) came the same way. The first stage (high v2) is ``--level high`` with the
+defaults before clips over fresh dead leaves were in the data (~9.5 min for the pairs, ~70 min of
+training beside other jobs; held out 29.81 -> 30.42 dB); it too lost to the fusion alone over
+dead leaves (-0.24 dB at sigma 25, -0.51 at 20). The second stage
+(``git show aaf3047:models/weights/video-high.pt > stage1.pt``):
+
+    python -m models.train_video --level high --clips 400 --loss psnr --init stage1.pt --iters 3000 --lr 5e-4
+
+(~7 min for the pairs, 8 min of training on one thread). Held out (this data): 27.88 (fusion) ->
+29.01 -> 29.11 dB. On development clips (as for medium), refiner minus fusion alone, v2 -> v3: dead
+leaves -0.51 / -0.24 / +0.12 -> -0.22 / +0.02 / +0.37 dB at sigma 20 / 25 / 35 (sigma 20 is the
+threshold: a clip read at or below it gets the medium network, +0.09 there), photos +0.32 / +0.49 /
++0.96 -> +0.50 / +0.62 / +1.09; through H.264 (CRF 23) at sigma 30, photos +0.61 -> +0.62, dead
+leaves +0.32 -> +0.37.
 
 Low noise is served by the fusion alone (registry ``video-fusion-low`` v3). Its network gained on
 its held-out crops (36.61 -> 36.75 dB) but not on whole clips: on development clips of training
