@@ -76,8 +76,9 @@ REGISTRY: tuple[ModelSpec, ...] = (
     ModelSpec("video-noise", "2", "video", "classifier", "models.video.noise:VideoNoiseClassifier"),
     # Low-noise video gets the fusion alone: there the refiner network did not beat it (models/train_video.py).
     ModelSpec("video-fusion-low", "3", "video", "restorer", "models.video.restorer:VideoRestorer", level="low"),
-    # v3: retrained so they no longer lose to the fusion alone on flat colours (models/train_video.py)
-    *_per_level("video", "video-fusion", "3", "models.video.learned:LearnedVideoRestorer", "video-{level}.pt", ("medium", "high")),
+    # Retrained (medium v3 and v4, high v3) so they no longer lose to the fusion alone on flat colours (models/train_video.py)
+    *_per_level("video", "video-fusion", "4", "models.video.learned:LearnedVideoRestorer", "video-{level}.pt", ("medium",)),
+    *_per_level("video", "video-fusion", "3", "models.video.learned:LearnedVideoRestorer", "video-{level}.pt", ("high",)),
     *(ModelSpec(f"image-upscale-x{s}", "1", "image", "restorer", "models.image.upscale:LearnedUpscaler", weights=f"upscale-x{s}.pt",
                 task="upscale", scale=s) for s in UPSCALE_FACTORS),
 )

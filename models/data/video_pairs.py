@@ -1,14 +1,15 @@
 """Synthetic clips turned into (network inputs, clean frame) pairs for the video refiner, cached on disk.
 
 Each clip: a smooth camera path over a random crop of a TRAINING photo (skimage samples and colour
-dead leaves, :func:`models.video.synthetic.split_images`) or, in ``FRESH_DEAD_LEAVES`` of the clips,
-over colour dead leaves drawn for that clip (flat colours and hard edges, as in graphics and
-animation: a refiner trained mostly on photos put noise back into such content), with a disc of a
-photo crossing it, noise of a sigma drawn across the level (a little past its edges), and, for half
-the clips, a round trip through H.264 at a mild CRF, as users' clips arrive. The noise is then measured the way the
-classifier does and the clip goes through :class:`models.video.restorer._Fusion`, the code the
-restorer runs, so the network trains on exactly what it will see. Kept: a random crop of every
-other frame, inputs as :func:`models.video.learned.net_inputs`, target the clean crop in 0..1.
+dead leaves, :func:`models.video.synthetic.split_images`) or, in a fraction of the clips
+(``dead_leaves``, default ``FRESH_DEAD_LEAVES``), over colour dead leaves drawn for that clip (flat
+colours and hard edges, as in graphics and animation: a refiner trained mostly on photos put noise
+back into such content), with a disc of a photo crossing it, noise of a sigma drawn across the level
+(a little past its edges), and, for half the clips, a round trip through H.264 at a mild CRF, as
+users' clips arrive. The noise is then measured the way the classifier does and the clip goes
+through :class:`models.video.restorer._Fusion`, the code the restorer runs, so the network trains on
+exactly what it will see. Kept: a random crop of every other frame, inputs as
+:func:`models.video.learned.net_inputs`, target the clean crop in 0..1.
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ CLIP_SIZE = 256  # rendered clip side: motion and magnification like a 640x360 v
 CROP = 128  # stored crop side
 CLIP_FRAMES = 12
 CRF_RANGE = (12, 23)
-FRESH_DEAD_LEAVES = 0.5  # fraction of clips over dead leaves drawn for the clip
+FRESH_DEAD_LEAVES = 0.5  # default fraction of clips over dead leaves drawn for the clip
 
 
 def compress(frames: list[np.ndarray], crf: int, codec: str = "libx264") -> list[np.ndarray]:
@@ -53,10 +54,12 @@ def compress(frames: list[np.ndarray], crf: int, codec: str = "libx264") -> list
         return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
 
 
-def make_clip_pairs(photos: list[np.ndarray], level: NoiseLevel, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """(inputs (K, 10, CROP, CROP), targets (K, 3, CROP, CROP)) float16 from one synthetic clip."""
+def make_clip_pairs(photos: list[np.ndarray], level: NoiseLevel, rng: np.random.Generator,
+                    dead_leaves: float = FRESH_DEAD_LEAVES) -> tuple[np.ndarray, np.ndarray]:
+    """(inputs (K, 10, CROP, CROP), targets (K, 3, CROP, CROP)) float16 from one synthetic clip;
+    with probability ``dead_leaves`` its background is dead leaves drawn for it."""
     background, sprite = (photos[i] for i in rng.choice(len(photos), 2, replace=False))
-    if rng.random() < FRESH_DEAD_LEAVES:
+    if rng.random() < dead_leaves:
         background = dead_leaves_rgb(*background.shape[:2], rng)
     h, w = background.shape[:2]
     side = int(rng.integers(min(200, h, w), min(420, h, w) + 1))
@@ -82,16 +85,17 @@ def make_clip_pairs(photos: list[np.ndarray], level: NoiseLevel, rng: np.random.
     return np.stack(inputs).astype(np.float16), np.stack(targets).astype(np.float16)
 
 
-def build(level: NoiseLevel, clips: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``clips`` clips' pairs, made once per (level, its sigma and CRF ranges, clips, seed) and cached as .npz."""
+def build(level: NoiseLevel, clips: int, seed: int, dead_leaves: float = FRESH_DEAD_LEAVES) -> tuple[np.ndarray, np.ndarray]:
+    """``clips`` clips' pairs, made once per (level, its sigma and CRF ranges, dead-leaves fraction, clips, seed)
+    and cached as .npz."""
     low, high = TRAIN_SIGMA[level]
-    path = CACHE_DIR / (f"{level}-sigma{low:g}-{high:g}-crf{CRF_RANGE[0]}-{CRF_RANGE[1]}-leaves{FRESH_DEAD_LEAVES:g}"
+    path = CACHE_DIR / (f"{level}-sigma{low:g}-{high:g}-crf{CRF_RANGE[0]}-{CRF_RANGE[1]}-leaves{dead_leaves:g}"
                         f"-{clips}-{seed}.npz")  # new data, new file
     if path.exists():
         with np.load(path) as cached:
             return cached["inputs"], cached["targets"]
     photos = split_images("train", seed=seed)
-    pairs = [make_clip_pairs(photos, level, np.random.default_rng([seed, i])) for i in range(clips)]
+    pairs = [make_clip_pairs(photos, level, np.random.default_rng([seed, i]), dead_leaves) for i in range(clips)]
     inputs, targets = np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, inputs=inputs, targets=targets)
