@@ -55,7 +55,7 @@ def compress(frames: list[np.ndarray], crf: int, codec: str = "libx264") -> list
 
 
 def make_clip_pairs(photos: list[np.ndarray], level: NoiseLevel, rng: np.random.Generator,
-                    dead_leaves: float = FRESH_DEAD_LEAVES) -> tuple[np.ndarray, np.ndarray]:
+                    dead_leaves: float) -> tuple[np.ndarray, np.ndarray]:
     """(inputs (K, 10, CROP, CROP), targets (K, 3, CROP, CROP)) float16 from one synthetic clip;
     with probability ``dead_leaves`` its background is dead leaves drawn for it."""
     background, sprite = (photos[i] for i in rng.choice(len(photos), 2, replace=False))
