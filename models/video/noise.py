@@ -9,10 +9,7 @@
   the warped frame keeps its noise undiluted), over root 2, with the same flat half and clipped
   RMS. Noise is new in every frame while the scene is not, so this sees noise at every spatial
   scale; it reads low where a codec copied the previous frame's noise, and high where the scene
-  changes in ways the flow cannot follow. Like the spatial reading it leaves out clipped values
-  channel by channel: a pixel of a saturated colour (one channel at 0 or 255) still carries noise
-  in its other channels, and on a picture of saturated colours (FFmpeg's testsrc2) requiring every
-  channel unclipped left only 2-3 % of the frame, its moving parts.
+  changes in ways the flow cannot follow.
 
 Both under-read what they miss, so the larger is the estimate; the median over frame pairs ignores
 a cut or a flash. Compression removes part of the noise before we see it, so a compressed clip
@@ -54,15 +51,12 @@ def temporal_sigma(previous: np.ndarray, current: np.ndarray) -> float:
     warped = cv2.remap(np.asarray(previous, np.float32), xs + np.rint(flow[..., 0]), ys + np.rint(flow[..., 1]),
                        cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
     low, high = current.min(axis=(0, 1)), current.max(axis=(0, 1))
-    usable = (current > low) & (current < high) & (warped > low) & (warped < high)  # per channel, as the spatial reading
-    usable &= without_border(np.ones((h, w), bool), BORDER_PX)[..., None]
+    usable = without_border(((current > low) & (current < high) & (warped > low) & (warped < high)).all(axis=2), BORDER_PX)
     if usable.sum() < MIN_SAMPLES:
         return 0.0
-    flatness = edge_strength((current + warped).mean(axis=2) / 2)
-    flat = flattest_half(usable, np.broadcast_to(flatness[..., None], usable.shape))
-    difference = current - warped
-    flicker = [np.median(difference[..., c][flat[..., c]]) if flat[..., c].any() else 0.0 for c in range(difference.shape[2])]
-    return clipped_rms(np.abs(difference - np.float32(flicker))[flat] / np.sqrt(2.0))  # a global flicker is not noise
+    flat = flattest_half(usable, edge_strength((current + warped).mean(axis=2) / 2))
+    difference = (current - warped)[flat]
+    return clipped_rms(np.abs(difference - np.median(difference, axis=0)).ravel() / np.sqrt(2.0))  # a global flicker is not noise
 
 
 def frame_sigma(current: np.ndarray, previous: np.ndarray | None = None) -> float:
