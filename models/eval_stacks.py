@@ -27,9 +27,10 @@ Methods (PSNR with data range 4095 and SSIM against the still, sharp truth; seco
   the evaluated stack; both are given the level the stack was made at (spared classifier errors).
 - ``Restora``: :meth:`models.pipeline.Pipeline.restore_file` on the stack saved as .npy, what the
   worker and ``restora run`` execute (the classifier picks the level, the registry the model).
-- ``Restora LOFO`` (``wide`` and ``physics`` only): the same restorer with the level's network trained
-  WITHOUT that family (``models/weights/lofo/stack-{level}-without-{family}.pt``), at the level the
-  pipeline's classifier reported; skipped, and the report says so, where that file does not exist.
+- ``Restora LOFO`` (``wide`` and ``physics`` only): the same restorer with the level's network (and its
+  partners, where the registry averages several) trained WITHOUT that family
+  (``models/weights/lofo/stack-{level}-without-{family}.pt``), at the level the pipeline's classifier
+  reported; skipped, and the report says so, where such a file does not exist.
 
 Reference rows, never counted as "best baseline" (they use what no real capture comes with):
 
@@ -68,7 +69,7 @@ from models.data.sources import DEAD_LEAVES_PER_SPLIT, PRINTED_TARGETS_PER_SPLIT
 from models.data.synthetic import MAX_DN, SimulatedStack, level_of, sample_photons
 from models.interface import NOISE_LEVELS
 from models.io import RESULTS_DIR, write_report
-from models.registry import REGISTRY
+from models.registry import REGISTRY, restorer_for
 from models.stack.noise import units_per_photon
 
 if not hasattr(np, "trapz"):  # bm3d 4.0.3 calls np.trapz, removed in numpy 2.4
@@ -327,13 +328,16 @@ class LofoModels:
     def get(self, family: str, level: str):
         from models.stack.learned import LearnedStackRestorer
 
-        path = LOFO_DIR / f"stack-{level}-without-{family}.pt"
-        if not path.exists():
-            root = Path(__file__).resolve().parent.parent
-            self.missing.add(str(path.relative_to(root)) if path.is_relative_to(root) else str(path))
+        served = restorer_for("stack", level)  # its weight file and the partners' whose networks are averaged in
+        names = [served.weights, *served.options.get("partners", ())]
+        path, *partner_paths = (LOFO_DIR / name.replace(".pt", f"-without-{family}.pt") for name in names)
+        missing = [p for p in (path, *partner_paths) if not p.exists()]
+        root = Path(__file__).resolve().parent.parent
+        self.missing.update(str(p.relative_to(root)) if p.is_relative_to(root) else str(p) for p in missing)
+        if missing:
             return None
         if path not in self._models:
-            model = LearnedStackRestorer(level, weights=path)
+            model = LearnedStackRestorer(level, weights=path, partners=tuple(p.name for p in partner_paths))
             model.setup("cpu")
             self._models[path] = model
         return self._models[path]

@@ -70,7 +70,11 @@ def _per_level(kind: Kind, name: str, version: str, target: str, weights: str | 
 
 REGISTRY: tuple[ModelSpec, ...] = (
     ModelSpec("stack-noise", "1", "stack", "classifier", "models.stack.noise:StackNoiseClassifier"),
-    *_per_level("stack", "stack-fusion", "3", "models.stack.learned:LearnedStackRestorer", "stack-{level}.pt"),
+    # Low-noise stacks get the mean of the networks trained for low and for medium: on low-noise stacks of
+    # images neither saw, the low one alone over-sharpened quiet, smooth scenes (models/train_stack.py).
+    ModelSpec("stack-fusion-low", "4", "stack", "restorer", "models.stack.learned:LearnedStackRestorer", level="low",
+              weights="stack-low.pt", options={"partners": ("stack-medium.pt",)}),
+    *_per_level("stack", "stack-fusion", "3", "models.stack.learned:LearnedStackRestorer", "stack-{level}.pt", ("medium", "high")),
     ModelSpec("image-noise", "2", "image", "classifier", "models.image.learned:LearnedImageNoiseClassifier", weights="image.pt"),
     *_per_level("image", "image-denoise", "2", "models.image.learned:LearnedImageRestorer", "image.pt"),
     ModelSpec("video-noise", "2", "video", "classifier", "models.video.noise:VideoNoiseClassifier"),

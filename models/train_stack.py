@@ -22,6 +22,11 @@ The committed ``models/weights/stack-*.pt`` (version 3) were made by fine-tuning
    25.71 -> 26.03 dB, worst wide pair -5.06 -> -3.57 dB against the merge. The same run for low
    lost on wide (24.70 -> 24.46 dB, worst pair -1.72 -> -6.55 dB), so low and high stay at run 6.
 
+The registry serves low-noise stacks with the mean of the low and the medium networks (``stack-fusion-low``
+v4): on low-noise stacks of images neither network saw, the low one alone over-sharpened quiet, smooth
+scenes; the mean beats it on every family (+0.5 to +0.8 dB) without the medium one's worst stack
+(``python benchmarks/stack_low_networks.py``).
+
 The leave-one-family-out files ``models/weights/lofo/stack-LEVEL-without-FAMILY.pt`` (for
 ``restora eval stacks``) come from the same version-2 files, which never saw ``wide`` or ``physics``
 (``git show 348c858:models/weights/stack-LEVEL.pt > v2-LEVEL.pt``):

@@ -349,26 +349,33 @@ def mirror_ensemble(net, x):
 
 
 class LearnedStackRestorer(TrainedModel):
-    """Registered mean of the stack, deblurred and denoised by the network trained for ``level``."""
+    """Registered mean of the stack, deblurred and denoised by the network trained for ``level``, or by
+    the mean of it and the networks of ``partners`` (weight files beside ``weights``)."""
 
-    def __init__(self, level: NoiseLevel | None = None, weights: Path | None = None):
+    def __init__(self, level: NoiseLevel | None = None, weights: Path | None = None, partners: tuple[str, ...] = ()):
         if level is None:
             raise ValueError("LearnedStackRestorer needs a noise level")
         super().__init__(level, weights)
+        self.partners = [TrainedModel(None, self.weights.parent / name) for name in partners]
         self.registration = LEVEL_REGISTRATION[level]
         self.last_seconds: dict[str, float] = {}
 
     def setup(self, device: str) -> None:
         super().setup(device)
+        for partner in self.partners:
+            partner.setup(device)
+            if partner.meta["registration"] != self.meta["registration"]:
+                raise ValueError(f"{partner.weights.name} was trained on stacks registered unlike {self.weights.name}'s")
         self.registration = RegistrationConfig.from_dict(self.meta["registration"])
 
     def network(self, merged: np.ndarray) -> np.ndarray:
-        """The network's (H, W) result, normalised units, from the merged channels (mirror ensemble)."""
+        """The (H, W) result, normalised units, from the merged channels: the mirror ensemble of each network, averaged."""
         import torch
 
+        nets = [self.net] + [partner.net for partner in self.partners]
         with torch.inference_mode():
             x = torch.from_numpy(network_inputs(merged))[None].to(self.device)
-            return mirror_ensemble(self.net, x)[0, 0].float().cpu().numpy()
+            return (sum(mirror_ensemble(net, x) for net in nets) / len(nets))[0, 0].float().cpu().numpy()
 
     def predict(self, stack: np.ndarray, estimate: NoiseEstimate | None = None, progress: Progress = no_progress) -> np.ndarray:
         """float32 (H, W) in the stack's units from a (T, H, W) stack."""
