@@ -71,7 +71,7 @@ def _per_level(kind: Kind, name: str, version: str, target: str, weights: str | 
 REGISTRY: tuple[ModelSpec, ...] = (
     ModelSpec("stack-noise", "1", "stack", "classifier", "models.stack.noise:StackNoiseClassifier"),
     # Low-noise stacks get the mean of the networks trained for low and for medium: on low-noise stacks of
-    # images neither saw, the low one alone over-sharpened quiet, smooth scenes (models/train_stack.py).
+    # images neither saw, it beat the low one alone and avoided the medium one's worst stacks (models/train_stack.py).
     ModelSpec("stack-fusion-low", "4", "stack", "restorer", "models.stack.learned:LearnedStackRestorer", level="low",
               weights="stack-low.pt", options={"partners": ("stack-medium.pt",)}),
     *_per_level("stack", "stack-fusion", "3", "models.stack.learned:LearnedStackRestorer", "stack-{level}.pt", ("medium", "high")),

@@ -23,9 +23,9 @@ The committed ``models/weights/stack-*.pt`` (version 3) were made by fine-tuning
    lost on wide (24.70 -> 24.46 dB, worst pair -1.72 -> -6.55 dB), so low and high stay at run 6.
 
 The registry serves low-noise stacks with the mean of the low and the medium networks (``stack-fusion-low``
-v4): on low-noise stacks of images neither network saw, the low one alone over-sharpened quiet, smooth
-scenes; the mean beats it on every family (+0.5 to +0.8 dB) without the medium one's worst stack
-(``python benchmarks/stack_low_networks.py``).
+v4): on low-noise stacks of images neither network saw, the mean beats the low one alone on every family
+(+0.27 to +0.88 dB), comes within 0.4 dB of the medium one alone, and avoids the worst single stacks of
+both (``python benchmarks/stack_unseen_images.py``).
 
 The leave-one-family-out files ``models/weights/lofo/stack-LEVEL-without-FAMILY.pt`` (for
 ``restora eval stacks``) come from the same version-2 files, which never saw ``wide`` or ``physics``
