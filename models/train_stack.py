@@ -24,7 +24,7 @@ The committed ``models/weights/stack-*.pt`` (version 3) were made by fine-tuning
 
 The registry serves low-noise stacks with the mean of the low and the medium networks (``stack-fusion-low``
 v4): on low-noise stacks of images neither network saw, the mean beats the low one alone on every family
-(+0.27 to +0.88 dB), comes within 0.4 dB of the medium one alone, and avoids the worst single stacks of
+(+0.27 to +0.89 dB), comes within 0.4 dB of the medium one alone, and avoids the worst single stacks of
 both (``python benchmarks/stack_unseen_images.py``).
 
 The leave-one-family-out files ``models/weights/lofo/stack-LEVEL-without-FAMILY.pt`` (for
