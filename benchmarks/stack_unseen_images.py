@@ -26,7 +26,7 @@ from models.data.sources import dead_leaves, load_source, random_square
 from models.data.synthetic import sample_photons
 from models.data.targets import printed_targets
 from models.eval_stacks import flow_aligned_mean, psnr, stack_frames
-from models.registry import WEIGHTS_DIR
+from models.registry import WEIGHTS_DIR, restorer_for
 from models.stack.learned import LearnedStackRestorer
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -34,7 +34,7 @@ SEED = 5151
 SIZE = 271
 UNSEEN_PHOTOS = ("colorwheel", "logo", "binary_blobs")  # scikit-image samples in no split of models/data/sources.py
 PORTRAIT_CROPS = 3  # of Grace Hopper's portrait (skimage's cat is chelsea, a training image)
-VARIANTS = {"low alone": ("low", ()), "medium alone": ("medium", ()), "mean of both": ("low", ("stack-medium.pt",))}
+VARIANTS = ("low alone", "medium alone", "mean of both")
 
 
 def unseen_images(rng: np.random.Generator) -> list[np.ndarray]:
@@ -50,10 +50,11 @@ def run(level: str, stacks: int, seed: int = SEED) -> dict:
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
     images = unseen_images(np.random.default_rng([seed, 99]))
-    models = {}
-    for name, (trained_for, partners) in VARIANTS.items():
-        models[name] = LearnedStackRestorer(trained_for, weights=WEIGHTS_DIR / f"stack-{trained_for}.pt", partners=partners)
-        models[name].setup("cpu")
+    models = {f"{trained_for} alone": LearnedStackRestorer(trained_for, weights=WEIGHTS_DIR / f"stack-{trained_for}.pt")
+              for trained_for in ("low", "medium")}
+    for model in models.values():
+        model.setup("cpu")
+    models["mean of both"] = restorer_for("stack", "low").build("cpu")  # what the registry serves for low
     rows = []
     for family_index, family in enumerate(FAMILIES):
         for i in range(stacks):

@@ -135,6 +135,11 @@ def true_sigma(clean: np.ndarray, noisy: np.ndarray) -> float:
     return float(np.std((noisy - clean)[inside]))
 
 
+def head_sigma(clean: list[np.ndarray], decoded: list[np.ndarray]) -> float:
+    """:func:`true_sigma` averaged over the first frames, the ones the video classifier reads."""
+    return float(np.mean([true_sigma(c.astype(np.float32), d.astype(np.float32)) for d, c in zip(decoded[:NOISE_FRAMES], clean)]))
+
+
 def run(log: Callable[[str], None] = print) -> dict[str, Any]:
     rng = np.random.default_rng(SEED)
     image_classifier, video_classifier = classifier_for("image").build("cpu"), classifier_for("video").build("cpu")
@@ -151,12 +156,9 @@ def run(log: Callable[[str], None] = print) -> dict[str, Any]:
 
     for name, clean, noisy in image_cases(rng):
         record("image", name, true_sigma(clean, noisy), image_classifier.predict(noisy))
-    def clip_sigma(clean: list[np.ndarray], decoded: list[np.ndarray]) -> float:
-        return float(np.mean([true_sigma(c.astype(np.float32), d.astype(np.float32)) for d, c in zip(decoded[:NOISE_FRAMES], clean)]))
-
     for name, clean, noisy, coded in video_cases(rng):
         head = [f.astype(np.float32) for f in noisy[:NOISE_FRAMES]]
-        record("video", name, clip_sigma(clean, noisy), video_classifier.predict(head), None if coded is None else clip_sigma(clean, coded))
+        record("video", name, head_sigma(clean, noisy), video_classifier.predict(head), None if coded is None else head_sigma(clean, coded))
     within = sum(r["within"] for r in rows)
     levels = sum(r["level_right"] for r in rows)
     return {"rows": rows, "within_fraction": within / len(rows), "level_fraction": levels / len(rows),
@@ -172,7 +174,7 @@ def markdown(report: dict[str, Any]) -> str:
              "| kind | case | true sigma | codec alone | estimate | ratio | level (true) |", "|---|---|---:|---:|---:|---:|---|"]
     for r in report["rows"]:
         mark = "" if r["within"] else " **x**"
-        codec = "" if r.get("codec_sigma") is None else f"{r['codec_sigma']:.2f}"
+        codec = "" if r["codec_sigma"] is None else f"{r['codec_sigma']:.2f}"
         lines.append(f"| {r['kind']} | {r['case']} | {r['true_sigma']:.2f} | {codec} | {r['estimate']:.2f} | {r['ratio']:.2f}{mark} | "
                      f"{r['level']} ({r['true_level']}) |")
     lines += ["", f"Within {report['meta']['tolerance']:.0%}: {report['within_fraction']:.0%} of {report['meta']['cases']} cases; "

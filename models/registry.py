@@ -52,26 +52,29 @@ class ModelSpec:
                 "task": self.task, "scale": self.scale, "level": self.level, "source": "builtin", "architecture": None}
 
 
-def _per_level(kind: Kind, name: str, version: str, target: str, weights: str | None = None,
+def _per_level(kind: Kind, name: str, version: str | dict[NoiseLevel, str], target: str, weights: str | None = None,
                levels: tuple[NoiseLevel, ...] = NOISE_LEVELS) -> list[ModelSpec]:
+    """One restorer per level; ``version`` is every level's, or a mapping from the levels served to their versions."""
+    versions = version if isinstance(version, dict) else dict.fromkeys(levels, version)
     return [
         ModelSpec(
             name=f"{name}-{level}",
-            version=version,
+            version=level_version,
             kind=kind,
             role="restorer",
             target=target,
             level=level,
             weights=weights.format(level=level) if weights else None,
         )
-        for level in levels
+        for level, level_version in versions.items()
     ]
 
 
 REGISTRY: tuple[ModelSpec, ...] = (
     ModelSpec("stack-noise", "1", "stack", "classifier", "models.stack.noise:StackNoiseClassifier"),
     # Low-noise stacks get the mean of the networks trained for low and for medium: on low-noise stacks of
-    # images neither saw, it beat the low one alone and avoided the medium one's worst stacks (models/train_stack.py).
+    # images neither saw, it beat the low one alone on every family and avoided the worst stacks of both
+    # on `current` (benchmarks/stack_unseen_images.py, models/train_stack.py).
     ModelSpec("stack-fusion-low", "4", "stack", "restorer", "models.stack.learned:LearnedStackRestorer", level="low",
               weights="stack-low.pt", options={"partners": ("stack-medium.pt",)}),
     *_per_level("stack", "stack-fusion", "3", "models.stack.learned:LearnedStackRestorer", "stack-{level}.pt", ("medium", "high")),
@@ -81,8 +84,7 @@ REGISTRY: tuple[ModelSpec, ...] = (
     # Low-noise video gets the fusion alone: there the refiner network did not beat it (models/train_video.py).
     ModelSpec("video-fusion-low", "3", "video", "restorer", "models.video.restorer:VideoRestorer", level="low"),
     # Retrained (medium v3 and v4, high v3) so they no longer lose to the fusion alone on flat colours (models/train_video.py)
-    *_per_level("video", "video-fusion", "4", "models.video.learned:LearnedVideoRestorer", "video-{level}.pt", ("medium",)),
-    *_per_level("video", "video-fusion", "3", "models.video.learned:LearnedVideoRestorer", "video-{level}.pt", ("high",)),
+    *_per_level("video", "video-fusion", {"medium": "4", "high": "3"}, "models.video.learned:LearnedVideoRestorer", "video-{level}.pt"),
     *(ModelSpec(f"image-upscale-x{s}", "1", "image", "restorer", "models.image.upscale:LearnedUpscaler", weights=f"upscale-x{s}.pt",
                 task="upscale", scale=s) for s in UPSCALE_FACTORS),
 )
