@@ -19,6 +19,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from skimage import data
 
 from models.data.families import FAMILIES
 from models.data.image_pairs import load_rgb
@@ -32,7 +33,8 @@ from models.stack.learned import LearnedStackRestorer
 RESULTS = Path(__file__).resolve().parent / "results"
 SEED = 5151
 SIZE = 271
-UNSEEN_PHOTOS = ("colorwheel", "logo", "binary_blobs")  # scikit-image samples in no split of models/data/sources.py
+UNSEEN_PHOTOS = ("colorwheel", "logo")  # scikit-image samples in no split of models/data/sources.py
+BLOBS_SEED = 0
 PORTRAIT_CROPS = 3  # of Grace Hopper's portrait (skimage's cat is chelsea, a training image)
 VARIANTS = ("low alone", "medium alone", "mean of both")
 
@@ -41,6 +43,7 @@ def unseen_images(rng: np.random.Generator) -> list[np.ndarray]:
     portrait = load_rgb("grace_hopper").mean(axis=2)
     photos = [random_square(portrait, SIZE, rng) for _ in range(PORTRAIT_CROPS)]
     photos += [random_square(load_source(name), SIZE, rng) for name in UNSEEN_PHOTOS]
+    photos.append(random_square(data.binary_blobs(rng=BLOBS_SEED).astype(np.float32), SIZE, rng))  # seeded: skimage draws new blobs per call
     return photos + [dead_leaves(SIZE, rng) for _ in range(3)] + printed_targets(SIZE, rng, 3)
 
 
@@ -67,7 +70,7 @@ def run(level: str, stacks: int, seed: int = SEED) -> dict:
             row |= {name: psnr(sim.truth, model.predict(stack)) for name, model in models.items()}
             rows.append(row)
             print(f"{family:8s} {i} " + ", ".join(f"{k} {v:.2f}" for k, v in row.items() if isinstance(v, float)), flush=True)
-    return {"rows": rows, "meta": {"level": level, "seed": seed, "size": SIZE, "stacks_per_family": stacks, "photos": ["grace_hopper"] * PORTRAIT_CROPS + list(UNSEEN_PHOTOS)}}
+    return {"rows": rows, "meta": {"level": level, "seed": seed, "size": SIZE, "stacks_per_family": stacks, "photos": ["grace_hopper"] * PORTRAIT_CROPS + list(UNSEEN_PHOTOS) + ["binary_blobs"]}}
 
 
 def markdown(report: dict) -> str:

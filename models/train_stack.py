@@ -5,34 +5,63 @@
     python -m models.train_stack --level high
 
 Seeded end to end: the pair cache (models/data/stack_pairs.py; made on first use, TRAIN images only,
-one cache per degradation family: ``current``, ``wide``, ``physics``, ``static``), crop order,
+one cache per degradation family: ``current``, ``wide``, ``physics``, ``static``, ``sharp``), crop order,
 initialisation. The last cache shard of each family is held out to watch for overfitting; it is
 never trained on. ``--exclude FAMILY`` trains without a family, for leave-one-family-out evaluation.
 
-The committed ``models/weights/stack-*.pt`` (version 3) were made by fine-tuning version 2 (runs 1 to
-5 below, on the ``current`` family only; each file's metadata keeps that history) on every family:
+The committed ``models/weights/stack-*.pt`` (version 4) were made by fine-tuning version 2 (runs 1 to
+5 below, on the ``current`` family only; each file's metadata keeps that history) on the four first families
+(runs 6 and 7: version 3), then on all five (run 8):
 
 6. ``python -m models.train_stack --level LEVEL --init v2-LEVEL.pt --iters 1500 --lr 3e-4 --loss psnr``
    from the version-2 files (``git show 348c858:models/weights/stack-LEVEL.pt > v2-LEVEL.pt``): the new input channels (Wiener at 1.6 and 2.2 px, the
    measured residual blur) start at zero weight; the per-crop PSNR loss weighs a 50 dB still stack as
-   much as a 28 dB turbulent one. Pair cache ~25 min per level (3 shards of 30 stacks per family,
-   208 px), training ~15 min per level with two trainings sharing the 2 cores.
+   much as a 28 dB turbulent one. Pair cache: 3 shards of 30 stacks per family, 208 px (measured on
+   2026-12-02: 10 to 30 s a shard, ``physics`` the slowest); training ~15 min per level with two
+   trainings sharing the 2 cores.
 7. medium only: ``--init RUN6-medium.pt --iters 2000 --lr 2e-4 --loss psnr`` from run 6's file; ~10 min.
    Held-out (last shards, the network alone): current 30.34 -> 30.35, wide 24.84 -> 24.95, physics
    25.71 -> 26.03 dB, worst wide pair -5.06 -> -3.57 dB against the merge. The same run for low
    lost on wide (24.70 -> 24.46 dB, worst pair -1.72 -> -6.55 dB), so low and high stay at run 6.
+8. every level: ``--init v3-LEVEL.pt --iters 3000 --lr 2e-4 --loss psnr --shards 5`` from the version-3
+   files (``git show 6a595bb:models/weights/stack-LEVEL.pt > v3-LEVEL.pt``), with the ``sharp`` family
+   added (the version-3 medium network had turned 240 sharp frames of a smooth portrait, a 43.2 dB
+   registered mean, into 35.4 dB) and five shards per family (four trained on); ~9 min per level with
+   two trainings sharing the cores.
+9. low and medium: ``--init RUN8-LEVEL.pt --iters 1500 --lr 2e-4 --loss psnr --shards 5`` on pairs
+   registered with the window choice (``RegistrationConfig.wider``); ~6 min.
+
+On the held-out shard 5, which neither version trained on (the network alone, ``python
+benchmarks/stack_held_out.py LEVEL v3-LEVEL.pt models/weights/stack-LEVEL.pt``), version 3 -> 4 in dB
+for current / wide / physics / static / sharp:
+low 29.55 -> 30.44, 24.98 -> 25.26, 24.90 -> 25.30, 50.26 -> 51.87, 24.01 -> 24.59;
+medium 29.92 -> 30.36, 24.82 -> 25.09, 26.15 -> 26.38, 41.99 -> 42.44, 24.29 -> 24.79;
+high 27.46 -> 27.65, 25.02 -> 25.40, 25.05 -> 25.20, 34.74 -> 35.43, 22.96 -> 22.98.
+Worst pair against the registered mean, medium: sharp -6.94 -> -0.67, current -5.51 -> -0.10 dB.
 
 The registry serves low-noise stacks with the mean of the low and the medium networks (``stack-fusion-low``
-v4): on low-noise stacks of images neither network saw, the mean beats the low one alone on every family
-(+0.27 to +0.89 dB), comes within 0.4 dB of the medium one alone, and avoids the worst single stacks of
-both (``python benchmarks/stack_unseen_images.py``).
+v5). On low-noise stacks of images neither network saw (``python benchmarks/stack_unseen_images.py
+--level low``, and ``--stacks 5 --seed 7171``) the mean beats the low one alone on 7 of the 10 family
+averages (physics +0.19 / +0.35 dB, static +0.72 / +0.47, wide +0.37 / -0.05, current -0.06 / +0.18,
+sharp -0.17 / +0.08), but takes some single stacks further below the aligned mean than the low one
+alone (worst of the first seed: wide -0.46 against -0.29, sharp -0.34 against +0.02).
 
 The leave-one-family-out files ``models/weights/lofo/stack-LEVEL-without-FAMILY.pt`` (for
-``restora eval stacks``) come from the same version-2 files, which never saw ``wide`` or ``physics``
-(``git show 348c858:models/weights/stack-LEVEL.pt > v2-LEVEL.pt``):
+``restora eval stacks``) start from the same version-2 files, which never saw ``wide`` or ``physics``
+(``git show 348c858:models/weights/stack-LEVEL.pt > v2-LEVEL.pt``), and then follow the served
+recipe without the family. ``sharp`` stacks share the ``wide`` motion, so the files without ``wide``
+are trained without ``sharp`` too:
 
     python -m models.train_stack --level LEVEL --exclude FAMILY --init v2-LEVEL.pt \
-        --iters 800 --lr 3e-4 --loss psnr --out models/weights/lofo/stack-LEVEL-without-FAMILY.pt
+        --iters 800 --lr 3e-4 --loss psnr --out RUN1.pt
+    python -m models.train_stack --level LEVEL --exclude FAMILY [--exclude sharp] --init RUN1.pt \
+        --iters 3000 --lr 2e-4 --loss psnr --shards 5 --out RUN8.pt
+    python -m models.train_stack --level LEVEL --exclude FAMILY [--exclude sharp] --init RUN8.pt \
+        --iters 1500 --lr 2e-4 --loss psnr --shards 5 --out models/weights/lofo/stack-LEVEL-without-FAMILY.pt
+
+as the served files: low (both families) had all three runs; high (both) runs 1 and 8 (its registration
+did not change); medium had run 1, then run 8 on the window-choice pairs instead of runs 8 and 9
+(without ``physics`` with 1500 iterations, not 3000: the time ran out).
 
 (``current`` has no leave-one-out file: every version-2 run trained on it.)
 
@@ -73,7 +102,7 @@ from models.stack.learned import (
 )
 from models.training import invocation, log, save, train, training_parser, use_threads
 
-VERSION = "3"
+VERSION = "4"
 ARCH = "resunet"
 ARCH_CONFIG = {"in_ch": INPUT_CHANNELS, "widths": [16, 32, 48, 64], "blocks": [1, 1, 2, 2]}
 

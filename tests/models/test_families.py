@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.data.families import FAMILIES, make_wide_stack, psf_kernel
+from models.data.families import FAMILIES, SHARP_BLUR_PX, make_sharp_stack, make_wide_stack, psf_kernel
 from models.data.sources import clean_images
 from models.data.synthetic import MAX_DN, sample_photons
 from models.data.targets import PATTERNS
@@ -45,6 +45,12 @@ def test_wide_family_spans_its_ranges(scene):
     assert any(p["static"] for p in params) and max(p["blur_max"] for p in params) > 1.5
 
 
+def test_sharp_family_always_moves_with_nearly_sharp_frames(scene):
+    params = [make_sharp_stack(scene, np.random.default_rng(seed), 300.0, 8).params for seed in range(20)]
+    assert not any(p["static"] for p in params)
+    assert all(p["blur_max"] <= SHARP_BLUR_PX[1] for p in params) and max(p["wobble_rms"] + p["jitter_std"] for p in params) > 1.0
+
+
 @pytest.mark.parametrize("shape", ["disc", "moffat"])
 def test_non_gaussian_psfs_are_normalised_and_widen_with_width(shape):
     narrow, wide = psf_kernel(shape, 0.5), psf_kernel(shape, 1.5)
@@ -69,7 +75,7 @@ def test_printed_targets_have_paper_and_ink():
         assert np.percentile(image, 95) - np.percentile(image, 2) > 0.2, pattern.__name__
 
 
-@pytest.mark.parametrize("family", ["current", "wide", "physics", "static"])
+@pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_classifier_is_scale_free(family, scene):
     """uint16, float DN and float 0..1 copies of one stack: the same photon count, level and (scaled) sigma."""
     rng = np.random.default_rng(7)
