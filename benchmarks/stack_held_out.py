@@ -12,7 +12,6 @@ ensemble, no still-stack blend, no clipping; quick comparisons between training 
 from __future__ import annotations
 
 import argparse
-import math
 
 import numpy as np
 
@@ -20,12 +19,7 @@ from models.archs import load_weights
 from models.data.stack_pairs import TRAIN_FAMILIES, build_cache, load_cache
 from models.interface import NOISE_LEVELS
 from models.stack.learned import LEVEL_REGISTRATION, network_inputs
-
-CROP = (slice(None), slice(4, -4), slice(4, -4))
-
-
-def psnr(estimate: np.ndarray, target: np.ndarray) -> float:
-    return -10 * math.log10(float(np.mean((estimate[CROP] - target[CROP]) ** 2)))
+from models.train_stack import cropped_psnr
 
 
 def main() -> None:
@@ -44,12 +38,12 @@ def main() -> None:
         merged, targets, _ = load_cache([held_out])
         merge_psnr, net_psnr = [], {name: [] for name in nets}
         for channels, target in zip(merged, targets):
-            merge_psnr.append(psnr(channels[1:2], target))
+            merge_psnr.append(cropped_psnr(channels[1:2], target))
             x = torch.from_numpy(network_inputs(channels)[None])
             with torch.inference_mode():
                 for name, parts in nets.items():
                     out = sum(net(x)[0].numpy() for net in parts) / len(parts)
-                    net_psnr[name].append(psnr(out, target))
+                    net_psnr[name].append(cropped_psnr(out, target))
         base = np.array(merge_psnr)
         print(f"{family:8s} registered mean {base.mean():.2f} | " + " | ".join(
             f"{name} {np.mean(v):.2f} (worst {np.min(np.array(v) - base):+.2f})" for name, v in net_psnr.items()), flush=True)

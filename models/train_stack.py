@@ -124,6 +124,12 @@ def warm_start(net, path: Path, level: str) -> list[dict]:
     return meta["training"].get("history", []) + [{k: v for k, v in meta["training"].items() if k != "history"}]
 
 
+def cropped_psnr(estimate: np.ndarray, target: np.ndarray) -> float:
+    """PSNR (normalised units, data range 1) of (C, H, W) arrays, a 4-px border left out."""
+    c = (slice(None), slice(4, -4), slice(4, -4))
+    return -10 * math.log10(float(np.mean((estimate[c] - target[c]) ** 2)))
+
+
 def evaluate(net, inputs, targets) -> dict[str, float]:
     """Mean PSNR (in normalised units, data range 1) of merge and network on whole frames."""
     import torch
@@ -131,10 +137,8 @@ def evaluate(net, inputs, targets) -> dict[str, float]:
     out_psnr, in_psnr = [], []
     with torch.inference_mode():
         for x, t in zip(inputs, targets):
-            y = net(torch.from_numpy(x[None]))[0].numpy()
-            c = (slice(None), slice(4, -4), slice(4, -4))
-            out_psnr.append(-10 * math.log10(float(np.mean((y[c] - t[c]) ** 2))))
-            in_psnr.append(-10 * math.log10(float(np.mean((x[:1][c] - t[c]) ** 2))))
+            out_psnr.append(cropped_psnr(net(torch.from_numpy(x[None]))[0].numpy(), t))
+            in_psnr.append(cropped_psnr(x[:1], t))
     return {"merge": float(np.mean(in_psnr)), "net": float(np.mean(out_psnr))}
 
 

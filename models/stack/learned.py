@@ -196,7 +196,7 @@ def frame_weights(frames: np.ndarray, power: float = SHARPNESS_POWER) -> np.ndar
         smoothed = cv2.GaussianBlur(frame, (0, 0), SHARPNESS_PRE_BLUR_PX)
         scores[t] = float(np.mean(np.square(cv2.Laplacian(smoothed, cv2.CV_32F))))
     if not np.all(np.isfinite(scores)) or scores.mean() <= 0:
-        return np.full(len(frames), 1.0 / len(frames))
+        return _uniform(len(frames))
     weights = (scores / scores.mean()) ** power
     return weights / weights.sum()
 
@@ -259,17 +259,25 @@ def register(frames: np.ndarray, reference: np.ndarray, cfg: RegistrationConfig,
     widened = cfg.widened()
     if widened is not None:
         sample = frames[:: max(1, len(frames) // WINDOW_CHOICE_FRAMES)]
-        variances = [float(np.mean(np.square(merge(sample, _two_passes(sample, reference, c), np.full(len(sample), 1.0 / len(sample)))[2])))
-                     for c in (cfg, widened)]
-        cfg = widened if variances[1] < variances[0] else cfg
+        cfg = min((cfg, widened), key=lambda c: _misregistration(sample, reference, c))  # a tie keeps the narrower
     return _two_passes(frames, reference, cfg, progress)
+
+
+def _misregistration(frames: np.ndarray, reference: np.ndarray, cfg: RegistrationConfig) -> float:
+    """Mean temporal variance of ``frames`` registered with ``cfg``: the noise's, the same for any ``cfg``, plus misregistration's."""
+    _, _, std = merge(frames, _two_passes(frames, reference, cfg), _uniform(len(frames)))
+    return float(np.mean(np.square(std)))
+
+
+def _uniform(count: int) -> np.ndarray:
+    return np.full(count, 1.0 / count)
 
 
 def _two_passes(frames: np.ndarray, reference: np.ndarray, cfg: RegistrationConfig, progress: Progress = no_progress) -> np.ndarray:
     refinement = cfg.refinement()
     flows = estimate_flows(frames, reference, cfg, lambda f, s: progress(f / (2 if refinement else 1), s))
     if refinement is not None:  # the first pass's registered mean is a sharper reference than the temporal mean
-        _, sharper_reference, _ = merge(frames, flows, np.full(len(frames), 1.0 / len(frames)))
+        _, sharper_reference, _ = merge(frames, flows, _uniform(len(frames)))
         flows = estimate_flows(frames, sharper_reference, refinement, lambda f, s: progress(0.5 + f / 2, s), initial=flows)
     return flows
 
@@ -395,11 +403,11 @@ class LearnedStackRestorer(TrainedModel):
 
     def setup(self, device: str) -> None:
         super().setup(device)
+        self.registration = RegistrationConfig.from_dict(self.meta["registration"])
         for partner in self.partners:
             partner.setup(device)
-            if partner.meta["registration"] != self.meta["registration"]:
+            if RegistrationConfig.from_dict(partner.meta["registration"]) != self.registration:  # defaults filled in: files predating a field still match
                 raise ValueError(f"{partner.weights.name} was trained on stacks registered unlike {self.weights.name}'s")
-        self.registration = RegistrationConfig.from_dict(self.meta["registration"])
 
     def network(self, merged: np.ndarray) -> np.ndarray:
         """The (H, W) result, normalised units, from the merged channels: the mirror ensemble of each network, averaged."""
