@@ -4,8 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.data.sources import load_source, random_square
-from models.data.synthetic import BRIGHT_PERCENTILE, MAX_DN, brightest_part, level_of, make_stack, sample_photons
+from models.data.families import FAMILIES
+from models.data.sources import TRAIN_SOURCES, clean_images, load_source, random_square
+from models.data.synthetic import (BRIGHT_PERCENTILE, MAX_DN, brightest_part, camera_scene, expose, level_of, make_stack,
+                                   sample_photons)
 from models.interface import Canceled, NoiseEstimate
 from models.registry import restorer_for
 from models.stack.noise import StackNoiseClassifier
@@ -68,6 +70,28 @@ def test_classifier_levels_on_clear_stacks(camera, photons, level):
     assert estimate.level == level
     assert np.log(classifier.photons / photons) == pytest.approx(0, abs=0.25)
     assert estimate.sigma > 0
+
+
+def test_classifier_reads_a_stack_its_noise_pushes_past_the_ceiling(camera):
+    """A bright scene at 20 photons clips at random all over (22 % of the values): before bands and the
+    clipping margin, too few pixels stayed measurable and the stack read as infinitely bright (low)."""
+    rng = np.random.default_rng(7)
+    scene = camera_scene(0.6 + 0.4 * camera)
+    stack = np.stack([expose(scene, rng, 20.0, 0.95 * MAX_DN / 20.0, 40.0, 3.0) for _ in range(FRAMES)])
+    assert (stack == MAX_DN).mean() > 0.2
+    classifier = StackNoiseClassifier()
+    assert classifier.predict(stack.astype(np.float32)).level == "high"
+    assert np.log(classifier.photons / 20.0) == pytest.approx(0, abs=0.4)
+
+
+def test_classifier_reads_a_scene_whose_flatter_half_is_dark():
+    """scikit-image's horse (a training image) through the ``wide`` family at 555 photons: the flatter half of
+    the whole scene was all dark ground, whose variance is read noise; it read 14 times the photons (low)."""
+    clean = clean_images("train", size=192, seed=311110)[TRAIN_SOURCES.index("horse")]
+    stack = FAMILIES["wide"](clean, np.random.default_rng([31, 1, 1, 1002]), 555.15).stack
+    classifier = StackNoiseClassifier()
+    assert classifier.predict(stack.astype(np.float32)).level == "medium"
+    assert np.log(classifier.photons / 555.15) == pytest.approx(0, abs=0.4)
 
 
 @pytest.mark.parametrize("level", ["low", "medium", "high"])
