@@ -338,7 +338,8 @@ def consistent_with_mean(merged: np.ndarray, restored: np.ndarray, limit: float)
     ``mean + beta * (restored - mean)``, beta in [0, 1], that does. See ``CONSISTENCY_LIMIT``.
     """
     mean, change = merged[1], restored - merged[1]
-    inner = (slice(DECONVOLUTION_PAD_PX // 2, -(DECONVOLUTION_PAD_PX // 2)),) * 2  # Gaussian borders are guessed
+    border = math.ceil(3 * max(DECONVOLUTION_SIGMAS_PX))  # where the re-blurs guess beyond the frame
+    inner = (slice(border, -border),) * 2 if min(mean.shape) > 4 * border else (slice(None),) * 2  # tiny frames: all of it
     allowed = limit * float(np.mean(np.square(merged[2][inner] * np.float32(1 / STD_GAIN)), dtype=np.float64))
     betas = np.linspace(0.0, 1.0, 101)
     misfit = np.full(betas.shape, np.inf)

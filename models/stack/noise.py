@@ -31,6 +31,7 @@ _LOCAL_MEAN = np.full(4, 0.25, np.float32)
 _QUANTILE = 0.25
 SAMPLED_FRAMES = 32
 MIN_FLAT_PIXELS = 32  # x up to 32 frame pairs: enough values for a variance within ~10 %
+PLENTY_PIXELS = 8 * MIN_FLAT_PIXELS  # usable pixels enough to keep only the flatter half of each band
 CLIPPED_FRACTION = 1e-3  # of the sampled values at the maximum: the stack clips (else the maximum is noise)
 BRIGHTNESS_BANDS = 8  # the flatter half is chosen within each band of brightness
 CLIP_MARGIN_SIGMAS = 2.0  # pixels within this many noise stds of a clipping ceiling are left out
@@ -73,7 +74,7 @@ def flat_high_pass(stack: np.ndarray, mean: np.ndarray) -> FlatHighPass:
     high, scene_high, brightness = high[:, grid[0], grid[1]].reshape(len(high), -1), scene_high[grid].ravel(), brightness[grid].ravel()
     unknown = np.isnan(high).mean(axis=0)
     usable = unknown < 0.5
-    if usable.sum() < 8 * MIN_FLAT_PIXELS:
+    if usable.sum() < PLENTY_PIXELS:
         usable = unknown < 1.0
     ceiling = top if at_top.mean() > CLIPPED_FRACTION else float("inf")
     return FlatHighPass(brightness[flat := _flatter_half(usable, brightness, scene_high)], high[:, flat] ** 2, ceiling)
@@ -84,7 +85,7 @@ def _flatter_half(usable: np.ndarray, brightness: np.ndarray, scene_high: np.nda
     when the whole scene has few usable pixels: at least ``4 * MIN_FLAT_PIXELS`` are kept if there)."""
     flat = np.zeros_like(usable)
     candidates = np.flatnonzero(usable)
-    keep = 0.5 if candidates.size >= 8 * MIN_FLAT_PIXELS else min(1.0, 4 * MIN_FLAT_PIXELS / max(candidates.size, 1))
+    keep = 0.5 if candidates.size >= PLENTY_PIXELS else min(1.0, 4 * MIN_FLAT_PIXELS / max(candidates.size, 1))
     for band in np.array_split(candidates[np.argsort(brightness[candidates], kind="stable")], BRIGHTNESS_BANDS):
         if band.size:
             flat[band[scene_high[band] <= np.quantile(scene_high[band], keep)]] = True

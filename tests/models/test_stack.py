@@ -6,8 +6,7 @@ import pytest
 
 from models.data.families import FAMILIES
 from models.data.sources import TRAIN_SOURCES, clean_images, load_source, random_square
-from models.data.synthetic import (BRIGHT_PERCENTILE, MAX_DN, brightest_part, camera_scene, expose, level_of, make_stack,
-                                   sample_photons)
+from models.data.synthetic import BRIGHT_PERCENTILE, MAX_DN, brightest_part, camera_scene, expose, level_of, make_stack, sample_photons
 from models.interface import Canceled, NoiseEstimate
 from models.registry import restorer_for
 from models.stack.noise import StackNoiseClassifier
