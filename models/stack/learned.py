@@ -311,6 +311,11 @@ def motion_px(frames: np.ndarray, mean: np.ndarray) -> float:
     return float(np.sqrt(max(float(np.sum(temporal[edges] - noise[edges])), 0.0) / max(float(np.sum(gradient[edges])), 1e-12)))
 
 
+def mean_variance(merged: np.ndarray) -> np.ndarray:
+    """The plain mean's noise variance per pixel, from the merged std-of-the-mean channel (misregistration included)."""
+    return np.square(merged[2] * np.float32(1 / STD_GAIN))
+
+
 def blend_still(restore: Callable[[np.ndarray], np.ndarray], merged: np.ndarray, restored: np.ndarray) -> np.ndarray:
     """For a still stack: the SURE-optimal blend (models/sure.py) of the plain mean and ``restored``.
 
@@ -318,7 +323,7 @@ def blend_still(restore: Callable[[np.ndarray], np.ndarray], merged: np.ndarray,
     variance / T). The network's precision is finite, and a mean of bright still frames can be better
     than 50 dB: then the blend goes to the mean.
     """
-    variance = np.square(merged[2] * np.float32(1 / STD_GAIN))
+    variance = mean_variance(merged)
 
     def rerun(delta: np.ndarray) -> np.ndarray:
         perturbed = merged.copy()
@@ -340,7 +345,7 @@ def consistent_with_mean(merged: np.ndarray, restored: np.ndarray, limit: float)
     mean, change = merged[1], restored - merged[1]
     border = math.ceil(3 * max(DECONVOLUTION_SIGMAS_PX))  # where the re-blurs guess beyond the frame
     inner = (slice(border, -border),) * 2 if min(mean.shape) > 4 * border else (slice(None),) * 2  # tiny frames: all of it
-    allowed = limit * float(np.mean(np.square(merged[2][inner] * np.float32(1 / STD_GAIN)), dtype=np.float64))
+    allowed = limit * float(np.mean(mean_variance(merged)[inner], dtype=np.float64))
     betas = np.linspace(0.0, 1.0, 101)
     misfit = np.full(betas.shape, np.inf)
     for sigma in (0.0, *DECONVOLUTION_SIGMAS_PX):  # |mean - G(mean) - beta G(change)|^2, a quadratic in beta

@@ -77,7 +77,8 @@ def flat_high_pass(stack: np.ndarray, mean: np.ndarray) -> FlatHighPass:
     if usable.sum() < PLENTY_PIXELS:
         usable = unknown < 1.0
     ceiling = top if at_top.mean() > CLIPPED_FRACTION else float("inf")
-    return FlatHighPass(brightness[flat := _flatter_half(usable, brightness, scene_high)], high[:, flat] ** 2, ceiling)
+    flat = _flatter_half(usable, brightness, scene_high)
+    return FlatHighPass(brightness[flat], high[:, flat] ** 2, ceiling)
 
 
 def _flatter_half(usable: np.ndarray, brightness: np.ndarray, scene_high: np.ndarray) -> np.ndarray:
