@@ -46,6 +46,15 @@ def lane_of(job: JobRecord) -> str:
     return job.queue or (RESTORE_QUEUE if job.kind == "video" else PRIORITY_QUEUE)
 
 
+def withdraw_restore(client: redis.Redis, job: JobRecord) -> None:
+    """Take a canceled job's task off its queue if no worker has taken it. Taking it off the list is
+    atomic, so a worker either never sees it or has it already (and then finds the record canceled
+    and stops); only in the first case is RQ told, which files the task as canceled."""
+    lane = queue(client, lane_of(job))
+    if lane.remove(job.id) and (rq_job := lane.fetch_job(job.id)) is not None:
+        rq_job.cancel()
+
+
 def _restore_options(settings: Settings) -> dict:
     """What every restore task gets: a worker that dies mid-task is replaced up to ``job_retries`` times."""
     return {

@@ -16,7 +16,7 @@ from app.submit import check_capacity, claim_idempotency, create_job, parse_opti
 from app.uploads import receive_upload
 from core.job_metrics import record_finished
 from core.jobs import ACTIVE, Status, new_job_id
-from core.queues import lane_of, queue
+from core.queues import withdraw_restore
 from core.storage import result_key
 from models.formats import MEDIA_TYPES, RESULT_FORMATS
 from models.interface import TASKS, UPSCALE_FACTORS
@@ -164,9 +164,7 @@ def cancel_or_delete(job: JobDep, store: StoreDep, storage: StorageDep, client: 
         canceled = store.finish(job.id, "canceled", settings.result_ttl, stage="canceled", error="canceled by the client")
         if canceled is not None:
             record_finished(client, canceled)
-            rq_job = queue(client, lane_of(job)).fetch_job(job.id)
-            if rq_job is not None and rq_job.get_status() == "queued":
-                rq_job.cancel()
+            withdraw_restore(client, job)
             return JobOut.from_record(canceled)
         job = store.get(job.id) or job  # it finished meanwhile: delete it below
     storage.delete_prefix(f"jobs/{job.id}")
