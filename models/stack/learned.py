@@ -8,8 +8,9 @@
    4-pixel grid with Gaussian windows, then refine it at full resolution against the registered
    mean of that first pass (a sharper reference: +0.2 to +0.9 dB after deblurring) (the turbulent field is smooth, ~24 px correlation length,
    so a dense per-pixel flow such as DIS spends most of its time on detail that is not there).
-   Low and medium stacks choose between these windows and 1.5x wider ones on a few frames first
-   (:func:`register`).
+   Or start from whole-frame shifts found by phase correlation (:func:`global_shifts`: camera
+   shake) against the shift-aligned mean. Start and window width (low and medium stacks: also 1.5x
+   wider windows) are chosen on a few frames first (:func:`register`).
    Then the flows are centred, i.e. their mean over frames is subtracted at every pixel: the
    displacements are zero-mean by nature, so the true (still) geometry is best estimated by the
    frames' mean position, not by the mean image's slightly-off one (+0.3 to +0.5 dB). A pass
@@ -55,6 +56,7 @@ DECONVOLUTION_PAD_PX = 16  # symmetric padding: FFTs assume a periodic image
 SHARPNESS_POWER = 16.0  # frame weights (sharpness / mean) ** power: +0.3 (high) to +1.5 dB (low noise) on the merge
 SHARPNESS_PRE_BLUR_PX = 1.0
 WINDOW_CHOICE_FRAMES = 16  # frames the registration windows are chosen on (see register)
+GLOBAL_SHIFT_ROUNDS = 2  # phase-correlation rounds for whole-frame shifts (see global_shifts)
 STATIC_MOTION_PX = 0.15  # measured RMS motion below which a stack is treated as still (see motion_px)
 BLUR_REBLUR_PX = 1.5  # the known blur the residual-blur estimate compares against
 BLUR_WINDOW_PX = 24.0  # the estimate's local window (turbulence blur varies across the field)
@@ -249,7 +251,7 @@ def prepare(stack: np.ndarray, cfg: RegistrationConfig, progress: Progress = no_
     if motion < STATIC_MOTION_PX:  # a still scene: flows fitted to noise would only blur it
         flows = np.zeros((*frames.shape, 2), np.float32)
     else:
-        flows = register(frames, reference, cfg, progress)
+        flows = register(frames, frames[int(np.argmax(weights))], cfg, progress)
     registered = time.perf_counter()
     weighted, mean, std = merge(frames, flows, weights)
     std_of_mean = std * np.float32(STD_GAIN / math.sqrt(len(frames)))
@@ -258,25 +260,96 @@ def prepare(stack: np.ndarray, cfg: RegistrationConfig, progress: Progress = no_
     return Prepared(np.stack([weighted, mean, std_of_mean]), offset, scale, seconds, motion)
 
 
-def register(frames: np.ndarray, reference: np.ndarray, cfg: RegistrationConfig, progress: Progress = no_progress) -> np.ndarray:
-    """Flows of ``frames`` to ``reference`` by :func:`estimate_flows`, then again against the first pass's registered mean.
+def register(frames: np.ndarray, sharpest: np.ndarray, cfg: RegistrationConfig, progress: Progress = no_progress) -> np.ndarray:
+    """Flows of ``frames`` to their mean geometry: :func:`estimate_flows` against the temporal mean, or
+    from whole-frame shifts against the shift-aligned mean (:func:`global_shifts`, from ``sharpest``, one
+    of the frames), then again against that pass's registered mean.
 
-    With ``cfg.wider``, the windows are first chosen on a few frames: those whose registered frames vary
-    less around their mean win. Misregistration adds to that variance while the noise is the same for
-    both, and the narrower windows' fitting of the noise only biases the choice towards them. A smooth,
-    large wobble needs the wider windows: on 28 low- and medium-noise evaluation stacks they were
-    chosen 6 times, each time the better (+0.01 to +2.3 dB on the registered mean).
+    Start and windows (with ``cfg.wider``, also 1.5x wider ones) are chosen on a few frames: those whose
+    registered frames vary less around their mean win. Misregistration adds to that variance while the
+    noise is the same for all, and the narrower windows' fitting of the noise only biases the choice
+    towards them. A smooth, large wobble needs the wider windows: on 28 low- and medium-noise
+    evaluation stacks they were chosen 6 times, each time the better (+0.01 to +2.3 dB on the
+    registered mean). Camera shake needs the shifts (5 px of it added to evaluation stacks: +0.6 to
+    +8.6 dB on the result); a printed pattern's repeats can fool them, and then they lose.
     """
-    widened = cfg.widened()
-    if widened is not None:
-        sample = frames[:: max(1, len(frames) // WINDOW_CHOICE_FRAMES)]
-        cfg = min((cfg, widened), key=lambda c: _misregistration(sample, reference, c))  # a tie keeps the narrower
-    return _two_passes(frames, reference, cfg, progress)
+    shifts, shift_aligned = global_shifts(frames, sharpest)
+    starts = [(frames.mean(axis=0), None), (shift_aligned, np.broadcast_to(shifts[:, None, None, :], (*frames.shape, 2)))]
+    configs = [cfg] if cfg.widened() is None else [cfg, cfg.widened()]
+    pick = slice(None, None, max(1, len(frames) // WINDOW_CHOICE_FRAMES))
+    choices = [(start, config) for start in starts for config in configs]  # ties keep the first: no shifts, narrower
+    (reference, initial), cfg = min(choices, key=lambda c: _misregistration(frames[pick], c[0][0], c[1], None if c[0][1] is None else c[0][1][pick]))
+    return _two_passes(frames, reference, cfg, progress, initial)
 
 
-def _misregistration(frames: np.ndarray, reference: np.ndarray, cfg: RegistrationConfig) -> float:
+def global_shifts(frames: np.ndarray, sharpest: np.ndarray, rounds: int = GLOBAL_SHIFT_ROUNDS) -> tuple[np.ndarray, np.ndarray]:
+    """Whole-frame shifts (T, 2) (x, y; centred) by phase correlation, and the mean of the shifted frames.
+
+    Camera shake moves whole frames by more pixels than the local flow's coarsest level catches, and
+    blurs the temporal mean into a reference with nothing to lock onto. So the first round correlates
+    against one sharp frame, the next against the previous round's shift-aligned mean. Half resolution
+    is as accurate (the local flow refines the rest) and four times cheaper. A periodic target (bars,
+    lines of text) has peaks at its repeats too (one bar target's repeat won by 45 px), so each frame
+    takes whichever of the strongest peaks and its previous shift best matches the reference.
+    """
+    small = np.stack([_down(frame, 2) for frame in frames])
+    reference = _down(sharpest, 2)
+    shifts = np.zeros((len(frames), 2), np.float32)
+    for round_index in range(rounds):
+        if round_index:
+            reference = np.mean([_shifted(frame, shift) for frame, shift in zip(small, shifts)], axis=0)
+        smooth_reference = cv2.GaussianBlur(reference, (0, 0), 1.0)
+        for t, (frame, peaks) in enumerate(zip(small, _phase_correlation_peaks(small, reference))):
+            shifts[t] = min([shifts[t], *peaks], key=lambda shift: _mismatch(frame, shift, smooth_reference))
+        shifts -= shifts.mean(axis=0)
+    return 2.0 * shifts, np.mean([_shifted(frame, 2.0 * shift) for frame, shift in zip(frames, shifts)], axis=0)
+
+
+def _mismatch(frame: np.ndarray, shift: np.ndarray, smooth_reference: np.ndarray) -> float:
+    """Mean squared difference of ``frame(x + shift)``, smoothed, and the smoothed reference, over the
+    whole frame: what a shift brings in from beyond the edge (edge pixels, repeated) counts against it."""
+    return float(np.mean(np.square(cv2.GaussianBlur(_shifted(frame, shift), (0, 0), 1.0) - smooth_reference)))
+
+
+def _phase_correlation_peaks(frames: np.ndarray, reference: np.ndarray, count: int = 3, chunk: int = 32) -> list[list[np.ndarray]]:
+    """Per frame, the ``count`` highest local maxima of the phase correlation (shifts within a quarter of
+    the frame, with ``frames[t](x + shift) ~ reference(x)``), sub-pixel by a parabola through each
+    peak and its neighbours."""
+    import scipy.fft
+
+    t_count, h, w = frames.shape
+    window = cv2.createHanningWindow((w, h), cv2.CV_32F)
+    conj_reference = np.conj(scipy.fft.rfft2(reference * window))
+    dy = np.fft.fftshift(np.fft.fftfreq(h, 1.0 / h)).astype(np.float32)  # surfaces are fftshifted: no shift at the centre
+    dx = np.fft.fftshift(np.fft.fftfreq(w, 1.0 / w)).astype(np.float32)
+    within = (np.abs(dx)[None, :] <= w / 4) & (np.abs(dy)[:, None] <= h / 4)  # and so away from the edges
+    peaks: list[list[np.ndarray]] = []
+    for start in range(0, t_count, chunk):
+        cross = scipy.fft.rfft2(frames[start:start + chunk] * window) * conj_reference
+        surfaces = np.fft.fftshift(scipy.fft.irfft2(cross / (np.abs(cross) + 1e-12), s=(h, w)), axes=(1, 2)).astype(np.float32)
+        for surface in surfaces:
+            ys, xs = np.nonzero(within & (surface >= cv2.dilate(surface, np.ones((3, 3), np.uint8))))
+            best = np.argsort(surface[ys, xs])[::-1][:count]
+            peaks.append([np.float32([dx[ix] + _parabola_peak(*surface[iy, ix - 1:ix + 2]), dy[iy] + _parabola_peak(*surface[iy - 1:iy + 2, ix])])
+                          for iy, ix in zip(ys[best], xs[best])])
+    return peaks
+
+
+def _parabola_peak(left: float, centre: float, right: float) -> float:
+    """Offset (-0.5..0.5) of the vertex of the parabola through three equally spaced samples."""
+    curvature = left - 2 * centre + right
+    return float(np.clip(0.5 * (left - right) / curvature, -0.5, 0.5)) if curvature < 0 else 0.0
+
+
+def _shifted(frame: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """``frame(x + shift)``, bicubic."""
+    matrix = np.float32([[1, 0, shift[0]], [0, 1, shift[1]]])
+    return cv2.warpAffine(frame, matrix, frame.shape[::-1], flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _misregistration(frames: np.ndarray, reference: np.ndarray, cfg: RegistrationConfig, initial: np.ndarray | None) -> float:
     """Mean temporal variance of ``frames`` registered with ``cfg``: the noise's, the same for any ``cfg``, plus misregistration's."""
-    _, _, std = merge(frames, _two_passes(frames, reference, cfg), _uniform(len(frames)))
+    _, _, std = merge(frames, _two_passes(frames, reference, cfg, initial=initial), _uniform(len(frames)))
     return float(np.mean(np.square(std)))
 
 
@@ -284,9 +357,10 @@ def _uniform(count: int) -> np.ndarray:
     return np.full(count, 1.0 / count)
 
 
-def _two_passes(frames: np.ndarray, reference: np.ndarray, cfg: RegistrationConfig, progress: Progress = no_progress) -> np.ndarray:
+def _two_passes(frames: np.ndarray, reference: np.ndarray, cfg: RegistrationConfig, progress: Progress = no_progress,
+                initial: np.ndarray | None = None) -> np.ndarray:
     refinement = cfg.refinement()
-    flows = estimate_flows(frames, reference, cfg, lambda f, s: progress(f / (2 if refinement else 1), s))
+    flows = estimate_flows(frames, reference, cfg, lambda f, s: progress(f / (2 if refinement else 1), s), initial)
     if refinement is not None:  # the first pass's registered mean is a sharper reference than the temporal mean
         _, sharper_reference, _ = merge(frames, flows, _uniform(len(frames)))
         flows = estimate_flows(frames, sharper_reference, refinement, lambda f, s: progress(0.5 + f / 2, s), initial=flows)
