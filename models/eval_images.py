@@ -42,9 +42,7 @@ import numpy as np
 from models.data.image_pairs import add_gaussian, camera_noise, clean_images, jpeg, load_rgb
 from models.io import RESULTS_DIR, write_report
 from models.registry import classifier_for, restorer_for
-
-if not hasattr(np, "trapz"):  # bm3d 4.0.3 calls np.trapz, removed in numpy 2.4
-    np.trapz = np.trapezoid
+from models.stack.still import load_bm3d
 
 SEED = 2026
 CROP = 256
@@ -107,8 +105,7 @@ def ssim(clean: np.ndarray, estimate: np.ndarray) -> float:
 
 
 def bm3d_denoise(noisy: np.ndarray, sigma: float) -> np.ndarray:
-    import bm3d
-
+    bm3d = load_bm3d(required=True)
     if sigma <= 0:
         return noisy.copy()
     if noisy.ndim == 3:

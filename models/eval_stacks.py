@@ -74,9 +74,7 @@ from models.interface import NOISE_LEVELS
 from models.io import RESULTS_DIR, write_report
 from models.registry import REGISTRY, restorer_for
 from models.stack.noise import units_per_photon
-
-if not hasattr(np, "trapz"):  # bm3d 4.0.3 calls np.trapz, removed in numpy 2.4
-    np.trapz = np.trapezoid
+from models.stack.still import anscombe, inverse_anscombe, load_bm3d
 
 LOFO_DIR = Path(__file__).resolve().parent / "weights" / "lofo"
 DATA_RANGE = 4095.0
@@ -170,20 +168,9 @@ def mean_noise(frames: np.ndarray) -> tuple[float, float]:
     return a / len(frames), 0.0
 
 
-def anscombe(x: np.ndarray, a: float, c: float) -> np.ndarray:
-    """Generalized Anscombe transform for variance a * x + c: unit noise variance."""
-    return (2.0 / a) * np.sqrt(np.maximum(a * x + 0.375 * a * a + c, 0.0))
-
-
-def inverse_anscombe(y: np.ndarray, a: float, c: float) -> np.ndarray:
-    """Algebraic inverse (merged frames hold hundreds of photons or more, where it is unbiased enough)."""
-    return ((a * y / 2.0) ** 2 - 0.375 * a * a - c) / a
-
-
 def bm3d_deblur(image: np.ndarray, noise: tuple[float, float], psf_px: float, strength: float) -> np.ndarray:
     """BM3D deblurring (Gaussian PSF of ``psf_px``; 0: plain BM3D) under the GAT, noise std x ``strength``."""
-    import bm3d
-
+    bm3d = load_bm3d(required=True)
     a, c = noise
     z = anscombe(image, a, c)
     if psf_px <= 0:

@@ -73,8 +73,8 @@ def _per_level(kind: Kind, name: str, version: str | dict[NoiseLevel, str], targ
 REGISTRY: tuple[ModelSpec, ...] = (
     ModelSpec("stack-noise", "1", "stack", "classifier", "models.stack.noise:StackNoiseClassifier"),
     # Low-noise stacks get the mean of the networks trained for low and for medium: on low-noise stacks of
-    # images neither saw, it beat the low one alone on 7 of 10 family averages (physics and static by
-    # 0.2 to 0.7 dB), at the cost of a few single stacks slightly further below the aligned mean
+    # images neither saw, it beat the low one alone on 7 of 10 family averages (physics by 0.2 to
+    # 0.3 dB), at the cost of a few single stacks slightly further below the aligned mean
     # (benchmarks/stack_unseen_images.py, models/train_stack.py).
     ModelSpec("stack-fusion-low", "5", "stack", "restorer", "models.stack.learned:LearnedStackRestorer", level="low",
               weights="stack-low.pt", options={"partners": ("stack-medium.pt",)}),

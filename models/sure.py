@@ -23,12 +23,34 @@ def sure_weight(noisy: np.ndarray, restored: np.ndarray, variance: np.ndarray | 
     noise variance (per value or one number) and ``rerun(delta)`` the restorer's output for the input
     moved by ``delta``. Any part of an image gives an estimate for the whole (a sample is cheaper)."""
     variance = np.broadcast_to(np.asarray(variance, np.float32), noisy.shape)
-    step = PROBE * float(np.sqrt(np.mean(variance))) + 1e-12
-    probe = np.random.default_rng(0).standard_normal(noisy.shape).astype(np.float32)
-    divergence = float(np.sum(variance * probe * (rerun(np.float32(step) * probe) - restored))) / step
+    divergence = _divergence(noisy, restored, variance, rerun)
     change = restored - noisy
     energy = float(np.sum(change * change))
     return float(np.clip((float(np.sum(variance)) - divergence) / energy, 0.0, 1.0)) if energy > 0 else 0.0
+
+
+def sure_pair_weights(noisy: np.ndarray, first: np.ndarray, second: np.ndarray, variance: np.ndarray,
+                      rerun_first: Callable[[np.ndarray], np.ndarray], rerun_second: Callable[[np.ndarray], np.ndarray]) -> tuple[float, float]:
+    """The SURE-optimal (alpha, beta), both >= 0 with alpha + beta <= 1, for
+    ``noisy + alpha (first - noisy) + beta (second - noisy)``: two restorers' results and the input,
+    weighed together. The estimate is a quadratic in (alpha, beta), minimised on a 0.005 grid."""
+    total = float(np.sum(variance))
+    changes = (first - noisy, second - noisy)
+    d1, d2 = (_divergence(noisy, out, variance, rerun) for out, rerun in ((first, rerun_first), (second, rerun_second)))
+    e11, e12, e22 = (float(np.sum(x * y)) for x, y in ((changes[0], changes[0]), (changes[0], changes[1]), (changes[1], changes[1])))
+    alpha, beta = np.meshgrid(np.linspace(0.0, 1.0, 201), np.linspace(0.0, 1.0, 201), indexing="ij")
+    risk = alpha ** 2 * e11 + 2 * alpha * beta * e12 + beta ** 2 * e22 + 2 * (alpha * (d1 - total) + beta * (d2 - total))
+    risk[alpha + beta > 1 + 1e-9] = np.inf
+    best = np.unravel_index(int(np.argmin(risk)), risk.shape)
+    return float(alpha[best]), float(beta[best])
+
+
+def _divergence(noisy: np.ndarray, restored: np.ndarray, variance: np.ndarray,
+                rerun: Callable[[np.ndarray], np.ndarray]) -> float:
+    """The noise-weighted divergence of the restorer, sum of variance * d restored / d noisy, from one probe."""
+    step = PROBE * float(np.sqrt(np.mean(variance))) + 1e-12
+    probe = np.random.default_rng(0).standard_normal(noisy.shape).astype(np.float32)
+    return float(np.sum(variance * probe * (rerun(np.float32(step) * probe) - restored))) / step
 
 
 def sure_blend(noisy: np.ndarray, restored: np.ndarray, variance: np.ndarray | float,

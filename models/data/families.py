@@ -160,6 +160,17 @@ def make_physics_stack(clean01: np.ndarray, rng: np.random.Generator, photons: f
     return physics.make_stack(clean01, rng, photons, 100 if frames is None else frames)
 
 
+def camera_shake(stack: np.ndarray, std_px: float, rng: np.random.Generator) -> np.ndarray:
+    """``stack`` (uint16) with every frame moved as a whole by a Gaussian shift of ``std_px`` (a shaking
+    camera), the shifts summing to zero so the scene's mean position, and so the truth, stay put.
+    Edges are mirrored in: compare results inside a margin of a few ``std_px``."""
+    shifts = rng.normal(0.0, std_px, (len(stack), 2)).astype(np.float32)
+    shifts -= shifts.mean(axis=0)
+    frames = [cv2.warpAffine(frame.astype(np.float32), np.float32([[1, 0, dx], [0, 1, dy]]), frame.shape[::-1],
+                             flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT) for frame, (dx, dy) in zip(stack, shifts)]
+    return np.clip(np.round(frames), 0, MAX_DN).astype(np.uint16)
+
+
 FAMILIES: dict[str, Family] = {
     "current": make_stack,
     "wide": make_wide_stack,

@@ -45,8 +45,9 @@ import numpy as np
 
 from models.archs import TrainedModel
 from models.interface import NoiseEstimate, NoiseLevel, Progress, no_progress
-from models.stack.noise import units_per_photon
-from models.sure import sure_blend
+from models.stack import still
+from models.stack.noise import CLIP_MARGIN_SIGMAS, clips, units_per_photon
+from models.sure import sure_blend, sure_pair_weights
 
 STD_GAIN = 10.0  # the std-of-the-mean channel is scaled up to a useful range for the network
 DECONVOLUTION_SIGMAS_PX = (0.5, 0.8, 1.1, 1.6, 2.2)  # Gaussian blur widths the Wiener channels undo
@@ -78,6 +79,7 @@ class RegistrationConfig:
     refine_iters: int = 1  # second pass: full-resolution iterations against the first pass's registered mean
     refine_window: float = 6.0  # its Gaussian window sigma (the sharper reference supports a smaller one)
     wider: float = 1.0  # > 1: also try both windows this much wider, keep the better (see register)
+    whole_frame_shifts: bool = True  # also try starting from whole-frame shifts (camera shake; see register)
 
     def refinement(self) -> RegistrationConfig | None:
         """The second pass as a one-level config, or None when switched off."""
@@ -273,8 +275,10 @@ def register(frames: np.ndarray, sharpest: np.ndarray, cfg: RegistrationConfig, 
     registered mean). Camera shake needs the shifts (5 px of it added to evaluation stacks: +0.6 to
     +8.6 dB on the result); a printed pattern's repeats can fool them, and then they lose.
     """
-    shifts, shift_aligned = global_shifts(frames, sharpest)
-    starts = [(frames.mean(axis=0), None), (shift_aligned, np.broadcast_to(shifts[:, None, None, :], (*frames.shape, 2)))]
+    starts = [(frames.mean(axis=0), None)]
+    if cfg.whole_frame_shifts:
+        shifts, shift_aligned = global_shifts(frames, sharpest)
+        starts.append((shift_aligned, np.broadcast_to(shifts[:, None, None, :], (*frames.shape, 2))))
     configs = [cfg] if cfg.widened() is None else [cfg, cfg.widened()]
     pick = slice(None, None, max(1, len(frames) // WINDOW_CHOICE_FRAMES))
     choices = [(start, config) for start in starts for config in configs]  # ties keep the first: no shifts, narrower
@@ -390,21 +394,50 @@ def mean_variance(merged: np.ndarray) -> np.ndarray:
     return np.square(merged[2] * np.float32(1 / STD_GAIN))
 
 
-def blend_still(restore: Callable[[np.ndarray], np.ndarray], merged: np.ndarray, restored: np.ndarray) -> np.ndarray:
-    """For a still stack: the SURE-optimal blend (models/sure.py) of the plain mean and ``restored``.
+def blend_still(restore: Callable[[np.ndarray], np.ndarray], merged: np.ndarray, restored: np.ndarray,
+                unclipped: np.ndarray | None = None) -> np.ndarray:
+    """For a still stack: the SURE-optimal blend (models/sure.py) of the plain mean, ``restored`` and
+    BM3D of the mean (models/stack/still.py), where the pixels are ``unclipped`` (default: all).
 
     The plain mean of a still stack is the truth plus noise of known variance (the frames' temporal
-    variance / T). The network's precision is finite, and a mean of bright still frames can be better
-    than 50 dB: then the blend goes to the mean.
+    variance / T): pure denoising, where BM3D is strong. The network's precision is finite, and a mean
+    of bright still frames can be better than 50 dB: then the blend goes to the mean. Near a clipping
+    ceiling the mean is biased low, which SURE cannot see: BM3D keeps the bias (it took one such stack
+    1.4 dB below the network), the network learned to undo it, so there the result is the blend of
+    mean and network alone, and the three-way weights are measured on the other pixels.
     """
-    variance = mean_variance(merged)
+    mean, variance = merged[1], mean_variance(merged)
 
     def rerun(delta: np.ndarray) -> np.ndarray:
         perturbed = merged.copy()
         perturbed[:2] += delta  # both means carry the same noise
         return restore(perturbed)
 
-    return sure_blend(merged[1], restored, variance, rerun)
+    bm3d = still.load_bm3d()
+    kept = np.ones(mean.shape, bool) if unclipped is None else unclipped
+    without_bm3d = sure_blend(mean, restored, variance, rerun) if bm3d is None or not kept.all() else None
+    if bm3d is None or kept.sum() < 0.25 * kept.size:
+        return without_bm3d
+
+    def embedded(delta: np.ndarray) -> np.ndarray:
+        full = np.zeros_like(mean)
+        full[kept] = delta
+        return full
+
+    curve = still.noise_curve(mean[kept], variance[kept])
+    denoised = still.bm3d_of_mean(bm3d, mean, curve)
+    alpha, beta = sure_pair_weights(mean[kept], restored[kept], denoised[kept], variance[kept], lambda delta: rerun(embedded(delta))[kept],
+                                    lambda delta: still.bm3d_of_mean(bm3d, mean + embedded(delta), curve)[kept])
+    blended = mean + np.float32(alpha) * (restored - mean) + np.float32(beta) * (denoised - mean)
+    return blended if without_bm3d is None else np.where(kept, blended, without_bm3d)
+
+
+def unclipped_pixels(merged: np.ndarray, frames: int, ceiling: float) -> np.ndarray:
+    """Pixels of the registered mean further than ``CLIP_MARGIN_SIGMAS`` frame noise stds (the temporal
+    std) below ``ceiling``, the stack's clipping value in normalised units, and than 4 px from any that are not."""
+    frame_std = np.sqrt(mean_variance(merged) * np.float32(frames))
+    near = (merged[1] + CLIP_MARGIN_SIGMAS * frame_std >= ceiling).astype(np.uint8)
+    return cv2.dilate(near, np.ones((9, 9), np.uint8)) == 0
 
 
 def consistent_with_mean(merged: np.ndarray, restored: np.ndarray, limit: float) -> np.ndarray:
@@ -546,7 +579,8 @@ class LearnedStackRestorer(TrainedModel):
         started = time.perf_counter()
         out = self.network(prepared.merged)
         if prepared.motion_px < STATIC_MOTION_PX:
-            out = blend_still(self.network, prepared.merged, out)
+            ceiling = (float(np.max(stack)) - prepared.offset) / prepared.scale if clips(stack) else math.inf
+            out = blend_still(self.network, prepared.merged, out, unclipped_pixels(prepared.merged, len(stack), ceiling))
         elif self.level in CONSISTENCY_LIMIT:
             out = consistent_with_mean(prepared.merged, out, CONSISTENCY_LIMIT[self.level])
         prepared.seconds["network"] = time.perf_counter() - started

@@ -47,6 +47,12 @@ class FlatHighPass(NamedTuple):
     ceiling: float
 
 
+def clips(stack: np.ndarray) -> bool:
+    """Whether the stack clips at its maximum: more than ``CLIPPED_FRACTION`` of a sample of its values are there."""
+    sample = np.asarray(stack[:: max(1, len(stack) // SAMPLED_FRAMES)])
+    return float(np.mean(sample >= sample.max())) > CLIPPED_FRACTION
+
+
 def flat_high_pass(stack: np.ndarray, mean: np.ndarray) -> FlatHighPass:
     """The flatter half of the scene, within each band of brightness, high-passed.
 
