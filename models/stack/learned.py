@@ -404,7 +404,8 @@ def blend_still(restore: Callable[[np.ndarray], np.ndarray], merged: np.ndarray,
     of bright still frames can be better than 50 dB: then the blend goes to the mean. Near a clipping
     ceiling the mean is biased low, which SURE cannot see: BM3D keeps the bias (it took one such stack
     1.4 dB below the network), the network learned to undo it, so there the result is the blend of
-    mean and network alone, and the three-way weights are measured on the other pixels.
+    mean and network alone, and the three-way weights are measured on the other pixels (where fewer
+    than a quarter are left, BM3D is not used at all).
     """
     mean, variance = merged[1], mean_variance(merged)
 
