@@ -34,6 +34,7 @@ VARIANTS = ("steady", "shaken, without whole-frame shifts", "shaken")
 
 def run(shake_px: float, stacks: int) -> dict:
     classifier, images, rows = StackNoiseClassifier(), ValImages(), []
+    models = {level: restorer_for("stack", level).build("cpu") for level in NOISE_LEVELS}  # loaded once
     for spec in stack_specs(FAMILIES, NOISE_LEVELS, stacks):
         simulated = synth(images, spec)
         shaken = camera_shake(simulated.stack, shake_px, np.random.default_rng([SHAKE_SEED, len(rows)]))
@@ -42,7 +43,7 @@ def run(shake_px: float, stacks: int) -> dict:
         scores = {}
         for variant, stack, shifts in zip(VARIANTS, (simulated.stack, shaken, shaken), (True, False, True)):
             estimate = classifier.predict(stack)
-            model = restorer_for("stack", estimate.level).build("cpu")
+            model = models[estimate.level]
             model.registration = replace(model.registration, whole_frame_shifts=shifts)
             scores[variant] = psnr(simulated.truth[inner], model.predict(stack, estimate)[inner])
         rows.append({"family": spec["family"], "level": spec["level"], "index": spec["index"], "frames": len(simulated.stack),

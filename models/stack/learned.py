@@ -46,7 +46,7 @@ import numpy as np
 from models.archs import TrainedModel
 from models.interface import NoiseEstimate, NoiseLevel, Progress, no_progress
 from models.stack import still
-from models.stack.noise import CLIP_MARGIN_SIGMAS, clips, units_per_photon
+from models.stack.noise import CLIP_MARGIN_SIGMAS, clipping_ceiling, units_per_photon
 from models.sure import sure_blend, sure_pair_weights
 
 STD_GAIN = 10.0  # the std-of-the-mean channel is scaled up to a useful range for the network
@@ -272,17 +272,21 @@ def register(frames: np.ndarray, sharpest: np.ndarray, cfg: RegistrationConfig, 
     noise is the same for all, and the narrower windows' fitting of the noise only biases the choice
     towards them. A smooth, large wobble needs the wider windows: on 28 low- and medium-noise
     evaluation stacks they were chosen 6 times, each time the better (+0.01 to +2.3 dB on the
-    registered mean). Camera shake needs the shifts (5 px of it added to evaluation stacks: +0.6 to
-    +8.6 dB on the result); a printed pattern's repeats can fool them, and then they lose.
+    registered mean). Camera shake needs the shifts (benchmarks/stack_camera_shake.py: +0.2 to +9.3 dB
+    with 5 px of it); a printed pattern's repeats can fool them, and then they lose.
     """
-    starts = [(frames.mean(axis=0), None)]
+    starts = [(frames.mean(axis=0), None)]  # (reference, initial flows)
     if cfg.whole_frame_shifts:
         shifts, shift_aligned = global_shifts(frames, sharpest)
         starts.append((shift_aligned, np.broadcast_to(shifts[:, None, None, :], (*frames.shape, 2))))
     configs = [cfg] if cfg.widened() is None else [cfg, cfg.widened()]
     pick = slice(None, None, max(1, len(frames) // WINDOW_CHOICE_FRAMES))
-    choices = [(start, config) for start in starts for config in configs]  # ties keep the first: no shifts, narrower
-    (reference, initial), cfg = min(choices, key=lambda c: _misregistration(frames[pick], c[0][0], c[1], None if c[0][1] is None else c[0][1][pick]))
+
+    def misregistration(choice: tuple[tuple[np.ndarray, np.ndarray | None], RegistrationConfig]) -> float:
+        (reference, initial), config = choice
+        return _misregistration(frames[pick], reference, config, None if initial is None else initial[pick])
+
+    (reference, initial), cfg = min(((start, config) for start in starts for config in configs), key=misregistration)  # ties: no shifts, narrower
     return _two_passes(frames, reference, cfg, progress, initial)
 
 
@@ -580,7 +584,7 @@ class LearnedStackRestorer(TrainedModel):
         started = time.perf_counter()
         out = self.network(prepared.merged)
         if prepared.motion_px < STATIC_MOTION_PX:
-            ceiling = (float(np.max(stack)) - prepared.offset) / prepared.scale if clips(stack) else math.inf
+            ceiling = (clipping_ceiling(stack) - prepared.offset) / prepared.scale  # normalised; inf where it does not clip
             out = blend_still(self.network, prepared.merged, out, unclipped_pixels(prepared.merged, len(stack), ceiling))
         elif self.level in CONSISTENCY_LIMIT:
             out = consistent_with_mean(prepared.merged, out, CONSISTENCY_LIMIT[self.level])

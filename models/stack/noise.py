@@ -47,10 +47,23 @@ class FlatHighPass(NamedTuple):
     ceiling: float
 
 
-def clips(stack: np.ndarray) -> bool:
-    """Whether the stack clips at its maximum: more than ``CLIPPED_FRACTION`` of a sample of its values are there."""
-    sample = np.asarray(stack[:: max(1, len(stack) // SAMPLED_FRAMES)])
-    return float(np.mean(sample >= sample.max())) > CLIPPED_FRACTION
+def clipping_ceiling(stack: np.ndarray) -> float:
+    """The value the stack clips at, in its own units, or inf where it does not clip (see :func:`_clipping`)."""
+    return _clipping(*_frame_pairs(stack))[1]
+
+
+def _frame_pairs(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Up to ``SAMPLED_FRAMES`` frames spread over the stack and the frame after each, float32."""
+    starts = np.arange(0, len(stack) - 1, max(1, (len(stack) - 1) // SAMPLED_FRAMES))
+    return np.asarray(stack[starts], np.float32), np.asarray(stack[starts + 1], np.float32)
+
+
+def _clipping(sample: np.ndarray, following: np.ndarray) -> tuple[np.ndarray, float]:
+    """Where either frame of a pair is at the pairs' maximum (per pair), and that maximum as the ceiling
+    if more than ``CLIPPED_FRACTION`` of the pixels are there (else inf: the maximum is only noise)."""
+    top = max(float(sample.max()), float(following.max()))
+    at_top = np.stack([(a >= top) | (b >= top) for a, b in zip(sample, following)])
+    return at_top, top if at_top.mean() > CLIPPED_FRACTION else float("inf")
 
 
 def flat_high_pass(stack: np.ndarray, mean: np.ndarray) -> FlatHighPass:
@@ -64,14 +77,11 @@ def flat_high_pass(stack: np.ndarray, mean: np.ndarray) -> FlatHighPass:
     pixel is used where at most half its values are NaN, or, where that leaves too few (a noisy scene
     near the ceiling clips at random everywhere), wherever one is known.
     """
-    starts = np.arange(0, len(stack) - 1, max(1, (len(stack) - 1) // SAMPLED_FRAMES))
-    sample = np.asarray(stack[starts], np.float32)
-    following = np.asarray(stack[starts + 1], np.float32)
+    sample, following = _frame_pairs(stack)
     # consecutive frames' difference: the scene cancels wherever it holds still (static stacks, frozen flow)
     high = np.stack([_filter(a - b, _THIRD_DIFFERENCE) for a, b in zip(sample, following)])
     high *= np.float32(1 / np.sqrt(2.0))
-    top = max(float(sample.max()), float(following.max()))
-    at_top = np.stack([(a >= top) | (b >= top) for a, b in zip(sample, following)])
+    at_top, ceiling = _clipping(sample, following)
     for i in np.flatnonzero(at_top.any(axis=(1, 2))):
         high[i][cv2.dilate(at_top[i].astype(np.uint8), _FILTER_SUPPORT) > 0] = np.nan
     scene_high = cv2.dilate(np.abs(_filter(mean, _THIRD_DIFFERENCE)), np.ones((5, 5), np.uint8))
@@ -82,7 +92,6 @@ def flat_high_pass(stack: np.ndarray, mean: np.ndarray) -> FlatHighPass:
     usable = unknown < 0.5
     if usable.sum() < PLENTY_PIXELS:
         usable = unknown < 1.0
-    ceiling = top if at_top.mean() > CLIPPED_FRACTION else float("inf")
     flat = _flatter_half(usable, brightness, scene_high)
     return FlatHighPass(brightness[flat], high[:, flat] ** 2, ceiling)
 

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 @functools.cache  # one warning per process where it does not load
 def load_bm3d(required: bool = False) -> ModuleType | None:
     """The ``bm3d`` package, or None where its compiled library does not load (it ships x86-64 Linux,
-    Windows and macOS builds only: on ARM Linux still stacks get the network's result alone); the
+    Windows and macOS builds only: on ARM Linux still stacks get the blend of mean and network); the
     evaluations' baselines pass ``required``, and then it raises."""
     if not hasattr(np, "trapz"):  # bm3d 4.0.3 calls np.trapz, removed in numpy 2.4
         np.trapz = np.trapezoid
@@ -28,7 +28,7 @@ def load_bm3d(required: bool = False) -> ModuleType | None:
     except (ImportError, OSError) as error:
         if required:
             raise
-        log.warning("BM3D is not available here (%s): still stacks get the network's result alone", error)
+        log.warning("BM3D is not available here (%s): still stacks get the blend of mean and network alone", error)
         return None
     return bm3d
 
