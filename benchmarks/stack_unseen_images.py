@@ -6,7 +6,8 @@ Grace Hopper (three crops; a smooth photo), scikit-image's colorwheel, logo and 
 leaves and printed targets drawn with a seed no split uses. Stacks of every degradation family at ``--level``, each through the
 served predict (registration, still-stack SURE blend, clipping) with the low network alone, the
 medium network alone and their mean (what the registry serves for low), beside the DIS-aligned
-mean. Writes benchmarks/results/stack_unseen_images_LEVEL.{md,json}.
+mean and BM3D deblurring of it (the PSF width and strength tuned per level on training stacks,
+models/eval_stacks.py). Writes benchmarks/results/stack_unseen_images_LEVEL.{md,json}.
 
     python benchmarks/stack_unseen_images.py --level low --stacks 6
     python benchmarks/stack_unseen_images.py --level medium --stacks 6
@@ -26,7 +27,7 @@ from models.data.image_pairs import load_rgb
 from models.data.sources import dead_leaves, load_source, random_square
 from models.data.synthetic import sample_photons
 from models.data.targets import printed_targets
-from models.eval_stacks import flow_aligned_mean, psnr, stack_frames
+from models.eval_stacks import DEBLUR_PSF_PX, DEBLUR_STRENGTH, TUNED, bm3d_deblur, flow_aligned_mean, mean_noise, psnr, stack_frames
 from models.registry import WEIGHTS_DIR, restorer_for
 from models.stack.learned import LearnedStackRestorer
 
@@ -66,7 +67,9 @@ def run(level: str, stacks: int, seed: int = SEED) -> dict:
             frames = stack_frames(family, None)
             sim = FAMILIES[family](image, rng, sample_photons(level, rng), **({} if frames is None else {"frames": frames}))
             stack = sim.stack.astype(np.float32)
-            row = {"family": family, "index": i, "frames": int(stack.shape[0]), "aligned mean": psnr(sim.truth, flow_aligned_mean(stack))}
+            aligned = flow_aligned_mean(stack)
+            deblurred = bm3d_deblur(aligned, mean_noise(stack), DEBLUR_PSF_PX[level], DEBLUR_STRENGTH[level])
+            row = {"family": family, "index": i, "frames": int(stack.shape[0]), "aligned mean": psnr(sim.truth, aligned), TUNED: psnr(sim.truth, deblurred)}
             row |= {name: psnr(sim.truth, model.predict(stack)) for name, model in models.items()}
             rows.append(row)
             print(f"{family:8s} {i} " + ", ".join(f"{k} {v:.2f}" for k, v in row.items() if isinstance(v, float)), flush=True)
@@ -74,7 +77,7 @@ def run(level: str, stacks: int, seed: int = SEED) -> dict:
 
 
 def markdown(report: dict) -> str:
-    names = ["aligned mean", *VARIANTS]
+    names = ["aligned mean", TUNED, *VARIANTS]
     level = report["meta"]["level"]
     lines = [f"# {level.capitalize()}-noise stacks of unseen images: the low network, the medium network and their mean", "",
              f"Command: `python benchmarks/stack_unseen_images.py --level {level} --stacks {report['meta']['stacks_per_family']} --seed {report['meta']['seed']}` (see its docstring). {level.capitalize()}-noise stacks of every family "
