@@ -25,10 +25,11 @@
    ``python -m models.train_stack --level LEVEL``, removes the remaining blur and noise. It runs on
    the inputs and on their three mirror images, and the four results (mirrored back) are averaged:
    +0.1 dB on held-out pairs for ~0.3 s more per stack (:func:`mirror_ensemble`).
-7. A still stack's result is the SURE-chosen blend of the plain mean and the network's result
-   (:func:`blend_still`). A moving high-noise stack's result must explain its plain mean, blurred,
-   within the mean's noise, or it is moved towards the mean until it does (:func:`consistent_with_mean`).
-   Every result is clipped to the range of the input's values.
+7. A still stack's result is the SURE-chosen blend of the plain mean, the network's result and BM3D
+   of the mean (:func:`blend_still`); so is a moving stack's whose registered mean is nearly noiseless
+   and shows no residual blur (:func:`nothing_to_deblur`). A moving high-noise stack's result must
+   explain its plain mean, blurred, within the mean's noise, or it is moved towards the mean until it
+   does (:func:`consistent_with_mean`). Every result is clipped to the range of the input's values.
 
 Training (models/data/stack_pairs.py) calls :func:`prepare` below, so the network sees exactly
 what it sees here.
@@ -113,6 +114,11 @@ LEVEL_REGISTRATION: dict[NoiseLevel, RegistrationConfig] = {
 # moving stacks (validation images seed 2024, training images seeds 77-79), by +5.1 and +0.35 dB, and
 # no other by 0.01 dB; limit 3 moved one more by -0.01 dB.
 CONSISTENCY_LIMIT: dict[NoiseLevel, float] = {"high": 4.0}
+
+# Mean noise variance (normalised units) of a registered mean below which the network's own error
+# dominates (~47 dB of the stack's range; see nothing_to_deblur).
+NETWORK_PRECISION_VARIANCE = 2e-5
+REGISTERED_AGREEMENT = 1.1  # and the registered frames' temporal variance at most this many times that noise's
 
 
 @dataclass
@@ -399,19 +405,20 @@ def mean_variance(merged: np.ndarray) -> np.ndarray:
 
 
 def blend_still(restore: Callable[[np.ndarray], np.ndarray], merged: np.ndarray, restored: np.ndarray,
-                unclipped: np.ndarray | None = None) -> np.ndarray:
+                unclipped: np.ndarray | None = None, variance: np.ndarray | None = None) -> np.ndarray:
     """For a still stack: the SURE-optimal blend (models/sure.py) of the plain mean, ``restored`` and
     BM3D of the mean (models/stack/still.py), where the pixels are ``unclipped`` (default: all).
 
     The plain mean of a still stack is the truth plus noise of known variance (the frames' temporal
-    variance / T): pure denoising, where BM3D is strong. The network's precision is finite, and a mean
-    of bright still frames can be better than 50 dB: then the blend goes to the mean. Near a clipping
-    ceiling the mean is biased low, which SURE cannot see: BM3D keeps the bias (it took one such stack
-    1.4 dB below the network), the network learned to undo it, so there the result is the blend of
-    mean and network alone, and the three-way weights are measured on the other pixels (where fewer
-    than a quarter are left, BM3D is not used at all).
+    variance / T, or ``variance``): pure denoising, where BM3D is strong. The network's precision is
+    finite, and a mean of bright still frames can be better than 50 dB: then the blend goes to the mean.
+    Near a clipping ceiling the mean is biased low, which SURE cannot see: BM3D keeps the bias (it took
+    one such stack 1.4 dB below the network), the network learned to undo it, so there the result is
+    the blend of mean and network alone, and the three-way weights are measured on the other pixels
+    (where fewer than a quarter are left, BM3D is not used at all).
     """
-    mean, variance = merged[1], mean_variance(merged)
+    mean = merged[1]
+    variance = mean_variance(merged) if variance is None else variance
 
     def rerun(delta: np.ndarray) -> np.ndarray:
         perturbed = merged.copy()
@@ -443,6 +450,39 @@ def unclipped_pixels(merged: np.ndarray, frames: int, ceiling: float) -> np.ndar
     frame_std = np.sqrt(mean_variance(merged) * np.float32(frames))
     near = (merged[1] + CLIP_MARGIN_SIGMAS * frame_std >= ceiling).astype(np.uint8)
     return cv2.dilate(near, np.ones((9, 9), np.uint8)) == 0
+
+
+def nothing_to_deblur(merged: np.ndarray, restored: np.ndarray) -> np.ndarray | None:
+    """The registered mean's noise variance (:func:`registered_noise_variance`) where a moving stack's
+    mean is, like a still one's, the truth plus noise the network cannot beat; else None.
+
+    That takes three measurements: the mean's noise below the network's own precision
+    (``NETWORK_PRECISION_VARIANCE``); the registered frames agreeing up to that noise (their temporal
+    variance at most ``REGISTERED_AGREEMENT`` times it: misregistration adds to it); and ``restored``
+    explaining the mean better as it is than blurred by any of the Wiener channels' widths (the network
+    found no blur to undo). Where one fails, SURE would count what the network undid (blur,
+    misregistration) as error, and BM3D would smooth texture that misregistration, not noise, made uneven.
+    """
+    variance = registered_noise_variance(merged)
+    noise = float(np.mean(variance))
+    if noise > NETWORK_PRECISION_VARIANCE or float(np.mean(mean_variance(merged))) > REGISTERED_AGREEMENT * noise:
+        return None
+    mean = merged[1]
+    border = math.ceil(3 * max(DECONVOLUTION_SIGMAS_PX))
+    inner = (slice(border, -border),) * 2 if min(mean.shape) > 4 * border else (slice(None),) * 2
+    misfits = [float(np.mean(np.square(mean - _blurred(restored, sigma))[inner], dtype=np.float64)) for sigma in (0.0, *DECONVOLUTION_SIGMAS_PX)]
+    return variance if int(np.argmin(misfits)) == 0 else None
+
+
+def registered_noise_variance(merged: np.ndarray) -> np.ndarray:
+    """The registered plain mean's noise variance per pixel: the line ``a * mean + c`` fitted to the
+    std-of-the-mean channel's variance on the flatter half of the pixels, where misregistration,
+    which the channel also holds, adds little."""
+    mean, variance = merged[1], mean_variance(merged)
+    gradient = _gradient_energy(mean)
+    flat = gradient <= np.quantile(gradient, 0.5)
+    a, c = still.noise_curve(mean[flat], variance[flat])
+    return np.maximum(np.float32(a) * mean + np.float32(c), np.float32(1e-3 * a))
 
 
 def consistent_with_mean(merged: np.ndarray, restored: np.ndarray, limit: float) -> np.ndarray:
@@ -583,11 +623,13 @@ class LearnedStackRestorer(TrainedModel):
         progress(0.9, "deblurring")
         started = time.perf_counter()
         out = self.network(prepared.merged)
-        if prepared.motion_px < STATIC_MOTION_PX:
-            ceiling = (clipping_ceiling(stack) - prepared.offset) / prepared.scale  # normalised; inf where it does not clip
-            out = blend_still(self.network, prepared.merged, out, unclipped_pixels(prepared.merged, len(stack), ceiling))
-        elif self.level in CONSISTENCY_LIMIT:
+        moving = prepared.motion_px >= STATIC_MOTION_PX
+        if moving and self.level in CONSISTENCY_LIMIT:
             out = consistent_with_mean(prepared.merged, out, CONSISTENCY_LIMIT[self.level])
+        variance = nothing_to_deblur(prepared.merged, out) if moving else None
+        if not moving or variance is not None:
+            ceiling = (clipping_ceiling(stack) - prepared.offset) / prepared.scale  # normalised; inf where it does not clip
+            out = blend_still(self.network, prepared.merged, out, unclipped_pixels(prepared.merged, len(stack), ceiling), variance)
         prepared.seconds["network"] = time.perf_counter() - started
         self.last_seconds = prepared.seconds
         # the physical range of the input: no values below the darkest or above the brightest raw value

@@ -20,6 +20,7 @@ from models.stack.learned import (
     mean_variance,
     motion_px,
     normalise,
+    nothing_to_deblur,
     prepare,
     unclipped_pixels,
 )
@@ -94,6 +95,29 @@ def test_a_result_that_explains_its_mean_is_kept_one_that_does_not_is_moved_back
     smoothed = cv2.GaussianBlur(truth, (0, 0), 4.0)
     moved = consistent_with_mean(merged, smoothed, 4.0)
     assert np.mean(np.square(moved - truth)) < 0.5 * np.mean(np.square(smoothed - truth))
+
+
+def test_only_a_nearly_noiseless_registered_unblurred_mean_is_weighed_like_a_still_one(scene):
+    """nothing_to_deblur: a moving stack's registered mean goes to the still stacks' SURE blend only
+    when its noise is below the network's precision, its frames agree up to that noise and the
+    network's result shows no blur undone (misregistration adds |gradient|^2 var(d) to the frames'
+    temporal variance)."""
+    rng = np.random.default_rng(9)
+    truth = scene.astype(np.float32)
+
+    def merged(mean: np.ndarray, noise: float, misregistration_px: float = 0.0) -> np.ndarray:
+        gy, gx = np.gradient(truth)
+        std = np.sqrt(noise ** 2 + (gx * gx + gy * gy) * misregistration_px ** 2) * STD_GAIN
+        return np.stack([mean, mean, std.astype(np.float32)])
+
+    def noisy(noise: float) -> np.ndarray:
+        return truth + np.float32(noise) * rng.standard_normal(truth.shape, dtype=np.float32)
+
+    variance = nothing_to_deblur(merged(noisy(0.002), 0.002), truth)
+    assert variance is not None and np.median(variance) == pytest.approx(0.002 ** 2, rel=0.2)
+    assert nothing_to_deblur(merged(cv2.GaussianBlur(noisy(0.002), (0, 0), 1.0), 0.002), truth) is None  # blur undone
+    assert nothing_to_deblur(merged(noisy(0.02), 0.02), truth) is None  # noisier than the network is precise
+    assert nothing_to_deblur(merged(noisy(0.002), 0.002, 0.5), truth) is None  # frames that disagree by more than noise
 
 
 def test_a_sharp_textured_high_noise_stack_is_not_smoothed_below_its_registered_mean():
