@@ -30,13 +30,19 @@ def sure_weight(noisy: np.ndarray, restored: np.ndarray, variance: np.ndarray | 
 
 
 def sure_pair_weights(noisy: np.ndarray, first: np.ndarray, second: np.ndarray, variance: np.ndarray,
-                      rerun_first: Callable[[np.ndarray], np.ndarray], rerun_second: Callable[[np.ndarray], np.ndarray]) -> tuple[float, float]:
+                      rerun_first: Callable[[np.ndarray], np.ndarray], rerun_second: Callable[[np.ndarray], np.ndarray],
+                      first_blur_undone: float = 0.0) -> tuple[float, float]:
     """The SURE-optimal (alpha, beta), both >= 0 with alpha + beta <= 1, for
     ``noisy + alpha (first - noisy) + beta (second - noisy)``: two restorers' results and the input,
-    weighed together. The estimate is a quadratic in (alpha, beta), minimised on a 0.005 grid."""
+    weighed together. The estimate is a quadratic in (alpha, beta), minimised on a 0.005 grid.
+
+    SURE measures the error against the input's expectation. Where that is the truth blurred and
+    ``first`` undoes the blur, it counts the blur undone, energy ``first_blur_undone`` (|first - its
+    re-blur|^2), as error: the true risk is lower by about 2 alpha of it, credited here."""
     total = float(np.sum(variance))
     changes = (first - noisy, second - noisy)
     d1, d2 = (_divergence(noisy, out, variance, rerun) for out, rerun in ((first, rerun_first), (second, rerun_second)))
+    d1 -= first_blur_undone
     e11, e12, e22 = (float(np.sum(x * y)) for x, y in ((changes[0], changes[0]), (changes[0], changes[1]), (changes[1], changes[1])))
     alpha, beta = np.meshgrid(np.linspace(0.0, 1.0, 201), np.linspace(0.0, 1.0, 201), indexing="ij")
     risk = alpha ** 2 * e11 + 2 * alpha * beta * e12 + beta ** 2 * e22 + 2 * (alpha * (d1 - total) + beta * (d2 - total))

@@ -119,6 +119,11 @@ CONSISTENCY_LIMIT: dict[NoiseLevel, float] = {"high": 4.0}
 # dominates (~47 dB of the stack's range; see nothing_to_deblur).
 NETWORK_PRECISION_VARIANCE = 2e-5
 REGISTERED_AGREEMENT = 1.1  # and the registered frames' temporal variance at most this many times that noise's
+# Median residual blur (px, residual_blur) above which a still stack's mean counts as blurred. Still
+# stacks of sharp scenes read 0.25-0.54 (the one where the network's result was sharper than the mean
+# and wrong: 0.29), of scenes blurred by 0.5-1 px 0.45-0.97, of smooth ones whatever their blur 1-3
+# (a colour wheel); it matters only where the network's result is sharper than the mean (blur_undone).
+SHARP_SCENE_BLUR_PX = 0.4
 
 
 @dataclass
@@ -410,7 +415,9 @@ def blend_still(restore: Callable[[np.ndarray], np.ndarray], merged: np.ndarray,
     BM3D of the mean (models/stack/still.py), where the pixels are ``unclipped`` (default: all).
 
     The plain mean of a still stack is the truth plus noise of known variance (the frames' temporal
-    variance / T, or ``variance``): pure denoising, where BM3D is strong. The network's precision is
+    variance / T, or ``variance``): pure denoising, where BM3D is strong. Unless the scene itself is
+    blurred (out of focus, or long turbulent exposures that hardly move): then SURE is credited with
+    the blur the network undid (:func:`blur_undone`). The network's precision is
     finite, and a mean of bright still frames can be better than 50 dB: then the blend goes to the mean.
     Near a clipping ceiling the mean is biased low, which SURE cannot see: BM3D keeps the bias (it took
     one such stack 1.4 dB below the network), the network learned to undo it, so there the result is
@@ -439,7 +446,7 @@ def blend_still(restore: Callable[[np.ndarray], np.ndarray], merged: np.ndarray,
     curve = still.noise_curve(mean[kept], variance[kept])
     denoised = still.bm3d_of_mean(bm3d, mean, curve)
     alpha, beta = sure_pair_weights(mean[kept], restored[kept], denoised[kept], variance[kept], lambda delta: rerun(embedded(delta))[kept],
-                                    lambda delta: still.bm3d_of_mean(bm3d, mean + embedded(delta), curve)[kept])
+                                    lambda delta: still.bm3d_of_mean(bm3d, mean + embedded(delta), curve)[kept], blur_undone(mean, restored, kept))
     blended = mean + np.float32(alpha) * (restored - mean) + np.float32(beta) * (denoised - mean)
     return blended if without_bm3d is None else np.where(kept, blended, without_bm3d)
 
@@ -467,11 +474,35 @@ def nothing_to_deblur(merged: np.ndarray, restored: np.ndarray) -> np.ndarray | 
     noise = float(np.mean(variance))
     if noise > NETWORK_PRECISION_VARIANCE or float(np.mean(mean_variance(merged))) > REGISTERED_AGREEMENT * noise:
         return None
-    mean = merged[1]
+    return variance if _best_reblur(merged[1], restored) == 0 else None
+
+
+def blur_undone(mean: np.ndarray, restored: np.ndarray, kept: np.ndarray) -> float:
+    """|restored - its best re-blur towards ``mean``|^2 over the ``kept`` pixels: the blur the network
+    undid, where the mean measures blurred (median :func:`residual_blur` above ``SHARP_SCENE_BLUR_PX``); else 0.
+
+    Both tests are needed: on one evaluation still stack (sharp, clipping) the network's result,
+    20 dB worse than the mean, was sharper than it too, but there the mean measured sharp.
+    """
+    sigma = _best_reblur(mean, restored, kept)
+    if sigma == 0 or float(np.median(residual_blur(mean))) <= SHARP_SCENE_BLUR_PX:
+        return 0.0
+    return float(np.sum(np.square(restored - _blurred(restored, sigma))[kept], dtype=np.float64))
+
+
+def _best_reblur(mean: np.ndarray, restored: np.ndarray, where: np.ndarray | None = None) -> float:
+    """The Gaussian width (0 or one of the Wiener channels') that blurs ``restored`` closest to ``mean``,
+    away from the border (where the re-blurs guess beyond the frame) and, if given, ``where``."""
     border = math.ceil(3 * max(DECONVOLUTION_SIGMAS_PX))
-    inner = (slice(border, -border),) * 2 if min(mean.shape) > 4 * border else (slice(None),) * 2
-    misfits = [float(np.mean(np.square(mean - _blurred(restored, sigma))[inner], dtype=np.float64)) for sigma in (0.0, *DECONVOLUTION_SIGMAS_PX)]
-    return variance if int(np.argmin(misfits)) == 0 else None
+    inner = np.zeros(mean.shape, bool)
+    inner[(slice(border, -border),) * 2 if min(mean.shape) > 4 * border else (slice(None),) * 2] = True
+    if where is not None:
+        inner &= where
+    if not inner.any():
+        return 0.0
+    widths = (0.0, *DECONVOLUTION_SIGMAS_PX)
+    misfits = [float(np.mean(np.square(mean - _blurred(restored, sigma))[inner], dtype=np.float64)) for sigma in widths]
+    return widths[int(np.argmin(misfits))]
 
 
 def registered_noise_variance(merged: np.ndarray) -> np.ndarray:
