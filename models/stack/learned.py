@@ -492,10 +492,9 @@ def blur_undone(mean: np.ndarray, restored: np.ndarray, kept: np.ndarray) -> flo
 
 def _best_reblur(mean: np.ndarray, restored: np.ndarray, where: np.ndarray | None = None) -> float:
     """The Gaussian width (0 or one of the Wiener channels') that blurs ``restored`` closest to ``mean``,
-    away from the border (where the re-blurs guess beyond the frame) and, if given, ``where``."""
-    border = math.ceil(3 * max(DECONVOLUTION_SIGMAS_PX))
+    away from the border and, if given, ``where``."""
     inner = np.zeros(mean.shape, bool)
-    inner[(slice(border, -border),) * 2 if min(mean.shape) > 4 * border else (slice(None),) * 2] = True
+    inner[_away_from_border(mean.shape)] = True
     if where is not None:
         inner &= where
     if not inner.any():
@@ -503,6 +502,13 @@ def _best_reblur(mean: np.ndarray, restored: np.ndarray, where: np.ndarray | Non
     widths = (0.0, *DECONVOLUTION_SIGMAS_PX)
     misfits = [float(np.mean(np.square(mean - _blurred(restored, sigma))[inner], dtype=np.float64)) for sigma in widths]
     return widths[int(np.argmin(misfits))]
+
+
+def _away_from_border(shape: tuple[int, ...]) -> tuple[slice, slice]:
+    """The frame less a border of three times the widest re-blur, where re-blurs guess beyond the
+    frame (tiny frames: all of it)."""
+    border = math.ceil(3 * max(DECONVOLUTION_SIGMAS_PX))
+    return (slice(border, -border),) * 2 if min(shape) > 4 * border else (slice(None),) * 2
 
 
 def registered_noise_variance(merged: np.ndarray) -> np.ndarray:
@@ -526,8 +532,7 @@ def consistent_with_mean(merged: np.ndarray, restored: np.ndarray, limit: float)
     ``mean + beta * (restored - mean)``, beta in [0, 1], that does. See ``CONSISTENCY_LIMIT``.
     """
     mean, change = merged[1], restored - merged[1]
-    border = math.ceil(3 * max(DECONVOLUTION_SIGMAS_PX))  # where the re-blurs guess beyond the frame
-    inner = (slice(border, -border),) * 2 if min(mean.shape) > 4 * border else (slice(None),) * 2  # tiny frames: all of it
+    inner = _away_from_border(mean.shape)
     allowed = limit * float(np.mean(mean_variance(merged)[inner], dtype=np.float64))
     betas = np.linspace(0.0, 1.0, 101)
     misfit = np.full(betas.shape, np.inf)
