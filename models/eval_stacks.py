@@ -74,7 +74,7 @@ from models.interface import NOISE_LEVELS
 from models.io import RESULTS_DIR, write_report
 from models.registry import REGISTRY, restorer_for
 from models.stack.noise import units_per_photon
-from models.stack.still import anscombe, inverse_anscombe, load_bm3d
+from models.stack.still import anscombe, bm3d_of_mean, inverse_anscombe, load_bm3d
 
 LOFO_DIR = Path(__file__).resolve().parent / "weights" / "lofo"
 DATA_RANGE = 4095.0
@@ -171,16 +171,15 @@ def mean_noise(frames: np.ndarray) -> tuple[float, float]:
 def bm3d_deblur(image: np.ndarray, noise: tuple[float, float], psf_px: float, strength: float) -> np.ndarray:
     """BM3D deblurring (Gaussian PSF of ``psf_px``; 0: plain BM3D) under the GAT, noise std x ``strength``."""
     bm3d = load_bm3d(required=True)
+    if psf_px <= 0:
+        return bm3d_of_mean(bm3d, image, noise, strength)
     a, c = noise
     z = anscombe(image, a, c)
-    if psf_px <= 0:
-        out = np.asarray(bm3d.bm3d(z, strength)).reshape(z.shape)
-    else:
-        radius = int(math.ceil(4 * psf_px))
-        psf = bm3d.gaussian_kernel((2 * radius + 1, 2 * radius + 1), psf_px)
-        pad = DEBLUR_PAD_PX
-        padded = np.pad(z, pad, mode="symmetric")[..., None]  # 3-D: bm3d 4.0.3 fails on 2-D input
-        out = np.asarray(bm3d.bm3d_deblurring(padded, strength, psf)).reshape(padded.shape[:2])[pad:-pad, pad:-pad]
+    radius = int(math.ceil(4 * psf_px))
+    psf = bm3d.gaussian_kernel((2 * radius + 1, 2 * radius + 1), psf_px)
+    pad = DEBLUR_PAD_PX
+    padded = np.pad(z, pad, mode="symmetric")[..., None]  # 3-D: bm3d 4.0.3 fails on 2-D input
+    out = np.asarray(bm3d.bm3d_deblurring(padded, strength, psf)).reshape(padded.shape[:2])[pad:-pad, pad:-pad]
     return inverse_anscombe(out, a, c).astype(np.float32)
 
 

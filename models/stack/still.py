@@ -50,8 +50,9 @@ def inverse_anscombe(y: np.ndarray, a: float, c: float) -> np.ndarray:
     return ((a * y / 2.0) ** 2 - 0.375 * a * a - c) / a
 
 
-def bm3d_of_mean(bm3d: ModuleType, mean: np.ndarray, curve: tuple[float, float]) -> np.ndarray:
-    """BM3D of ``mean`` whose noise variance is ``a * mean + c`` (``curve``), float32."""
+def bm3d_of_mean(bm3d: ModuleType, mean: np.ndarray, curve: tuple[float, float], strength: float = 1.0) -> np.ndarray:
+    """BM3D of ``mean`` whose noise variance is ``a * mean + c`` (``curve``), told a noise std of
+    ``strength`` (1: the transform's own), float32."""
     a, c = curve
     z = anscombe(mean, a, c)
-    return inverse_anscombe(np.asarray(bm3d.bm3d(z, 1.0)).reshape(z.shape), a, c).astype(np.float32)
+    return inverse_anscombe(np.asarray(bm3d.bm3d(z, strength)).reshape(z.shape), a, c).astype(np.float32)
