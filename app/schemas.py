@@ -1,4 +1,4 @@
-"""The public JSON shapes of the API (see shared/API.md)."""
+"""The public JSON shapes of the API (see docs/API.md)."""
 from __future__ import annotations
 
 from datetime import datetime

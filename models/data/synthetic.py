@@ -1,6 +1,6 @@
 """Simulated raw stacks of a static scene seen through turbulence, with their ground truth.
 
-Implements every degradation listed in shared/DATA.md: exposure over half to most of the 12-bit
+The degradations of a challenge-style raw capture (docs/stacks.md): exposure over half to most of the 12-bit
 range, a black level, per-frame camera jitter, a smooth turbulent displacement field that changes
 every frame, mild per-frame blur, Poisson photon noise, Gaussian read noise, 12-bit quantisation.
 "The brightest part of the scene" is its 99.5th percentile seen at a 1.5 px scale (a part, not one
@@ -55,7 +55,7 @@ class SimulatedStack:
 
 
 def level_of(photons: float) -> NoiseLevel:
-    """The DATA.md noise level for a photon count at the brightest part of the scene."""
+    """The noise level for a photon count at the brightest part of the scene (docs/stacks.md, step 1)."""
     if photons >= 1000:
         return "low"
     return "medium" if photons >= 100 else "high"
