@@ -18,16 +18,18 @@ Methods (PSNR with data range 4095 and SSIM against the still, sharp truth; seco
 
 - ``temporal mean``: the mean over frames.
 - ``aligned mean (DIS x2)``: every frame registered to the temporal mean with OpenCV's DIS flow (MEDIUM
-  preset), then again to that first aligned mean (DATA.md's "two passes of OpenCV's DIS"), then the mean.
+  preset), then again to that first aligned mean (two passes of OpenCV's DIS: the classical recipe), then the mean.
 - ``BM3D denoise (tuned)``: BM3D of the aligned mean under a generalized Anscombe transform (noise
   curve measured on the stack by :func:`models.stack.noise.units_per_photon`, divided by the frame
   count), ONE strength per level tuned on TRAINING stacks of every family by ``--tune-deblur``.
 - ``BM3D deblur (tuned PSF)``: ``bm3d.bm3d_deblurring`` of the aligned mean under the same transform,
   with ONE Gaussian PSF width and ONE strength per level, tuned on TRAINING stacks of the turbulent
-  families (all but ``static``) by ``--tune-deblur``. (The recorded settings were tuned before
-  ``sharp`` was added; re-tuned with it, low and medium keep theirs and high's best becomes 0.4 px
-  x0.25 at 27.08 dB on the training stacks against the recorded 0.7 px x0.5 at 27.06: a tie.) Neither BM3D row is fitted to
-  the evaluated stack; both are given the level the stack was made at (spared classifier errors).
+  families (all but ``static``) by ``--tune-deblur`` (re-run on 2026-12-02 with every family and
+  the clipping below: the recorded settings again; high's 0.7 px x0.5 at 27.16 dB on the training
+  stacks against 0.4 px x0.25 at 27.08). Neither BM3D row is fitted to the evaluated stack; both are
+  given the level the stack was made at (spared classifier errors), and both are clipped to the
+  stack's raw range, as Restora's result is (a fixed PSF rings far outside it on a sharp, nearly
+  noiseless mean: up to 7x the 12-bit ceiling on one still evaluation stack).
 - ``Restora``: :meth:`models.pipeline.Pipeline.restore_file` on the stack saved as .npy, what the
   worker and ``restora run`` execute (the classifier picks the level, the registry the model).
 - ``Restora LOFO`` (``wide`` and ``physics`` only): the same restorer with the level's network (and its
@@ -73,6 +75,7 @@ from models.data.synthetic import MAX_DN, SimulatedStack, level_of, sample_photo
 from models.interface import NOISE_LEVELS
 from models.io import RESULTS_DIR, write_report
 from models.registry import REGISTRY, restorer_for
+from models.stack.learned import input_bounds
 from models.stack.noise import units_per_photon
 from models.stack.still import anscombe, bm3d_of_mean, inverse_anscombe, load_bm3d
 
@@ -168,11 +171,13 @@ def mean_noise(frames: np.ndarray) -> tuple[float, float]:
     return a / len(frames), 0.0
 
 
-def bm3d_deblur(image: np.ndarray, noise: tuple[float, float], psf_px: float, strength: float) -> np.ndarray:
-    """BM3D deblurring (Gaussian PSF of ``psf_px``; 0: plain BM3D) under the GAT, noise std x ``strength``."""
+def bm3d_deblur(image: np.ndarray, noise: tuple[float, float], psf_px: float, strength: float, bounds: tuple[float, float]) -> np.ndarray:
+    """BM3D deblurring (Gaussian PSF of ``psf_px``; 0: plain BM3D) under the GAT, noise std x ``strength``,
+    clipped to ``bounds`` (:func:`input_bounds` of the stack, as Restora's result is: a fixed PSF rings far
+    outside the sensor's range on a sharp, nearly noiseless mean)."""
     bm3d = load_bm3d(required=True)
     if psf_px <= 0:
-        return bm3d_of_mean(bm3d, image, noise, strength)
+        return np.clip(bm3d_of_mean(bm3d, image, noise, strength), *bounds)
     a, c = noise
     z = anscombe(image, a, c)
     radius = int(math.ceil(4 * psf_px))
@@ -180,7 +185,7 @@ def bm3d_deblur(image: np.ndarray, noise: tuple[float, float], psf_px: float, st
     pad = DEBLUR_PAD_PX
     padded = np.pad(z, pad, mode="symmetric")[..., None]  # 3-D: bm3d 4.0.3 fails on 2-D input
     out = np.asarray(bm3d.bm3d_deblurring(padded, strength, psf)).reshape(padded.shape[:2])[pad:-pad, pad:-pad]
-    return inverse_anscombe(out, a, c).astype(np.float32)
+    return np.clip(inverse_anscombe(out, a, c), *bounds).astype(np.float32)
 
 
 def fit_psf_sigma(blurred: np.ndarray, truth: np.ndarray) -> float:
@@ -208,12 +213,12 @@ def tune_deblur(stacks_per_family: int = 2, size: int = 128, widths: tuple[float
                 rng = np.random.default_rng([seed, fi, li, i])
                 sim = FAMILIES[family](images[(7 * i + 3 * li + fi) % len(images)], rng, sample_photons(level, rng))
                 frames = sim.stack.astype(np.float32)
-                aligned, noise = flow_aligned_mean(frames), mean_noise(frames)
+                aligned, noise, bounds = flow_aligned_mean(frames), mean_noise(frames), input_bounds(frames)
                 for k in denoise:
-                    denoise[k].append(psnr(sim.truth, bm3d_deblur(aligned, noise, 0.0, k)))
+                    denoise[k].append(psnr(sim.truth, bm3d_deblur(aligned, noise, 0.0, k, bounds)))
                 if family != "static":
                     for w, k in deblur:
-                        deblur[(w, k)].append(psnr(sim.truth, bm3d_deblur(aligned, noise, w, k)))
+                        deblur[(w, k)].append(psnr(sim.truth, bm3d_deblur(aligned, noise, w, k, bounds)))
                 log(f"{level} {family} {i + 1}/{stacks_per_family} done")
         denoise_means = {k: float(np.mean(v)) for k, v in denoise.items()}
         deblur_means = {k: float(np.mean(v)) for k, v in deblur.items()}
@@ -392,19 +397,20 @@ class Evaluator:
             aligned, s_aligned = timed(lambda: flow_aligned_mean(frames))
             record(ALIGNED, aligned, s_aligned)
             noise, s_noise = timed(lambda: mean_noise(frames))
+            bounds = input_bounds(frames)
             lv = spec["level"]  # the level the stack was made at (the baseline is given the truth here, to its advantage)
             candidates = []  # (psnr, output, seconds, psf, strength) for the oracle's pick
             if DENOISED in self.methods:
-                out, s = timed(lambda: bm3d_deblur(aligned, noise, 0.0, DENOISE_STRENGTH[lv]))
+                out, s = timed(lambda: bm3d_deblur(aligned, noise, 0.0, DENOISE_STRENGTH[lv], bounds))
                 record(DENOISED, out, s_aligned + s_noise + s, strength=DENOISE_STRENGTH[lv])
             if TUNED in self.methods:
-                out, s = timed(lambda: bm3d_deblur(aligned, noise, DEBLUR_PSF_PX[lv], DEBLUR_STRENGTH[lv]))
+                out, s = timed(lambda: bm3d_deblur(aligned, noise, DEBLUR_PSF_PX[lv], DEBLUR_STRENGTH[lv], bounds))
                 record(TUNED, out, s_aligned + s_noise + s, psf_px=DEBLUR_PSF_PX[lv], strength=DEBLUR_STRENGTH[lv])
                 candidates.append((row["methods"][TUNED]["psnr"], out, s, DEBLUR_PSF_PX[lv], DEBLUR_STRENGTH[lv]))
             if ORACLE in self.methods:
                 width = fit_psf_sigma(aligned, truth)
                 for strength in ORACLE_STRENGTHS:
-                    out, s = timed(lambda: bm3d_deblur(aligned, noise, width, strength))
+                    out, s = timed(lambda: bm3d_deblur(aligned, noise, width, strength, bounds))
                     candidates.append((psnr(truth, out), out, s, width, strength))
                 _, out, s, width, strength = max(candidates, key=lambda c: c[0])
                 record(ORACLE, out, s_aligned + s_noise + s, psf_px=width, strength=strength)

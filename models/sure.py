@@ -18,12 +18,13 @@ WINDOW = 512  # window_weight estimates on a centred window of at most this side
 
 
 def sure_weight(noisy: np.ndarray, restored: np.ndarray, variance: np.ndarray | float,
-                rerun: Callable[[np.ndarray], np.ndarray]) -> float:
+                rerun: Callable[[np.ndarray], np.ndarray], blur_undone: float = 0.0) -> float:
     """The SURE-optimal lambda in [0, 1] for ``noisy + lambda (restored - noisy)``; ``variance`` is the
     noise variance (per value or one number) and ``rerun(delta)`` the restorer's output for the input
-    moved by ``delta``. Any part of an image gives an estimate for the whole (a sample is cheaper)."""
+    moved by ``delta``. Any part of an image gives an estimate for the whole (a sample is cheaper).
+    ``blur_undone``: credit for the blur ``restored`` undid, as in :func:`sure_pair_weights`."""
     variance = np.broadcast_to(np.asarray(variance, np.float32), noisy.shape)
-    divergence = _divergence(noisy, restored, variance, rerun)
+    divergence = _divergence(noisy, restored, variance, rerun) - blur_undone
     change = restored - noisy
     energy = float(np.sum(change * change))
     return float(np.clip((float(np.sum(variance)) - divergence) / energy, 0.0, 1.0)) if energy > 0 else 0.0
@@ -60,9 +61,9 @@ def _divergence(noisy: np.ndarray, restored: np.ndarray, variance: np.ndarray,
 
 
 def sure_blend(noisy: np.ndarray, restored: np.ndarray, variance: np.ndarray | float,
-               rerun: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+               rerun: Callable[[np.ndarray], np.ndarray], blur_undone: float = 0.0) -> np.ndarray:
     """The SURE-optimal blend of ``noisy`` and ``restored`` (:func:`sure_weight` on all of it)."""
-    return blend(noisy, restored, sure_weight(noisy, restored, variance, rerun))
+    return blend(noisy, restored, sure_weight(noisy, restored, variance, rerun, blur_undone))
 
 
 def blend(noisy: np.ndarray, restored: np.ndarray, weight: float) -> np.ndarray:

@@ -404,6 +404,12 @@ def motion_px(frames: np.ndarray, mean: np.ndarray) -> float:
     return float(np.sqrt(max(float(np.sum(temporal[edges] - noise[edges])), 0.0) / max(float(np.sum(gradient[edges])), 1e-12)))
 
 
+def input_bounds(stack: np.ndarray) -> tuple[float, float]:
+    """The physical range of a stack: its darkest and brightest raw value. Results stay inside it (no
+    values below the black level, none above the sensor's ceiling); so do the evaluation's baselines."""
+    return float(np.min(stack)), float(np.max(stack))
+
+
 def mean_variance(merged: np.ndarray) -> np.ndarray:
     """The plain mean's noise variance per pixel, from the merged std-of-the-mean channel (misregistration included)."""
     return np.square(merged[2] * np.float32(1 / STD_GAIN))
@@ -434,7 +440,8 @@ def blend_still(restore: Callable[[np.ndarray], np.ndarray], merged: np.ndarray,
 
     bm3d = still.load_bm3d()
     kept = np.ones(mean.shape, bool) if unclipped is None else unclipped
-    without_bm3d = sure_blend(mean, restored, variance, rerun) if bm3d is None or not kept.all() else None
+    without_bm3d = (sure_blend(mean, restored, variance, rerun, blur_undone(mean, restored, np.ones(mean.shape, bool)))
+                    if bm3d is None or not kept.all() else None)
     if bm3d is None or kept.sum() < 0.25 * kept.size:
         return without_bm3d
 
@@ -479,13 +486,16 @@ def nothing_to_deblur(merged: np.ndarray, restored: np.ndarray) -> np.ndarray | 
 
 def blur_undone(mean: np.ndarray, restored: np.ndarray, kept: np.ndarray) -> float:
     """|restored - its best re-blur towards ``mean``|^2 over the ``kept`` pixels: the blur the network
-    undid, where the mean measures blurred (median :func:`residual_blur` above ``SHARP_SCENE_BLUR_PX``); else 0.
+    undid, where the mean measures blurred (median :func:`residual_blur` above ``SHARP_SCENE_BLUR_PX``,
+    below its cap ``BLUR_MAX_PX``); else 0.
 
     Both tests are needed: on one evaluation still stack (sharp, clipping) the network's result,
-    20 dB worse than the mean, was sharper than it too, but there the mean measured sharp.
+    20 dB worse than the mean, was sharper than it too, but there the mean measured sharp. A reading
+    at the cap means no edge to measure on (a smooth scene: an unseen colour wheel read 3 px, and
+    crediting the network's change there cost it 0.2 to 3.4 dB), not a blur.
     """
     sigma = _best_reblur(mean, restored, kept)
-    if sigma == 0 or float(np.median(residual_blur(mean))) <= SHARP_SCENE_BLUR_PX:
+    if sigma == 0 or not SHARP_SCENE_BLUR_PX < float(np.median(residual_blur(mean))) < BLUR_MAX_PX:
         return 0.0
     return float(np.sum(np.square(restored - _blurred(restored, sigma))[kept], dtype=np.float64))
 
@@ -668,5 +678,4 @@ class LearnedStackRestorer(TrainedModel):
             out = blend_still(self.network, prepared.merged, out, unclipped_pixels(prepared.merged, len(stack), ceiling), variance)
         prepared.seconds["network"] = time.perf_counter() - started
         self.last_seconds = prepared.seconds
-        # the physical range of the input: no values below the darkest or above the brightest raw value
-        return np.clip(prepared.to_input_units(out), float(np.min(stack)), float(np.max(stack)))
+        return np.clip(prepared.to_input_units(out), *input_bounds(stack))

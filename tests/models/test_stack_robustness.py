@@ -14,6 +14,7 @@ from models.stack import still
 from models.stack.learned import (
     STATIC_MOTION_PX,
     STD_GAIN,
+    blur_undone,
     consistent_with_mean,
     frame_weights,
     global_shifts,
@@ -52,15 +53,32 @@ def test_a_still_stack_is_never_worse_than_its_plain_mean(scene, level):
     assert psnr(restored, simulated.truth) >= psnr(simulated.stack.mean(axis=0), simulated.truth) - 0.2
 
 
-def test_a_still_stack_of_a_blurred_scene_is_deblurred(scene):
+@pytest.mark.parametrize("bm3d", [True, False], ids=["with-bm3d", "where-bm3d-does-not-load"])
+def test_a_still_stack_of_a_blurred_scene_is_deblurred(scene, bm3d, monkeypatch):
     """Still frames of an out-of-focus scene: the still path's SURE blend is credited with the blur the
-    network undid, so the result is sharper than the plain mean, which SURE alone would keep."""
+    network undid, so the result is sharper than the plain mean, which SURE alone would keep; also
+    where the blend is of the mean and the network alone (no bm3d, as on ARM)."""
+    if not bm3d:
+        monkeypatch.setattr(still, "load_bm3d", lambda required=False: None)
     rng = np.random.default_rng(5)
     blurred = cv2.GaussianBlur(scene.astype(np.float32), (0, 0), 0.7)
     simulated = FAMILIES["static"](blurred, rng, sample_photons("low", rng), 20)
     truth = ground_truth(scene / max(brightest_part(blurred), 1e-3), simulated.params["black"], simulated.params["exposure"])
     restored, _ = _restore(simulated.stack.astype(np.float32))
     assert psnr(restored, truth) >= psnr(simulated.stack.mean(axis=0), truth) + 1.0
+
+
+def test_blur_undone_is_credited_only_where_the_mean_measures_blurred(scene):
+    """The credit needs a mean that measures blurred: not a sharp one (the network's sharper result may
+    be wrong there), and not a smooth one, where the blur reading sits at its cap (no edge to measure on)."""
+    sharp = scene.astype(np.float32) / np.float32(scene.max())
+    everywhere = np.ones(sharp.shape, bool)
+    fine = np.random.default_rng(0).standard_normal(sharp.shape).astype(np.float32) * np.float32(0.02)
+    assert blur_undone(cv2.GaussianBlur(sharp, (0, 0), 0.8), sharp, everywhere) > 0  # the network undid a real blur
+    assert blur_undone(sharp, sharp + fine, everywhere) == 0  # a sharp mean: nothing to credit
+    ys, xs = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
+    smooth = 0.5 + 0.3 * np.sin(xs / 40) * np.cos(ys / 50)
+    assert blur_undone(smooth, smooth + fine, everywhere) == 0  # no edges: the reading is at its cap
 
 
 def test_motion_is_measured_not_assumed(scene):
