@@ -11,6 +11,7 @@ benchmarks/results/stack_blurred_still.{md,json}.
 
     python benchmarks/stack_blurred_still.py --stacks 3
     python benchmarks/stack_blurred_still.py --stacks 3 --without-bm3d   # Restora as where bm3d does not load (ARM)
+    python benchmarks/stack_blurred_still.py --stacks 3 --seed 9090      # a fresh seed (the thresholds were set on 2024)
 
 ``--without-bm3d`` runs Restora as on machines where the ``bm3d`` package does not load (it ships no
 ARM Linux build): the still path's blend is then of the mean and the network alone (the BM3D
@@ -27,7 +28,7 @@ import numpy as np
 
 from models.data.families import FAMILIES, blur
 from models.data.synthetic import brightest_part, ground_truth
-from models.eval_stacks import DEBLUR_PSF_PX, DEBLUR_STRENGTH, TUNED, ValImages, bm3d_deblur, mean_noise, psnr, stack_specs
+from models.eval_stacks import DEBLUR_PSF_PX, DEBLUR_STRENGTH, SEED, TUNED, ValImages, bm3d_deblur, mean_noise, psnr, stack_specs
 from models.interface import NOISE_LEVELS
 from models.registry import restorer_for
 from models.stack import learned, still
@@ -40,12 +41,13 @@ BLUR_PX = (0.5, 1.0)
 VARIANTS = ("plain mean", TUNED, "without the credit", "Restora")
 
 
-def run(stacks: int) -> dict:
+def run(stacks: int, seed: int = SEED) -> dict:
     classifier, images, rows = StackNoiseClassifier(), ValImages(), []
     models = {level: restorer_for("stack", level).build("cpu") for level in NOISE_LEVELS}  # loaded once
-    for spec in stack_specs(("static",), NOISE_LEVELS, stacks):
+    for spec in stack_specs(("static",), NOISE_LEVELS, stacks, seed):
         clean = images.get(spec["size"], spec["crop_seed"], spec["image"]).astype(np.float32)
-        draw = np.random.default_rng([BLUR_SEED, NOISE_LEVELS.index(spec["level"]), spec["index"]])
+        stream = [NOISE_LEVELS.index(spec["level"]), spec["index"]]
+        draw = np.random.default_rng([BLUR_SEED, *([] if seed == SEED else [seed]), *stream])
         psf, width = PSFS[int(draw.integers(len(PSFS)))], float(draw.uniform(*BLUR_PX))
         for blurred in (False, True):
             scene = blur(clean, psf, width) if blurred else clean
@@ -64,12 +66,13 @@ def run(stacks: int) -> dict:
                 learned.SHARP_SCENE_BLUR_PX = threshold
             rows.append(row)
             print(f"{row['level']:6s} {row['index']} {row['psf']:8s} {row['blur_px']:.2f} px: " + ", ".join(f"{k} {row[k]:.2f}" for k in VARIANTS), flush=True)
-    return {"rows": rows, "meta": {"stacks_per_level": stacks, "blur_seed": BLUR_SEED, "psfs": PSFS, "blur_px": BLUR_PX}}
+    return {"rows": rows, "meta": {"stacks_per_level": stacks, "seed": seed, "blur_seed": BLUR_SEED, "psfs": PSFS, "blur_px": BLUR_PX}}
 
 
 def markdown(report: dict) -> str:
     lines = ["# Still stacks of blurred scenes: the credit for blur undone", "",
              f"Command: `python benchmarks/stack_blurred_still.py --stacks {report['meta']['stacks_per_level']}"
+             + ("" if report["meta"].get("seed", SEED) == SEED else f" --seed {report['meta']['seed']}")
              + (" --without-bm3d` (Restora as where the bm3d package does not load; see the docstring). " if report["meta"].get("without_bm3d") else "` (see its docstring). ")
              + 
              "The `static` evaluation stacks, unblurred and made again from their scene blurred by a Gaussian, disc or Moffat PSF "
@@ -90,13 +93,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stacks", type=int, default=3, help="stacks per level")
     parser.add_argument("--without-bm3d", action="store_true", help="Restora as where the bm3d package does not load")
+    parser.add_argument("--seed", type=int, default=SEED, help="other crops, noise and blurs of the validation images; writes its own result files")
     args = parser.parse_args()
-    name = "stack_blurred_still"
+    name = "stack_blurred_still" + ("" if args.seed == SEED else f"_seed{args.seed}")
     if args.without_bm3d:
         name += "_without_bm3d"
         loaded = still.load_bm3d
         still.load_bm3d = lambda required=False: loaded(True) if required else None  # the baseline keeps it
-    report = run(args.stacks)
+    report = run(args.stacks, args.seed)
     report["meta"]["without_bm3d"] = args.without_bm3d
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(report, indent=1))
