@@ -46,7 +46,7 @@ def run(stacks: int, seed: int = SEED) -> dict:
     models = {level: restorer_for("stack", level).build("cpu") for level in NOISE_LEVELS}  # loaded once
     for spec in stack_specs(("static",), NOISE_LEVELS, stacks, seed):
         clean = images.get(spec["size"], spec["crop_seed"], spec["image"]).astype(np.float32)
-        stream = [NOISE_LEVELS.index(spec["level"]), spec["index"]]
+        stream = [NOISE_LEVELS.index(spec["level"]), spec["index"]]  # the default seed keeps the stream its results were drawn with
         draw = np.random.default_rng([BLUR_SEED, *([] if seed == SEED else [seed]), *stream])
         psf, width = PSFS[int(draw.integers(len(PSFS)))], float(draw.uniform(*BLUR_PX))
         for blurred in (False, True):
@@ -54,11 +54,12 @@ def run(stacks: int, seed: int = SEED) -> dict:
             simulated = FAMILIES["static"](scene, np.random.default_rng(spec["stack_seed"]), spec["photons"])
             truth = ground_truth(clean / max(brightest_part(scene), 1e-3), simulated.params["black"], simulated.params["exposure"])
             stack = simulated.stack.astype(np.float32)
+            mean, level = stack.mean(axis=0), spec["level"]
             model = models[classifier.predict(stack).level]
-            row = {"level": spec["level"], "index": spec["index"], "image": spec["image"], "psf": psf if blurred else "none",
-                   "blur_px": width if blurred else 0.0, "plain mean": psnr(truth, stack.mean(axis=0)), "Restora": psnr(truth, model.predict(stack)),
-                   TUNED: psnr(truth, bm3d_deblur(stack.mean(axis=0), mean_noise(stack), DEBLUR_PSF_PX[spec["level"]], DEBLUR_STRENGTH[spec["level"]],
-                                                learned.input_bounds(stack)))}
+            deblurred = bm3d_deblur(mean, mean_noise(stack), DEBLUR_PSF_PX[level], DEBLUR_STRENGTH[level], learned.input_bounds(stack))
+            row = {"level": level, "index": spec["index"], "image": spec["image"], "psf": psf if blurred else "none",
+                   "blur_px": width if blurred else 0.0, "plain mean": psnr(truth, mean), "Restora": psnr(truth, model.predict(stack)),
+                   TUNED: psnr(truth, deblurred)}
             threshold, learned.SHARP_SCENE_BLUR_PX = learned.SHARP_SCENE_BLUR_PX, math.inf  # ablation: no credit
             try:
                 row["without the credit"] = psnr(truth, model.predict(stack))
@@ -70,11 +71,11 @@ def run(stacks: int, seed: int = SEED) -> dict:
 
 
 def markdown(report: dict) -> str:
+    meta = report["meta"]
+    options = ("" if meta.get("seed", SEED) == SEED else f" --seed {meta['seed']}") + (" --without-bm3d" if meta.get("without_bm3d") else "")
     lines = ["# Still stacks of blurred scenes: the credit for blur undone", "",
-             f"Command: `python benchmarks/stack_blurred_still.py --stacks {report['meta']['stacks_per_level']}"
-             + ("" if report["meta"].get("seed", SEED) == SEED else f" --seed {report['meta']['seed']}")
-             + (" --without-bm3d` (Restora as where the bm3d package does not load; see the docstring). " if report["meta"].get("without_bm3d") else "` (see its docstring). ")
-             + 
+             f"Command: `python benchmarks/stack_blurred_still.py --stacks {meta['stacks_per_level']}{options}` (see its docstring"
+             + ("; Restora as where the bm3d package does not load). " if meta.get("without_bm3d") else "). ") +
              "The `static` evaluation stacks, unblurred and made again from their scene blurred by a Gaussian, disc or Moffat PSF "
              "of 0.5-1 px; BM3D deblurring with the evaluation's tuned PSF; PSNR (dB) against the sharp scene, mean over the stacks; worst = the lowest single stack minus its plain mean.", "",
              "| scene | level | " + " | ".join(VARIANTS) + " | worst vs plain mean: " + " | ".join(VARIANTS[1:]) + " |",

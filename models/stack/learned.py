@@ -439,9 +439,9 @@ def blend_still(restore: Callable[[np.ndarray], np.ndarray], merged: np.ndarray,
         return restore(perturbed)
 
     bm3d = still.load_bm3d()
-    kept = np.ones(mean.shape, bool) if unclipped is None else unclipped
-    without_bm3d = (sure_blend(mean, restored, variance, rerun, blur_undone(mean, restored, np.ones(mean.shape, bool)))
-                    if bm3d is None or not kept.all() else None)
+    everywhere = np.ones(mean.shape, bool)
+    kept = everywhere if unclipped is None else unclipped
+    without_bm3d = sure_blend(mean, restored, variance, rerun, blur_undone(mean, restored, everywhere)) if bm3d is None or not kept.all() else None
     if bm3d is None or kept.sum() < 0.25 * kept.size:
         return without_bm3d
 
