@@ -193,6 +193,21 @@ def test_a_repeating_bar_target_does_not_fool_the_whole_frame_shifts():
     assert np.abs(shifts).max() <= true_motion + 1.0
 
 
+def test_registration_holds_along_the_frame_edges():
+    """An evaluation stack with 1.9 px of wobble: where a frame's samples came from outside it
+    (replicated edge pixels), they pulled the flows near the border wrong: the registered mean's
+    16 px edge band scored 28.6 dB, 2.4 below the DIS-aligned mean's; now 31.4, no worse than it."""
+    from models.eval_stacks import flow_aligned_mean
+
+    spec = next(s for s in stack_specs(("sharp",), ("high",), 3) if s["index"] == 1)
+    simulated = synth(ValImages(), spec)
+    prepared = prepare(simulated.stack, restorer_for("stack", "high").build("cpu").registration)
+    registered = prepared.to_input_units(prepared.merged[1])
+    band = np.ones(registered.shape, bool)
+    band[16:-16, 16:-16] = False
+    assert psnr(registered[band], simulated.truth[band]) >= psnr(flow_aligned_mean(simulated.stack)[band], simulated.truth[band])
+
+
 def test_a_still_stack_of_a_printed_target_is_denoised_like_bm3d_would():
     """Pure denoising of a flat printed target (an evaluation stack): BM3D of the mean beat the network
     alone by 7 dB; the served result keeps up with it (within 0.5 dB or above)."""
