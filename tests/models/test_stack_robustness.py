@@ -8,7 +8,7 @@ import pytest
 from models.data.families import FAMILIES, camera_shake
 from models.data.sources import clean_images
 from models.data.synthetic import MAX_DN, brightest_part, ground_truth, sample_photons
-from models.eval_stacks import ValImages, stack_specs, synth
+from models.eval_stacks import ValImages, flow_aligned_mean, stack_specs, synth
 from models.registry import restorer_for
 from models.stack import still
 from models.stack.learned import (
@@ -197,8 +197,6 @@ def test_registration_holds_along_the_frame_edges():
     """An evaluation stack with 1.9 px of wobble: where a frame's samples came from outside it
     (replicated edge pixels), they pulled the flows near the border wrong: the registered mean's
     16 px edge band scored 28.6 dB, 2.4 below the DIS-aligned mean's; now 31.4, no worse than it."""
-    from models.eval_stacks import flow_aligned_mean
-
     spec = next(s for s in stack_specs(("sharp",), ("high",), 3) if s["index"] == 1)
     simulated = synth(ValImages(), spec)
     prepared = prepare(simulated.stack, restorer_for("stack", "high").build("cpu").registration)
@@ -228,4 +226,3 @@ def test_pixels_near_a_clipping_ceiling_are_not_trusted(scene):
     kept = unclipped_pixels(prepared.merged, len(stack), ceiling)
     bright = prepared.merged[1] >= np.percentile(prepared.merged[1], 95)
     assert not kept[bright].any() and 0.25 < kept.mean() < 0.95
-
