@@ -28,6 +28,7 @@ from models.data.families import FAMILIES
 from models.data.sources import Split, clean_images
 from models.data.synthetic import PHOTON_RANGES
 from models.interface import NOISE_LEVELS, NoiseLevel
+from models.stack import learned, noise
 from models.stack.learned import LEVEL_REGISTRATION, RegistrationConfig, prepare
 
 CACHE_DIR = Path(os.environ.get("RESTORA_CACHE", "/tmp/restora-cache")) / "stack-pairs"
@@ -35,6 +36,9 @@ CACHE_DIR = Path(os.environ.get("RESTORA_CACHE", "/tmp/restora-cache")) / "stack
 TRAIN_MARGIN = 1.25
 TRAIN_SIZE = 208  # px: every pair the same size, so shards stack into one array
 TRAIN_FAMILIES = tuple(FAMILIES)  # their order seeds the pairs
+# The code a pair is made by (simulation, registration, merge): the cache key covers its text.
+PAIR_CODE = tuple(Path(__file__).with_name(name) for name in ("stack_pairs.py", "families.py", "physics.py", "synthetic.py", "sources.py", "targets.py")) + (
+    Path(learned.__file__), Path(noise.__file__))
 
 
 def training_photons(level: NoiseLevel, rng: np.random.Generator, margin: float = TRAIN_MARGIN) -> float:
@@ -51,10 +55,18 @@ def make_pair(clean01: np.ndarray, rng: np.random.Generator, photons: float, cfg
     return prepared.merged, target.astype(np.float32)
 
 
+def pairs_digest(cfg: RegistrationConfig, code: tuple[Path, ...] = PAIR_CODE) -> str:
+    """Digest of the registration settings and of the code that makes pairs: changing either never
+    reuses stale pairs (a cache keyed on the settings alone once kept pairs registered by replaced code)."""
+    digest = hashlib.sha1(json.dumps(asdict(cfg), sort_keys=True).encode())
+    for path in code:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:8]
+
+
 def shard_path(level: NoiseLevel, split: Split, shard: int, cfg: RegistrationConfig, family: str, root: Path = CACHE_DIR) -> Path:
-    """Shards live under a digest of the registration settings: changing them never reuses stale pairs."""
-    digest = hashlib.sha1(json.dumps(asdict(cfg), sort_keys=True).encode()).hexdigest()[:8]
-    return root / f"{level}-{split}-{family}-{TRAIN_SIZE}-{digest}" / f"shard{shard:03d}.npz"
+    """Shards live under :func:`pairs_digest`."""
+    return root / f"{level}-{split}-{family}-{TRAIN_SIZE}-{pairs_digest(cfg)}" / f"shard{shard:03d}.npz"
 
 
 def build_shard(level: NoiseLevel, split: Split, shard: int, cfg: RegistrationConfig, family: str, seed: int = 0,

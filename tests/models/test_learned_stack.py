@@ -8,6 +8,7 @@ import pytest
 
 from models.archs import load_weights
 from models.data.sources import dead_leaves
+from models.data.stack_pairs import PAIR_CODE, pairs_digest
 from models.interface import NOISE_LEVELS
 from models.registry import WEIGHTS_DIR, restorer_for
 from models.stack.learned import LearnedStackRestorer, RegistrationConfig, estimate_flows, mirror_ensemble
@@ -131,3 +132,16 @@ def test_restora_run_matches_the_evaluation_code_path(tmp_path):
     a, b = np.load(via_cli), np.load(via_eval)
     np.testing.assert_allclose(a, b, atol=0.05)
     assert psnr(truth, a) == pytest.approx(psnr(truth, b), abs=1e-3)
+
+
+def test_pair_cache_key_follows_the_code_that_makes_pairs(tmp_path):
+    """Editing the simulation or the registration must not reuse pairs the old code made."""
+    code = tmp_path / "learned.py"
+    code.write_text("registration, first version\n")
+    cfg = RegistrationConfig()
+    before = pairs_digest(cfg, (code,))
+    assert pairs_digest(cfg, (code,)) == before
+    assert pairs_digest(RegistrationConfig(window=9.0), (code,)) != before
+    code.write_text("registration, edited\n")
+    assert pairs_digest(cfg, (code,)) != before
+    assert all(path.is_file() for path in PAIR_CODE)
