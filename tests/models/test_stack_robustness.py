@@ -8,7 +8,7 @@ import pytest
 from models.data.families import FAMILIES, camera_shake
 from models.data.sources import clean_images
 from models.data.synthetic import MAX_DN, brightest_part, ground_truth, sample_photons
-from models.eval_stacks import ValImages, flow_aligned_mean, stack_specs, synth
+from models.eval_stacks import ValImages, centred_mean, flow_aligned_mean, psnr, stack_specs, synth, unwarped_mean
 from models.registry import restorer_for
 from models.stack import still
 from models.stack.learned import (
@@ -226,3 +226,19 @@ def test_pixels_near_a_clipping_ceiling_are_not_trusted(scene):
     kept = unclipped_pixels(prepared.merged, len(stack), ceiling)
     bright = prepared.merged[1] >= np.percentile(prepared.merged[1], 95)
     assert not kept[bright].any() and 0.25 < kept.mean() < 0.95
+
+
+def test_centred_bound_keeps_the_frames_mean_geometry():
+    """A displacement every frame shares (the scene seen off its place in all of them) is beyond any
+    registration: the centred bound keeps it, the upper bound (true displacements) undoes it."""
+    rng = np.random.default_rng(3)
+    truth = cv2.GaussianBlur(rng.uniform(0, 4095, (96, 96)).astype(np.float32), (0, 0), 2.0)
+    xs, ys = np.meshgrid(np.arange(96, dtype=np.float32), np.arange(96, dtype=np.float32))
+    jitter = rng.normal(0, 1.0, (8, 1, 1, 2)).astype(np.float32)
+    displacements = np.broadcast_to(jitter - jitter.mean(axis=0) + np.float32([1.5, -1.0]), (8, 96, 96, 2)).copy()
+    stack = np.stack([cv2.remap(truth, xs + d[..., 0], ys + d[..., 1], cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT) for d in displacements])
+    inner = (slice(8, -8),) * 2
+    seen_off = cv2.remap(truth, xs + 1.5, ys - 1.0, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+    centred, upper = centred_mean(stack, displacements), unwarped_mean(stack, displacements)
+    assert psnr(seen_off[inner], centred[inner]) > 40 > psnr(truth[inner], centred[inner])
+    assert psnr(truth[inner], upper[inner]) > 40
