@@ -23,7 +23,7 @@ Role = Literal["classifier", "restorer"]
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    version: str
+    version: str  # changes whenever the same input gets a different result (weights or pipeline code): jobs name it
     kind: Kind
     role: Role
     target: str  # "package.module:Class"
@@ -71,14 +71,14 @@ def _per_level(kind: Kind, name: str, version: str | dict[NoiseLevel, str], targ
 
 
 REGISTRY: tuple[ModelSpec, ...] = (
-    ModelSpec("stack-noise", "1", "stack", "classifier", "models.stack.noise:StackNoiseClassifier"),
+    ModelSpec("stack-noise", "2", "stack", "classifier", "models.stack.noise:StackNoiseClassifier"),
     # Low-noise stacks get the mean of the networks trained for low and for medium: on low-noise stacks of
     # images neither saw, it beat the low one alone on 7 of 10 family averages (physics by 0.2 to
     # 0.3 dB), at the cost of a few single stacks slightly further below the aligned mean
     # (benchmarks/stack_unseen_images.py, models/train_stack.py).
-    ModelSpec("stack-fusion-low", "5", "stack", "restorer", "models.stack.learned:LearnedStackRestorer", level="low",
+    ModelSpec("stack-fusion-low", "6", "stack", "restorer", "models.stack.learned:LearnedStackRestorer", level="low",
               weights="stack-low.pt", options={"partners": ("stack-medium.pt",)}),
-    *_per_level("stack", "stack-fusion", "4", "models.stack.learned:LearnedStackRestorer", "stack-{level}.pt", ("medium", "high")),
+    *_per_level("stack", "stack-fusion", "5", "models.stack.learned:LearnedStackRestorer", "stack-{level}.pt", ("medium", "high")),
     ModelSpec("image-noise", "2", "image", "classifier", "models.image.learned:LearnedImageNoiseClassifier", weights="image.pt"),
     *_per_level("image", "image-denoise", "2", "models.image.learned:LearnedImageRestorer", "image.pt"),
     ModelSpec("video-noise", "2", "video", "classifier", "models.video.noise:VideoNoiseClassifier"),
