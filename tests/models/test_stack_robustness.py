@@ -8,7 +8,7 @@ import pytest
 from models.data.families import FAMILIES, camera_shake
 from models.data.sources import clean_images
 from models.data.synthetic import MAX_DN, brightest_part, ground_truth, sample_photons
-from models.eval_stacks import ValImages, centred_mean, flow_aligned_mean, psnr, stack_specs, synth, unwarped_mean
+from models.eval_stacks import ValImages, centred_mean, flow_aligned_mean, stack_specs, synth, unwarped_mean
 from models.registry import restorer_for
 from models.stack import still
 from models.stack.learned import (
