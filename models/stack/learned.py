@@ -291,7 +291,7 @@ def register(frames: np.ndarray, sharpest: np.ndarray, cfg: RegistrationConfig, 
     noise is the same for all, and the narrower windows' fitting of the noise only biases the choice
     towards them. A smooth, large wobble needs the wider windows: on 28 low- and medium-noise
     evaluation stacks they were chosen 6 times, each time the better (+0.01 to +2.3 dB on the
-    registered mean). Camera shake needs the shifts (benchmarks/stack_camera_shake.py: +0.2 to +9.3 dB
+    registered mean). Camera shake needs the shifts (benchmarks/stack_camera_shake.py: +0.1 to +9.1 dB
     with 5 px of it); a printed pattern's repeats can fool them, and then they lose.
     """
     starts = [(frames.mean(axis=0), None)]  # (reference, initial flows)
