@@ -106,6 +106,7 @@ RESTORA, LOFO = "Restora", "Restora LOFO"
 METHODS = (MEAN, ALIGNED, DENOISED, MEAN_DENOISED, TUNED, ORACLE, UPPER, CENTRED, RESTORA, LOFO)
 BASELINES = (MEAN, ALIGNED, DENOISED, MEAN_DENOISED, TUNED)  # candidates for "best baseline"
 REFERENCES = (ORACLE, UPPER, CENTRED)  # use the ground truth or the simulator's hidden state
+HEADROOM_BOUNDS = (("headroom", UPPER, "upper bound"), ("centred_headroom", CENTRED, "centred bound"))  # margin key, row, short name
 SCALE_TOLERANCE_DB = 0.05
 # What --quick runs: every family and level once, small (128 px, 30 frames), no BM3D, LOFO, scale or speed checks.
 QUICK_RUN: dict[str, Any] = {"stacks": 1, "classifier_stacks": 0, "size": 128, "frames": 30,
@@ -405,22 +406,23 @@ class Evaluator:
             if model is not None:
                 out, s = timed(lambda: model.predict(frames))
                 record(LOFO, out, s, level_used=level, weights=model.weights.name)
+        mean, s_mean = timed(lambda: frames.mean(axis=0))
         if MEAN in self.methods:
-            mean, s = timed(lambda: frames.mean(axis=0))
-            record(MEAN, mean, s)
-        if any(m in self.methods for m in (ALIGNED, DENOISED, MEAN_DENOISED, TUNED, ORACLE)):
-            aligned, s_aligned = timed(lambda: flow_aligned_mean(frames))
-            record(ALIGNED, aligned, s_aligned)
+            record(MEAN, mean, s_mean)
+        lv = spec["level"]  # the level the stack was made at (the BM3D baselines are given the truth here, to their advantage)
+        if any(m in self.methods for m in (DENOISED, MEAN_DENOISED, TUNED, ORACLE)):
             noise, s_noise = timed(lambda: mean_noise(frames))
             bounds = input_bounds(frames)
-            lv = spec["level"]  # the level the stack was made at (the baseline is given the truth here, to its advantage)
+        if MEAN_DENOISED in self.methods:
+            out, s = timed(lambda: bm3d_deblur(mean, noise, 0.0, DENOISE_STRENGTH[lv], bounds))
+            record(MEAN_DENOISED, out, s_mean + s_noise + s, strength=DENOISE_STRENGTH[lv])
+        if any(m in self.methods for m in (ALIGNED, DENOISED, TUNED, ORACLE)):
+            aligned, s_aligned = timed(lambda: flow_aligned_mean(frames))
+            record(ALIGNED, aligned, s_aligned)
             candidates = []  # (psnr, output, seconds, psf, strength) for the oracle's pick
             if DENOISED in self.methods:
                 out, s = timed(lambda: bm3d_deblur(aligned, noise, 0.0, DENOISE_STRENGTH[lv], bounds))
                 record(DENOISED, out, s_aligned + s_noise + s, strength=DENOISE_STRENGTH[lv])
-            if MEAN_DENOISED in self.methods:
-                out, s = timed(lambda: bm3d_deblur(frames.mean(axis=0), noise, 0.0, DENOISE_STRENGTH[lv], bounds))
-                record(MEAN_DENOISED, out, s_noise + s, strength=DENOISE_STRENGTH[lv])
             if TUNED in self.methods:
                 out, s = timed(lambda: bm3d_deblur(aligned, noise, DEBLUR_PSF_PX[lv], DEBLUR_STRENGTH[lv], bounds))
                 record(TUNED, out, s_aligned + s_noise + s, psf_px=DEBLUR_PSF_PX[lv], strength=DEBLUR_STRENGTH[lv])
@@ -565,7 +567,7 @@ def cell_summary(rows: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, 
             if diffs:
                 worst = min(diffs)
                 margins[f"{key}_worst_vs_{ref_key}_db"], margins[f"{key}_worst_vs_{ref_key}_stack"] = worst
-    for bound, key in ((UPPER, "headroom"), (CENTRED, "centred_headroom")):
+    for key, bound, _ in HEADROOM_BOUNDS:
         if {RESTORA, ALIGNED, bound} <= set(table):
             headroom = table[bound]["psnr"] - table[ALIGNED]["psnr"]
             margins[f"{key}_db"] = headroom
@@ -682,7 +684,7 @@ def markdown(report: dict[str, Any]) -> str:
                 if f"{key}_worst_vs_aligned_db" in m:
                     lines.append(f"{name} worst stack vs aligned mean: {m[key + '_worst_vs_aligned_db']:+.2f} dB (stack {m[key + '_worst_vs_aligned_stack']})"
                                  + (f"; vs temporal mean: {m[key + '_worst_vs_mean_db']:+.2f} dB" if f"{key}_worst_vs_mean_db" in m else "") + ".")
-            for key, bound in (("headroom", "upper bound"), ("centred_headroom", "centred bound")):
+            for key, _, bound in HEADROOM_BOUNDS:
                 if f"{key}_db" in m:
                     lines.append(f"Registration headroom ({bound} - aligned mean) {m[key + '_db']:.2f} dB; Restora closes "
                                  f"{_f(m[key + '_closed'], '.2f')} of it.")

@@ -39,11 +39,13 @@ medium 29.92 -> 30.36, 24.82 -> 25.09, 26.15 -> 26.38, 41.99 -> 42.44, 24.29 -> 
 high 27.46 -> 27.65, 25.02 -> 25.40, 25.05 -> 25.20, 34.74 -> 35.43, 22.96 -> 22.98.
 Worst pair against the registered mean, medium: sharp -6.94 -> -0.67, current -5.51 -> -0.10 dB.
 
-The registry serves low-noise stacks with the mean of the low and the medium networks (``stack-fusion-low``). On low-noise stacks of images neither network saw (``python benchmarks/stack_unseen_images.py
---level low``, and ``--stacks 5 --seed 7171``) the mean beats the low one alone on 7 of the 10 family
-averages (physics +0.19 / +0.35 dB, static +0.72 / +0.47, wide +0.37 / -0.05, current -0.06 / +0.18,
-sharp -0.17 / +0.08), but takes some single stacks further below the aligned mean than the low one
-alone (worst of the first seed: wide -0.46 against -0.29, sharp -0.34 against +0.02).
+The registry serves low-noise stacks with the mean of the low and the medium networks
+(``stack-fusion-low``). On low-noise stacks of images neither network saw (``python
+benchmarks/stack_unseen_images.py --level low``, and ``--stacks 5 --seed 7171``) the mean beats
+the low one alone on 7 of the 10 family averages (physics +0.19 / +0.35 dB, static +0.72 / +0.47,
+wide +0.37 / -0.05, current -0.06 / +0.18, sharp -0.17 / +0.08), but takes some single stacks
+further below the aligned mean than the low one alone (worst of the first seed: wide -0.46 against
+-0.29, sharp -0.34 against +0.02).
 
 The leave-one-family-out files ``models/weights/lofo/stack-LEVEL-without-FAMILY.pt`` (for
 ``restora eval stacks``) start from the same version-2 files, which never saw ``wide`` or ``physics``
