@@ -28,7 +28,7 @@ import numpy as np
 
 from models.data.families import FAMILIES, blur
 from models.data.synthetic import brightest_part, ground_truth
-from models.eval_stacks import DEBLUR_PSF_PX, DEBLUR_STRENGTH, SEED, TUNED, ValImages, bm3d_deblur, mean_noise, psnr, stack_specs
+from models.eval_stacks import SEED, TUNED, ValImages, psnr, stack_specs, tuned_deblur
 from models.interface import NOISE_LEVELS
 from models.registry import restorer_for
 from models.stack import learned, still
@@ -56,7 +56,7 @@ def run(stacks: int, seed: int = SEED) -> dict:
             stack = simulated.stack.astype(np.float32)
             mean, level = stack.mean(axis=0), spec["level"]
             model = models[classifier.predict(stack).level]
-            deblurred = bm3d_deblur(mean, mean_noise(stack), DEBLUR_PSF_PX[level], DEBLUR_STRENGTH[level], learned.input_bounds(stack))
+            deblurred = tuned_deblur(mean, stack, level)
             row = {"level": level, "index": spec["index"], "image": spec["image"], "psf": psf if blurred else "none",
                    "blur_px": width if blurred else 0.0, "plain mean": psnr(truth, mean), "Restora": psnr(truth, model.predict(stack)),
                    TUNED: psnr(truth, deblurred)}

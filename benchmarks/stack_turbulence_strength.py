@@ -20,10 +20,9 @@ from stack_unseen_images import unseen_images
 
 from models.data import physics
 from models.data.synthetic import sample_photons
-from models.eval_stacks import ALIGNED, DEBLUR_PSF_PX, DEBLUR_STRENGTH, MEAN, TUNED, bm3d_deblur, flow_aligned_mean, mean_noise, psnr
+from models.eval_stacks import ALIGNED, MEAN, TUNED, flow_aligned_mean, psnr, tuned_deblur
 from models.interface import NOISE_LEVELS
 from models.registry import restorer_for
-from models.stack.learned import input_bounds
 from models.stack.noise import StackNoiseClassifier
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -47,7 +46,7 @@ def run(stacks: int) -> dict:
                 stack = sim.stack.astype(np.float32)
                 estimate = classifier.predict(sim.stack)
                 aligned = flow_aligned_mean(stack)
-                deblurred = bm3d_deblur(aligned, mean_noise(stack), DEBLUR_PSF_PX[estimate.level], DEBLUR_STRENGTH[estimate.level], input_bounds(stack))
+                deblurred = tuned_deblur(aligned, stack, estimate.level)
                 restored = models[estimate.level].predict(sim.stack, estimate)
                 row = {"d_over_r0": d_over_r0, "level": level, "classified": estimate.level, "index": i}
                 row |= {name: psnr(sim.truth, x) for name, x in zip(METHODS, (stack.mean(axis=0), aligned, deblurred, restored))}

@@ -27,9 +27,9 @@ from models.data.image_pairs import load_rgb
 from models.data.sources import dead_leaves, load_source, random_square
 from models.data.synthetic import sample_photons
 from models.data.targets import printed_targets
-from models.eval_stacks import DEBLUR_PSF_PX, DEBLUR_STRENGTH, TUNED, bm3d_deblur, flow_aligned_mean, mean_noise, psnr, stack_frames
+from models.eval_stacks import TUNED, flow_aligned_mean, psnr, stack_frames, tuned_deblur
 from models.registry import WEIGHTS_DIR, restorer_for
-from models.stack.learned import LearnedStackRestorer, input_bounds
+from models.stack.learned import LearnedStackRestorer
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SEED = 5151
@@ -68,7 +68,7 @@ def run(level: str, stacks: int, seed: int = SEED) -> dict:
             sim = FAMILIES[family](image, rng, sample_photons(level, rng), **({} if frames is None else {"frames": frames}))
             stack = sim.stack.astype(np.float32)
             aligned = flow_aligned_mean(stack)
-            deblurred = bm3d_deblur(aligned, mean_noise(stack), DEBLUR_PSF_PX[level], DEBLUR_STRENGTH[level], input_bounds(stack))
+            deblurred = tuned_deblur(aligned, stack, level)
             row = {"family": family, "index": i, "frames": int(stack.shape[0]), "aligned mean": psnr(sim.truth, aligned), TUNED: psnr(sim.truth, deblurred)}
             row |= {name: psnr(sim.truth, model.predict(stack)) for name, model in models.items()}
             rows.append(row)

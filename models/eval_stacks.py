@@ -204,6 +204,12 @@ def bm3d_deblur(image: np.ndarray, noise: tuple[float, float], psf_px: float, st
     return np.clip(inverse_anscombe(out, a, c), *bounds).astype(np.float32)
 
 
+def tuned_deblur(image: np.ndarray, stack: np.ndarray, level: str) -> np.ndarray:
+    """The ``TUNED`` baseline for one of ``stack``'s means: :func:`bm3d_deblur` with the PSF width and
+    strength tuned for ``level`` on training stacks, its noise and bounds read from the stack."""
+    return bm3d_deblur(image, mean_noise(stack), DEBLUR_PSF_PX[level], DEBLUR_STRENGTH[level], input_bounds(stack))
+
+
 def fit_psf_sigma(blurred: np.ndarray, truth: np.ndarray) -> float:
     """Gaussian sigma (px) that best turns ``truth`` into ``blurred`` (least squares over a grid; 0: none)."""
     best, best_err = 0.0, float(np.mean((blurred - truth) ** 2))

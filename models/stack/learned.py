@@ -43,7 +43,7 @@ from typing import Any, Callable
 
 import cv2
 import numpy as np
-import scipy.special
+from scipy.stats import norm
 
 from models.archs import TrainedModel
 from models.interface import NoiseEstimate, NoiseLevel, Progress, no_progress
@@ -437,13 +437,13 @@ def mean_variance(merged: np.ndarray, frames: int | None = None) -> np.ndarray:
     return variance if frames is None else variance * np.float32(frames / (frames - 1))
 
 
-def blend_still(restore: Callable[[np.ndarray], np.ndarray], merged: np.ndarray, restored: np.ndarray,
-                unclipped: np.ndarray | None = None, variance: np.ndarray | None = None) -> np.ndarray:
+def blend_still(restore: Callable[[np.ndarray], np.ndarray], merged: np.ndarray, restored: np.ndarray, variance: np.ndarray,
+                unclipped: np.ndarray | None = None) -> np.ndarray:
     """For a still stack: the SURE-optimal blend (models/sure.py) of the plain mean, ``restored`` and
     BM3D of the mean (models/stack/still.py), where the pixels are ``unclipped`` (default: all).
 
-    The plain mean of a still stack is the truth plus noise of known variance (the frames' temporal
-    variance / T, or ``variance``): pure denoising, where BM3D is strong. Unless the scene itself is
+    The plain mean of a still stack is the truth plus noise of known ``variance`` (:func:`mean_variance`
+    with the frame count): pure denoising, where BM3D is strong. Unless the scene itself is
     blurred (out of focus, or long turbulent exposures that hardly move): then SURE is credited with
     the blur the network undid (:func:`blur_undone`). The network's precision is
     finite, and a mean of bright still frames can be better than 50 dB: then the blend goes to the mean.
@@ -453,7 +453,6 @@ def blend_still(restore: Callable[[np.ndarray], np.ndarray], merged: np.ndarray,
     (where fewer than a quarter are left, BM3D is not used at all).
     """
     mean = merged[1]
-    variance = mean_variance(merged) if variance is None else variance
 
     def rerun(delta: np.ndarray) -> np.ndarray:
         perturbed = merged.copy()
@@ -494,8 +493,8 @@ def unclipped_pixels(stack: np.ndarray, ceiling: float) -> np.ndarray:
     if not math.isfinite(ceiling):
         return np.ones(stack.shape[1:], bool)
     share = np.clip(np.mean(stack >= ceiling, axis=0, dtype=np.float32), 1e-6, 1 - 1e-6)
-    z = scipy.special.ndtri(1 - share)
-    bias = cv2.blur(np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi) - z * share, (3, 3))  # in frame noise stds
+    z = norm.isf(share)
+    bias = cv2.blur(norm.pdf(z) - z * share, (3, 3))  # in frame noise stds
     near = (bias * math.sqrt(len(stack)) > CLIP_BIAS).astype(np.uint8)
     return cv2.dilate(near, np.ones((9, 9), np.uint8)) == 0
 
@@ -709,7 +708,7 @@ class LearnedStackRestorer(TrainedModel):
         variance = nothing_to_deblur(prepared.merged, out) if moving else None
         if not moving or variance is not None:
             variance = mean_variance(prepared.merged, len(stack)) if variance is None else variance
-            out = blend_still(self.network, prepared.merged, out, unclipped_pixels(stack, clipping_ceiling(stack)), variance)
+            out = blend_still(self.network, prepared.merged, out, variance, unclipped_pixels(stack, clipping_ceiling(stack)))
         prepared.seconds["network"] = time.perf_counter() - started
         self.last_seconds = prepared.seconds
         return np.clip(prepared.to_input_units(out), *input_bounds(stack))
