@@ -117,6 +117,20 @@ def test_read_tiff_gray_and_rgb(tmp_path):
     np.testing.assert_array_equal(io.read_image(tmp_path / "c.tiff")[0], rgb.astype(np.float32))
 
 
+@pytest.mark.parametrize(("compression", "code"), [("lzw", 5), ("deflate", 8), ("packbits", 32773)])
+def test_read_compressed_tiff_as_cameras_and_opencv_write_it(tmp_path, compression, code):
+    """OpenCV writes LZW by default, scanners and raw converters Deflate or PackBits: each reads back exact."""
+    import cv2
+
+    gray = np.random.default_rng(0).integers(0, 65536, (10, 12), dtype=np.uint16)
+    rgb = np.random.default_rng(1).integers(0, 65536, (10, 12, 3), dtype=np.uint16)
+    for name, image in (("g.tif", gray), ("c.tif", rgb[..., ::-1])):  # OpenCV writes BGR
+        assert cv2.imwrite(str(tmp_path / name), image, [cv2.IMWRITE_TIFF_COMPRESSION, code])
+        assert tifffile.TiffFile(tmp_path / name).pages[0].compression == code
+    np.testing.assert_array_equal(io.read_image(tmp_path / "g.tif")[0], gray.astype(np.float32))
+    np.testing.assert_array_equal(io.read_image(tmp_path / "c.tif")[0], rgb.astype(np.float32))
+
+
 def test_read_jpeg_gray_and_colour(tmp_path):
     smooth = np.tile(np.linspace(20, 230, 32, dtype=np.uint8), (24, 1))
     Image.fromarray(smooth).save(tmp_path / "g.jpg", quality=95)
