@@ -135,3 +135,17 @@ def png_bit_depth(header: bytes) -> int | None:
     if len(header) > _PNG_BIT_DEPTH_OFFSET and header[:8] == b"\x89PNG\r\n\x1a\n":
         return header[_PNG_BIT_DEPTH_OFFSET]
     return None
+
+
+def webp_is_lossless(data: bytes) -> bool:
+    """Whether a WebP file holds a lossless (VP8L) picture: its RIFF chunks, walked to the first
+    picture chunk (an extended file starts with VP8X and may carry ICC, EXIF or alpha chunks first)."""
+    if data[:4] != b"RIFF" or data[8:12] != b"WEBP":
+        return False
+    offset = 12
+    while offset + 8 <= len(data):
+        fourcc, size = data[offset:offset + 4], int.from_bytes(data[offset + 4:offset + 8], "little")
+        if fourcc in (b"VP8 ", b"VP8L"):
+            return fourcc == b"VP8L"
+        offset += 8 + size + (size & 1)  # chunks are padded to even sizes
+    return False

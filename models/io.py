@@ -23,6 +23,7 @@ Layout = Literal["auto", "thw", "hwt"]
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "benchmarks" / "results"  # where evaluations write their reports
 JPEG_QUALITY = 95
 WEBP_QUALITY = 95
+WEBP_LOSSLESS = 101  # OpenCV writes lossless WebP for a quality above 100
 
 
 def detect_kind(path: Path, requested: KindChoice = "auto") -> Kind:
@@ -121,6 +122,8 @@ def read_image(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
     raw = _gray_or_colour(raw, path)
     info = {"filename": path.name, "shape": list(raw.shape), "dtype": str(raw.dtype), "layout": None,
             "bits": raw.dtype.itemsize * 8, "channels": 1 if raw.ndim == 2 else raw.shape[2]}
+    if suffix == ".webp":
+        info["lossless"] = formats.webp_is_lossless(path.read_bytes())
     return np.ascontiguousarray(raw, dtype=np.float32), info
 
 
@@ -161,7 +164,7 @@ def write_frame(path: Path, frame: np.ndarray, info: dict[str, Any], kind: Kind 
 
     ``.npy`` is float32 in input units. ``.tif`` keeps 8 or 16 bits (other integers become 16 bits,
     floats a float32 TIFF); an image's ``.png`` keeps 8 or 16 bits; ``.jpg`` and ``.webp`` hold 8 bits (16-bit values are
-    scaled by 1/257). A stack's ``.png``, and any float frame in an 8-bit format, is a preview
+    scaled by 1/257); ``.webp`` is lossless when the input was (``info["lossless"]``), else quality 95. A stack's ``.png``, and any float frame in an 8-bit format, is a preview
     stretched from the 0.1 to the 99.9 percentile.
     """
     path = Path(path)
@@ -184,7 +187,7 @@ def write_frame(path: Path, frame: np.ndarray, info: dict[str, Any], kind: Kind 
                     stored = _as_integers(frame, np.dtype(np.uint16)) if dtype.kind in "iu" else frame
                 tifffile.imwrite(fh, stored, photometric="rgb" if frame.ndim == 3 else "minisblack")
             else:
-                fh.write(_encode(frame, dtype, fmt, kind))
+                fh.write(_encode(frame, dtype, fmt, kind, bool(info.get("lossless"))))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -196,8 +199,8 @@ def _as_integers(frame: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return np.clip(np.rint(frame), 0, top).astype(dtype)
 
 
-def _encode(frame: np.ndarray, dtype: np.dtype, fmt: str, kind: Kind) -> bytes:
-    """PNG / JPEG / WebP bytes through OpenCV (16-bit PNG; alpha where the format has it)."""
+def _encode(frame: np.ndarray, dtype: np.dtype, fmt: str, kind: Kind, lossless: bool = False) -> bytes:
+    """PNG / JPEG / WebP bytes through OpenCV (16-bit PNG; alpha where the format has it; WebP lossless if told)."""
     if kind == "image" and dtype == np.uint16 and fmt == "png":
         pixels = _as_integers(frame, dtype)
     elif kind == "image" and dtype in (np.uint8, np.uint16):
@@ -208,7 +211,8 @@ def _encode(frame: np.ndarray, dtype: np.dtype, fmt: str, kind: Kind) -> bytes:
         if fmt == "jpg":
             pixels = pixels[..., :3]
         pixels = cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR if pixels.shape[2] == 3 else cv2.COLOR_RGBA2BGRA)
-    params = {"jpg": [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY], "webp": [cv2.IMWRITE_WEBP_QUALITY, WEBP_QUALITY]}.get(fmt, [])
+    webp_quality = WEBP_LOSSLESS if lossless else WEBP_QUALITY
+    params = {"jpg": [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY], "webp": [cv2.IMWRITE_WEBP_QUALITY, webp_quality]}.get(fmt, [])
     ok, encoded = cv2.imencode(f".{fmt}", np.ascontiguousarray(pixels), params)
     if not ok:
         raise ValueError(f"OpenCV could not encode a {pixels.shape} {pixels.dtype} frame as {fmt}")

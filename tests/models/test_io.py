@@ -206,3 +206,17 @@ def test_eight_bit_formats_write_colour_and_scale_sixteen_bits(tmp_path, suffix)
     back, info = io.read_image(tmp_path / f"o{suffix}")
     assert info["dtype"] == "uint8" and back.shape == (24, 32, 3)
     assert np.abs(back - rgb / 257).max() < 10  # lossy at quality 95 (swapped channels would be ~250 off)
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_a_lossless_webp_comes_back_lossless_and_a_lossy_one_lossy(tmp_path, channels):
+    import cv2
+
+    noise = np.random.default_rng(2).integers(0, 256, (24, 32, channels), dtype=np.uint8)  # lossy coding cannot keep it
+    for name, quality in (("lossless.webp", 101), ("lossy.webp", 80)):
+        assert cv2.imwrite(str(tmp_path / name), noise, [cv2.IMWRITE_WEBP_QUALITY, quality])
+        image, info = io.read_image(tmp_path / name)
+        io.write_frame(tmp_path / f"out-{name}", image, info)
+        back, back_info = io.read_image(tmp_path / f"out-{name}")
+        assert info["lossless"] == back_info["lossless"] == (quality > 100)
+        assert np.array_equal(back, image) == (quality > 100)
