@@ -1,7 +1,7 @@
 """How well the image and video noise classifiers read noise they did not make: a seeded, varied set.
 
     python -m models.eval_noise               # writes benchmarks/results/eval_noise.{md,json}
-    python -m models.eval_noise --calibrate   # what the image classifier's network check reads on clean TRAINING images
+    python -m models.eval_noise --calibrate   # the image classifier's thresholds, read on TRAINING images
 
 Each case is a clean source with known added noise. Its TRUE sigma is the standard deviation of
 (what the classifier is given - the clean source) in 8-bit units, over the values that are not
@@ -182,37 +182,62 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def calibrate(log: Callable[[str], None] = print) -> float:
-    """The image classifier's network check (what the network removes from flat areas) on every clean
-    TRAINING image of the restorer, as an 8-bit file, colour and gray: the most it reads on content
-    that has no noise sets models.image.learned.CLEAN_CHANGE_8BIT. Printed patterns are reported
-    apart: there the classical reading is far larger (their fine hatching reads as noise), so the
-    check never decides them."""
-    from models.data.image_pairs import PRINTED_PATTERNS, clean_images
-    from models.image.noise import estimate_sigma
+def calibrate(log: Callable[[str], None] = print) -> dict[str, float]:
+    """The image classifier's thresholds, read on TRAINING images (colour and gray, 384 px, 8-bit):
+
+    - the network check (what the network removes from flat areas) on each clean image: the most it
+      reads on photos and dead leaves sets models.image.learned.CLEAN_CHANGE_8BIT (printed patterns
+      aside: there the classical reading is far larger, their fine hatching reads as noise);
+    - the check over the classical reading with white noise of sigma 20, 35 and 50 (the least), and on
+      each clean image whose classical reading exceeds 3 levels (texture and printed patterns, and
+      the Hubble deep field, which carries its own sensor noise): TEXTURE_RATIO lies between the
+      white-noise least and the textures;
+    - the balance of the finest details (models.image.noise.finest_details) under that white noise,
+      5th and 95th percentiles: WHITE_BALANCE_TOLERANCE."""
+    from models.data.image_pairs import PRINTED_PATTERNS, add_gaussian, clean_images
+    from models.image.noise import finest_details
 
     classifier = classifier_for("image").build("cpu")
     images = clean_images("train")
     patterns = len(images) - PRINTED_PATTERNS["train"]
-    most = 0.0
+    rng = np.random.default_rng(SEED)
+    clean_most, white_ratios, texture_ratios, balances = 0.0, [], [], []
     for index, image in enumerate(images):
-        pixels = np.rint(image[:384, :384] * 255).astype(np.float32)
-        for name, x in (("colour", pixels), ("gray", pixels.mean(axis=2))):
-            classical, check = estimate_sigma(x), classifier.removed_sigma(x)
+        crop = image[:384, :384]
+        for name, rgb in (("colour", crop), ("gray", np.repeat(crop.mean(axis=2, keepdims=True), 3, axis=2))):
+            def eight_bit(x: np.ndarray) -> np.ndarray:
+                pixels = np.clip(np.rint(x * 255), 0, 255).astype(np.float32)
+                return pixels if name == "colour" else pixels[..., 0]
+
+            pixels = eight_bit(rgb)
+            (classical, _), check = finest_details(pixels), classifier.removed_sigma(pixels)
             pattern = index >= patterns
-            most = most if pattern else max(most, check)
+            clean_most = clean_most if pattern else max(clean_most, check)
+            if classical > 3:
+                texture_ratios.append(check / classical)
             log(f"{'pattern' if pattern else 'image'} {index:2d} {name:6s}: classical {classical:6.2f}, network check {check:5.2f}")
-    log(f"most the network check reads on clean training photos and dead leaves: {most:.2f}")
-    return most
+            for sigma in (20, 35, 50):
+                noisy = eight_bit(add_gaussian(rgb, sigma, rng))
+                reading, balance = finest_details(noisy)
+                white_ratios.append(classifier.removed_sigma(noisy) / reading)
+                balances.append(balance)
+    summary = {"clean_check_most": clean_most, "white_noise_ratio_least": float(np.min(white_ratios)),
+               "clean_over_3_ratios": sorted(round(float(r), 2) for r in texture_ratios), "white_balance_p5": float(np.percentile(balances, 5)),
+               "white_balance_p95": float(np.percentile(balances, 95))}
+    log(f"most the network check reads on clean training photos and dead leaves: {clean_most:.2f}")
+    log(f"check / classical: white noise of sigma 20-50 at least {summary['white_noise_ratio_least']:.2f}; "
+        f"clean images reading over 3: {summary['clean_over_3_ratios']}")
+    log(f"finest-detail balance under white noise: {summary['white_balance_p5']:.3f} to {summary['white_balance_p95']:.3f} (5th to 95th percentile)")
+    return summary
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description="Noise estimation on a varied seeded set of images and clips.")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
-    parser.add_argument("--calibrate", action="store_true", help="only print the image network check on clean training images")
+    parser.add_argument("--calibrate", action="store_true", help="only print the image classifier's thresholds read on training images")
     args = parser.parse_args(argv)
     if args.calibrate:
-        return {"clean_training_most": calibrate()}
+        return calibrate()
     report = run()
     write_report(args.out, "eval_noise", report, markdown(report))
     print(markdown(report))

@@ -34,6 +34,15 @@ of a few sample tiles is noise of every spatial scale. The check wins when it is
 above twice the classical reading and above :data:`CLEAN_CHANGE_8BIT`, a little over the most the
 network removes from flat areas of clean training images (3.7 levels, ``python -m models.eval_noise
 --calibrate``; printed patterns aside, where the classical reading is the larger).
+
+The other way round, fine texture (gravel, grass, a printed pattern's hatching) fills the finest
+details, and the classical reading takes it for noise: clean grass read 10.9, a clean printed chart up
+to 44 (``high``: restored with no blend). White noise fills the horizontal, vertical and diagonal
+details alike, texture does not (:func:`models.image.noise.finest_details`' balance), so where they
+differ the network checks at every level, and where it removes less than :data:`TEXTURE_RATIO` of
+the classical reading, the estimate is their geometric mean: the truth lies between the two (the
+network keeps part of the noise in texture), and the geometric mean is the estimate whose worst
+ratio to anything in that range is smallest. Thresholds: ``python -m models.eval_noise --calibrate``.
 """
 from __future__ import annotations
 
@@ -45,7 +54,7 @@ import numpy as np
 from models import sure
 from models.archs import TrainedModel
 from models.image.chroma import CHROMA_RADIUS, join_luma_chroma, luma_noise_ratio, smooth_chroma, split_luma_chroma
-from models.image.noise import MIN_SAMPLES, clipped_rms, data_range, edge_strength, estimate_sigma, flattest_half, level_of_sigma, without_border
+from models.image.noise import MIN_SAMPLES, clipped_rms, data_range, edge_strength, finest_details, flattest_half, level_of_sigma, without_border
 from models.interface import NoiseEstimate, NoiseLevel, Progress
 from models.tiling import run_within_budget
 
@@ -54,6 +63,8 @@ NET_BYTES_PER_PIXEL = 320  # peak RSS growth of the forward pass per input pixel
 TILE_MARGIN = 96  # context on each side of a tile (px, a multiple of the network's 16-px stride; 48 left seams up to 5 of 255)
 NET_STRIDE = 16  # pixel unshuffle (2) x three 2x downsamplings
 CLEAN_CHANGE_8BIT = 5.0  # the network's removal on flat areas of clean training images peaks at 3.7 (8-bit units)
+WHITE_BALANCE_TOLERANCE = 0.05  # finest_details' balance under white noise on training images: 0.99 to 1.075 (5th to 95th percentile)
+TEXTURE_RATIO = 0.6  # the check over the classical reading on training images: >= 0.71 under white noise of sigma 20+, <= 0.49 on clean textures and patterns
 SAMPLE_TILE, SAMPLE_GRID = 192, 3  # the classifier's check runs on at most 3 x 3 tiles of 192 px (0.33 megapixels)
 SAMPLE_BORDER = 16  # tile edges lack context: left out of the reading
 SURE_LEVELS = ("low", "medium")  # levels whose result is blended with the input (module docstring)
@@ -146,12 +157,15 @@ class LearnedImageNoiseClassifier:
         self.network.setup(device)
 
     def predict(self, image: np.ndarray) -> NoiseEstimate:
-        sigma = estimate_sigma(image)
+        sigma, balance = finest_details(image)
         scale = data_range(image)
-        if level_of_sigma(sigma, scale) == "low":
+        low = level_of_sigma(sigma, scale) == "low"
+        if low or abs(balance - 1) > WHITE_BALANCE_TOLERANCE:
             removed = self.removed_sigma(image)
-            if removed > max(2 * sigma, CLEAN_CHANGE_8BIT * scale / 255):
+            if low and removed > max(2 * sigma, CLEAN_CHANGE_8BIT * scale / 255):  # correlated noise
                 sigma = removed
+            elif 0 < removed < TEXTURE_RATIO * sigma:  # texture in the finest details (0: too few usable pixels to check)
+                sigma = float(np.sqrt(sigma * removed))
         return NoiseEstimate(level=level_of_sigma(sigma, scale), sigma=sigma)
 
     def removed_sigma(self, image: np.ndarray) -> float:

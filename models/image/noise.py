@@ -43,10 +43,18 @@ def data_range(image: np.ndarray) -> float:
 def estimate_sigma(image: np.ndarray, clip_margin: float = CLIP_MARGIN_IN_SIGMAS) -> float:
     """Noise std in the image's units, pooled over channels; (H, W) or (H, W, C). ``clip_margin`` 0
     skips the second pass (video frames: the fusion and the video networks were tuned on that reading)."""
+    return finest_details(image, clip_margin)[0]
+
+
+def finest_details(image: np.ndarray, clip_margin: float = CLIP_MARGIN_IN_SIGMAS) -> tuple[float, float]:
+    """(sigma, balance): :func:`estimate_sigma`'s reading, and on the same blocks the clipped RMS of the
+    horizontal and vertical finest details over the diagonal one's. White noise puts the same energy in
+    all three (balance 0.99 to 1.075 on training images under sigma 20 to 50, 5th to 95th percentile); texture, printed patterns
+    and demosaicked or compressed noise do not, and there the diagonal reading may hold more than noise."""
     x = image if image.ndim == 3 else image[..., None]
     h, w = x.shape[0] // 2 * 2, x.shape[1] // 2 * 2
     if h == 0 or w == 0:  # a single row or column has no 2 x 2 block
-        return 0.0
+        return 0.0, 1.0
     x = x[:h, :w].astype(np.float32)
     a, b, c, d = x[0::2, 0::2], x[0::2, 1::2], x[1::2, 0::2], x[1::2, 1::2]
     diagonal = np.abs(a - b - c + d) / 2
@@ -57,12 +65,17 @@ def estimate_sigma(image: np.ndarray, clip_margin: float = CLIP_MARGIN_IN_SIGMAS
     flatness = sum(edge_strength(plane) for plane in np.moveaxis(block_mean, 2, 0))
     flatness = np.broadcast_to(flatness[..., None], diagonal.shape)
     if not unclipped.any():
-        return 0.0
-    first = clipped_rms(diagonal[flattest_half(unclipped, flatness)])
-    inside = unclipped & (block_mean > low + clip_margin * first) & (block_mean < high - clip_margin * first)
-    if clip_margin <= 0 or inside.sum() < MIN_SAMPLES:
-        return first
-    return clipped_rms(diagonal[flattest_half(inside, flatness)])
+        return 0.0, 1.0
+    used = flattest_half(unclipped, flatness)
+    sigma = clipped_rms(diagonal[used])
+    inside = unclipped & (block_mean > low + clip_margin * sigma) & (block_mean < high - clip_margin * sigma)
+    if clip_margin > 0 and inside.sum() >= MIN_SAMPLES:
+        used = flattest_half(inside, flatness)
+        sigma = clipped_rms(diagonal[used])
+    if sigma <= 0:
+        return 0.0, 1.0
+    axial = np.concatenate([np.abs(a + b - c - d)[used], np.abs(a - b + c - d)[used]]) / 2
+    return sigma, clipped_rms(axial) / sigma
 
 
 def flattest_half(usable: np.ndarray, flatness: np.ndarray) -> np.ndarray:

@@ -215,3 +215,22 @@ def test_the_image_classifier_and_every_level_share_one_loaded_network():
     networks = [restorer_for("image", level).build("cpu").net for level in ("low", "medium", "high")]
     networks.append(classifier_for("image").build("cpu").network.net)
     assert all(net is networks[0] for net in networks)
+
+
+def test_fine_texture_is_not_taken_for_noise(classifier, restorer):
+    """Gravel fills the finest diagonal details: the classical reading alone calls the clean photo
+    noisy (and the restorer then smooths it). Its horizontal and vertical details outweigh the
+    diagonal ones, which white noise never does, so the network checks, and the estimate drops
+    towards what it removes: the clean texture keeps its grain, the noisy one reads its noise."""
+    from models.image.noise import finest_details
+
+    clean = data.gravel()[:256, :256].astype(np.float32)
+    sigma, balance = finest_details(clean)
+    assert sigma > 4 and balance > 1.5
+    estimate = classifier.predict(clean)
+    assert estimate.level == "low" and estimate.sigma < 0.7 * sigma
+    assert psnr(restorer.predict(clean, estimate, no_progress), clean, 255) > 43  # 40 dB with the classical reading
+    degraded = np.rint(noisy(clean, 5, 255, seed=6))
+    assert classifier.predict(degraded).sigma == pytest.approx(5, rel=0.2)
+    white = np.rint(noisy(data.camera()[:256, :256].astype(np.float32), 25, 255, seed=7))
+    assert abs(finest_details(white)[1] - 1) < 0.05 and classifier.predict(white).sigma == finest_details(white)[0]
