@@ -120,14 +120,15 @@ def train_on_batches(module: str, argv: list[str] | None, args: argparse.Namespa
     return meta
 
 
-def start_from(net, path: Path) -> dict[str, Any] | None:
-    """Load the weights of ``path`` (same architecture) into ``net``; returns that file's training
-    record, which the new file keeps as its ``init`` (the stage before this one)."""
+def start_from(net, path: Path) -> list[dict[str, Any]]:
+    """Load the weights of ``path`` (same architecture) into ``net``; returns the training records of
+    the stages that made that file, oldest first, which the new file keeps as its ``init``."""
     from models.archs import load_weights
 
     earlier, earlier_meta = load_weights(path, "cpu")
     net.load_state_dict(earlier.state_dict())
-    return earlier_meta.get("training")
+    before = earlier_meta.get("init") or []
+    return (before if isinstance(before, list) else [before]) + [earlier_meta.get("training")]
 
 
 def train(net, evaluate: Callable, data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], args, log: Callable[[str], None]) -> dict[str, Any]:
