@@ -167,12 +167,17 @@ class Pipeline:
         alpha = None
         if data.ndim == 3 and kind == "image" and data.shape[2] == 4:  # restore the colour, keep the alpha as sent
             data, alpha = data[..., :3], data[..., 3:]
+        gray_in_colour = kind == "image" and data.ndim == 3 and bool((data == data[..., :1]).all())
+        if gray_in_colour:  # a gray picture stored as RGB (or gray + alpha, which OpenCV reads as RGBA): restored as gray, it gains no false colour
+            data = data[..., 0]
         estimate, source, chain = self._classify(kind, data, noise_level, task, scale, model, report)
         restored = data
         if chain.denoiser is not None:
             restored = self._loaded[chain.denoiser.name].predict(data, estimate, report.progress)
         if chain.after is not None:
             restored = chain.after.predict(restored, estimate, report.progress, peak=data_range(data))
+        if gray_in_colour:
+            restored = np.repeat(restored[..., None], 3, axis=2)
         if alpha is not None:
             restored = np.concatenate([restored, enlarge_alpha(alpha, chain.scale)], axis=2)
         report.progress(0.99, "writing")

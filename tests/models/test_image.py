@@ -234,3 +234,22 @@ def test_fine_texture_is_not_taken_for_noise(classifier, restorer):
     assert classifier.predict(degraded).sigma == pytest.approx(5, rel=0.2)
     white = np.rint(noisy(data.camera()[:256, :256].astype(np.float32), 25, 255, seed=7))
     assert abs(finest_details(white)[1] - 1) < 0.05 and classifier.predict(white).sigma == finest_details(white)[0]
+
+
+@pytest.mark.parametrize("mode", ["RGB", "LA"])
+def test_a_gray_picture_stored_in_colour_comes_back_gray(tmp_path, mode):
+    """Gray photos often come as RGB files, and OpenCV reads gray + alpha as RGBA: restored as
+    colour, their noise came back as colour speckles (up to 15 levels between channels)."""
+    from PIL import Image
+
+    from models.pipeline import Pipeline
+
+    gray = np.rint(noisy(data.camera()[:128, :128].astype(np.float32), 15, 255, seed=8)).astype(np.uint8)
+    planes = [gray] * 3 if mode == "RGB" else [gray, np.full_like(gray, 180)]
+    Image.fromarray(np.dstack(planes), mode).save(tmp_path / "in.png")
+    Pipeline(kinds=("image",)).restore_file(tmp_path / "in.png", [tmp_path / "out.png"])
+    out = np.asarray(Image.open(tmp_path / "out.png")).astype(np.float32)
+    assert np.array_equal(out[..., 0], out[..., 1]) and np.array_equal(out[..., 1], out[..., 2])
+    assert psnr(out[..., 0], data.camera()[:128, :128], 255) > psnr(gray, data.camera()[:128, :128], 255) + 3
+    if mode == "LA":
+        assert (out[..., 3] == 180).all()
