@@ -16,6 +16,7 @@ from PIL import Image
 
 from core.jobs import JobRecord
 from core.storage import Storage, StoredFile
+from models import metadata
 from models.formats import STACK_SUFFIXES, TIFF_SUFFIXES, stretch_to_8bit, suffix_of
 
 PREVIEW_MAX_SIDE = 2048  # larger inputs are shrunk: a preview is for looking, not measuring
@@ -35,11 +36,14 @@ def input_preview(job: JobRecord, storage: Storage, work_dir: Path) -> StoredFil
     work_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=work_dir, prefix=f"{job.id}-preview-") as tmp:
         source = storage.local_copy(job.input_key, Path(tmp))
-        frame = _first_frame(source, job)
+        frame, profile = _first_frame(source, job), None
+        if job.kind == "image" and suffix_of(source) not in STACK_SUFFIXES:  # upright and in its colours, as the result is
+            orientation, profile = metadata.read(source)
+            frame = metadata.upright(frame, orientation)
         image = Image.fromarray(frame if frame.dtype == np.uint8 else stretch_to_8bit(frame))
         image.thumbnail((PREVIEW_MAX_SIDE, PREVIEW_MAX_SIDE))
         png = Path(tmp) / "preview.png"
-        image.save(png, format="PNG")
+        image.save(png, format="PNG", icc_profile=profile)
         storage.put(key, png)
     return storage.open(key)
 

@@ -115,8 +115,10 @@ def _inspect_image(path: Path, filename: str, suffix: str, settings: Settings) -
                     shape, dtype = arr_shape, np.dtype("uint16" if sixteen else "uint8")
     except Exception as exc:  # Pillow and tifffile raise many types for corrupt files
         raise InvalidInput(400, f"not a readable {suffix[1:]} image: {_reason(exc, path, filename)}") from None
-    if len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] not in (3, 4)):
-        raise InvalidInput(400, f"image shape {list(shape)} is not accepted: send one gray or colour frame")
+    try:
+        shape = formats.picture_shape(shape)
+    except ValueError as exc:
+        raise InvalidInput(400, str(exc)) from None
     if min(shape[:2]) < MIN_SIDE:
         raise InvalidInput(400, f"image {shape[1]}x{shape[0]} is too small: at least {MIN_SIDE}x{MIN_SIDE}")
     _check_elements(shape, settings)

@@ -32,6 +32,27 @@ SAFETENSORS_SUFFIX = ".safetensors"  # how `restora models add` stores every mod
 MODEL_SUFFIXES = (SAFETENSORS_SUFFIX, ".pth", ".ckpt")
 COLOUR_CHANNELS = (3, 4)  # RGB, RGBA: an (H, W, 3|4) .npy is an image unless told otherwise
 
+
+def is_planar(shape: tuple[int, ...]) -> bool:
+    """A decoded picture stored channel by channel, (3|4, H, W), as some TIFFs are."""
+    return len(shape) == 3 and shape[0] in COLOUR_CHANNELS and shape[2] not in COLOUR_CHANNELS
+
+
+def picture_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The frame a decoded picture of ``shape`` is restored as: (H, W) gray or (H, W, 3|4) colour.
+
+    Planar channels go last, a single channel is gray, and gray + alpha becomes RGBA with three
+    equal channels (as OpenCV reads a gray + alpha PNG), so the alpha comes back too. The API's
+    upload check and the workers' reader both ask here; ValueError for any other shape.
+    """
+    if is_planar(shape):
+        shape = (*shape[1:], shape[0])
+    if len(shape) == 3 and shape[2] in (1, 2):
+        shape = shape[:2] if shape[2] == 1 else (*shape[:2], 4)
+    if len(shape) == 2 or (len(shape) == 3 and shape[2] in COLOUR_CHANNELS):
+        return tuple(shape)
+    raise ValueError(f"image shape {list(shape)} is not accepted: send one gray or colour frame")
+
 # Result formats per kind. Images come back in their own format by default (see default_format),
 # stacks as float32 .npy, videos as H.264 .mp4.
 RESULT_FORMATS: dict[str, tuple[str, ...]] = {

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import tifffile
 
-from models import formats
+from models import formats, metadata
 from models.formats import Kind, KindChoice
 
 Layout = Literal["auto", "thw", "hwt"]
@@ -120,11 +120,22 @@ def read_image(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
     else:
         raise ValueError(f"{path.name}: unsupported image type {suffix}")
     raw = _gray_or_colour(raw, path)
+    orientation, profile = (1, None) if suffix in formats.STACK_SUFFIXES else metadata.read(path)
+    raw = metadata.upright(raw, orientation)
     info = {"filename": path.name, "shape": list(raw.shape), "dtype": str(raw.dtype), "layout": None,
             "bits": raw.dtype.itemsize * 8, "channels": 1 if raw.ndim == 2 else raw.shape[2]}
+    if orientation != 1:
+        info["orientation"] = orientation
+    if profile is not None:
+        info["colour_profile"] = metadata.describe(profile)
     if suffix == ".webp":
         info["lossless"] = formats.webp_is_lossless(path.read_bytes())
     return np.ascontiguousarray(raw, dtype=np.float32), info
+
+
+def colour_profile(path: Path) -> bytes | None:
+    """The ICC profile an image file carries, for :func:`write_frame` to give its result."""
+    return None if formats.suffix_of(path) in formats.STACK_SUFFIXES else metadata.read(Path(path))[1]
 
 
 def _read_tiff(path: Path) -> np.ndarray:
@@ -132,7 +143,7 @@ def _read_tiff(path: Path) -> np.ndarray:
         raw = tifffile.imread(path, key=0)
     except Exception as exc:  # tifffile raises many types for broken files
         raise ValueError(f"{path.name}: unreadable TIFF ({exc})") from None
-    if raw.ndim == 3 and raw.shape[0] in (3, 4) and raw.shape[2] not in (3, 4):  # planar RGB(A)
+    if formats.is_planar(raw.shape):
         raw = np.moveaxis(raw, 0, 2)
     if raw.dtype.kind not in "iufb":
         raise ValueError(f"{path.name}: TIFF sample type {raw.dtype} is not supported")
@@ -150,17 +161,23 @@ def _read_encoded(path: Path) -> np.ndarray:
 
 
 def _gray_or_colour(raw: np.ndarray, path: Path) -> np.ndarray:
+    """``raw`` (channels last) as the frame :func:`models.formats.picture_shape` says it is restored as."""
     if raw.dtype == bool:
         raw = raw.astype(np.uint8) * 255
-    if raw.ndim == 2 or (raw.ndim == 3 and raw.shape[2] in formats.COLOUR_CHANNELS):
-        return raw
-    if raw.ndim == 3 and raw.shape[2] in (1, 2):  # gray; gray + alpha keeps only the gray
-        return raw[:, :, 0]
-    raise ValueError(f"{path.name}: expected a gray or colour image, got shape {raw.shape}")
+    try:
+        formats.picture_shape(raw.shape)
+    except ValueError as exc:
+        raise ValueError(f"{path.name}: {exc}") from None
+    if raw.ndim == 3 and raw.shape[2] == 1:
+        raw = raw[..., 0]
+    elif raw.ndim == 3 and raw.shape[2] == 2:  # gray + alpha: RGBA with equal channels
+        raw = raw[..., [0, 0, 0, 1]]
+    return raw
 
 
-def write_frame(path: Path, frame: np.ndarray, info: dict[str, Any], kind: Kind = "image") -> None:
-    """Write one restored frame, format by extension, atomically (temp file, then rename).
+def write_frame(path: Path, frame: np.ndarray, info: dict[str, Any], kind: Kind = "image", profile: bytes | None = None) -> None:
+    """Write one restored frame, format by extension, atomically (temp file, then rename), with the
+    input's ICC colour ``profile`` embedded when it had one (every format but ``.npy``).
 
     ``.npy`` is float32 in input units. ``.tif`` keeps 8 or 16 bits (other integers become 16 bits,
     floats a float32 TIFF); an image's ``.png`` keeps 8 or 16 bits; ``.jpg`` and ``.webp`` hold 8 bits (16-bit values are
@@ -185,9 +202,10 @@ def write_frame(path: Path, frame: np.ndarray, info: dict[str, Any], kind: Kind 
                     stored = _as_integers(frame, dtype)
                 else:  # other integers as 16 bits, floats as float32
                     stored = _as_integers(frame, np.dtype(np.uint16)) if dtype.kind in "iu" else frame
-                tifffile.imwrite(fh, stored, photometric="rgb" if frame.ndim == 3 else "minisblack")
+                tifffile.imwrite(fh, stored, photometric="rgb" if frame.ndim == 3 else "minisblack", iccprofile=profile)
             else:
-                fh.write(_encode(frame, dtype, fmt, kind, bool(info.get("lossless"))))
+                encoded = _encode(frame, dtype, fmt, kind, bool(info.get("lossless")))
+                fh.write(encoded if profile is None else metadata.embed_profile(encoded, fmt, profile, frame.shape))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -155,6 +155,53 @@ def test_jpeg_comes_back_jpeg_and_other_formats_on_request(api):
     assert api.get(f"/v1/jobs/{job['id']}/result", params={"format": "mp4"}).status_code == 422
 
 
+def test_a_phone_photo_comes_back_upright_and_in_its_colour_profile(api):
+    """A portrait JPEG stored sideways (EXIF orientation 6) with a colour profile: the result and the
+    input preview are upright and carry the profile (before: sideways and untagged, so off-colour)."""
+    from PIL import ImageCms
+
+    stored = np.clip(_smooth_rgb(96, 128, 255) + np.random.default_rng(5).normal(0, 20, (96, 128, 3)), 0, 255).astype(np.uint8)
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    photo = Image.fromarray(stored)
+    exif = photo.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to view
+    buffer = io.BytesIO()
+    photo.save(buffer, format="JPEG", quality=90, exif=exif.tobytes(), icc_profile=profile)
+    job = wait_for(api, submit(api, "portrait.jpg", buffer.getvalue())["id"])
+    assert job["status"] == "succeeded", job["error"]
+    assert job["input"]["orientation"] == 6 and job["input"]["colour_profile"] == "sRGB built-in"
+    upright = np.rot90(stored, -1)
+    for fmt in ("jpg", "png", "webp", "tiff"):
+        response = api.get(f"/v1/jobs/{job['id']}/result", params={"format": fmt})
+        with Image.open(io.BytesIO(response.content)) as image:
+            assert image.size == (96, 128) and image.getexif().get(0x0112, 1) == 1, fmt
+            assert image.info.get("icc_profile") == profile, fmt
+            assert np.abs(np.asarray(image.convert("RGB"), np.float64) - upright).mean() < 20, fmt  # upright, not only its size
+    preview = api.get(f"/v1/jobs/{job['id']}/input", params={"format": "png"})
+    with Image.open(io.BytesIO(preview.content)) as image:
+        assert image.size == (96, 128) and image.info.get("icc_profile") == profile
+
+
+@pytest.mark.parametrize("kind", ["gray_alpha_png", "planar_rgb_tiff"])
+def test_images_the_worker_reads_are_accepted_by_the_api(api, kind):
+    """Gray + alpha PNGs and planar (channel-first) RGB TIFFs were refused at upload although the worker reads them."""
+    gray = np.clip(_smooth_rgb(64, 80, 255)[..., 0] + np.random.default_rng(6).normal(0, 15, (64, 80)), 0, 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    if kind == "gray_alpha_png":
+        Image.fromarray(np.stack([gray, np.full_like(gray, 200)], axis=2), "LA").save(buffer, format="PNG")
+        name, channels = "logo.png", 4
+    else:
+        tifffile.imwrite(buffer, np.stack([gray, gray[::-1], gray[:, ::-1]]), photometric="rgb", planarconfig="separate")
+        name, channels = "scan.tif", 3
+    job = wait_for(api, submit(api, name, buffer.getvalue())["id"])
+    assert job["status"] == "succeeded", job["error"]
+    assert job["input"]["channels"] == channels and job["input"]["shape"] == [64, 80, channels]
+    restored = result_array(api, job["id"])
+    assert restored.shape == (64, 80, channels)
+    if kind == "gray_alpha_png":
+        assert np.array_equal(restored[..., 0], restored[..., 2]) and (restored[..., 3] == 200).all()
+
+
 def test_listing_and_delete(api):
     stack, _ = synthetic_stack("low", seed=4, frames=8, size=48)
     job = wait_for(api, submit(api, "s.npy", npy_bytes(stack))["id"])

@@ -143,14 +143,15 @@ def _imported_modules(path: Path) -> set[str]:
 
 def test_layering_models_stand_alone_and_the_api_shares_only_formats_and_the_contract():
     """models/ imports nothing of app/, core/, workers/ or restora/; app/ and core/ take only the
-    dependency-free ``models.formats`` (file formats) and ``models.interface`` (tasks, levels, the model contract)."""
+    dependency-free ``models.formats`` (file formats), ``models.metadata`` (orientation and colour profiles,
+    with Pillow and tifffile) and ``models.interface`` (tasks, levels, the model contract)."""
     for path in (ROOT / "models").rglob("*.py"):
         outside = {m for m in _imported_modules(path) if m.split(".")[0] in ("app", "core", "workers", "restora")}
         assert not outside, f"{path.relative_to(ROOT)} imports {sorted(outside)}"
     for package in ("app", "core"):
         for path in (ROOT / package).rglob("*.py"):
             from_models = {m for m in _imported_modules(path) if m.split(".")[0] == "models"}
-            assert from_models <= {"models.formats", "models.interface"}, f"{path.relative_to(ROOT)} imports {sorted(from_models)}"
+            assert from_models <= {"models.formats", "models.metadata", "models.interface"}, f"{path.relative_to(ROOT)} imports {sorted(from_models)}"
 
 
 def test_the_api_never_imports_torch_or_opencv():

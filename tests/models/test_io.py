@@ -220,3 +220,35 @@ def test_a_lossless_webp_comes_back_lossless_and_a_lossy_one_lossy(tmp_path, cha
         back, back_info = io.read_image(tmp_path / f"out-{name}")
         assert info["lossless"] == back_info["lossless"] == (quality > 100)
         assert np.array_equal(back, image) == (quality > 100)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_pixels_are_turned_upright_as_pillow_turns_them(tmp_path, orientation):
+    from PIL import ImageOps
+
+    stored = np.random.default_rng(orientation).integers(0, 256, (24, 40, 3), dtype=np.uint8)
+    image = Image.fromarray(stored)
+    exif = image.getexif()
+    exif[0x0112] = orientation
+    image.save(tmp_path / "p.png", exif=exif.tobytes())
+    read, info = io.read_image(tmp_path / "p.png")
+    assert np.array_equal(read, np.asarray(ImageOps.exif_transpose(Image.open(tmp_path / "p.png"))))
+    assert info.get("orientation", 1) == orientation
+
+
+@pytest.mark.parametrize(("fmt", "dtype", "channels", "lossless"), [
+    ("png", "uint8", 3, False), ("png", "uint16", 3, False), ("png", "uint8", 4, False), ("jpg", "uint8", 3, False), ("tiff", "uint16", 3, False),
+    ("webp", "uint8", 3, False), ("webp", "uint8", 4, False), ("webp", "uint8", 3, True), ("webp", "uint8", 4, True)])
+def test_the_colour_profile_is_embedded_in_every_image_format(tmp_path, fmt, dtype, channels, lossless):
+    from PIL import ImageCms
+
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes() + bytes(70_000)  # over one JPEG segment
+    top = 65535 if dtype == "uint16" else 255
+    frame = np.random.default_rng(0).integers(0, top, (24, 40, channels)).astype(np.float32)
+    io.write_frame(tmp_path / f"o.{fmt}", frame, {"dtype": dtype, "lossless": lossless}, profile=profile)
+    with Image.open(tmp_path / f"o.{fmt}") as image:
+        image.load()
+        assert image.info.get("icc_profile") == profile and image.size == (40, 24)
+    back, info = io.read_image(tmp_path / f"o.{fmt}")
+    assert back.shape == frame.shape[:2] + (3 if fmt == "jpg" else channels,) and info["dtype"] == ("uint16" if fmt in ("png", "tiff") and dtype == "uint16" else "uint8")
+    assert io.colour_profile(tmp_path / f"o.{fmt}") == profile

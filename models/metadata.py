@@ -1,0 +1,117 @@
+"""What an image file says about its pixels besides their values: the EXIF orientation and the ICC
+colour profile.
+
+A phone stores a portrait photo sideways with an orientation tag, and a camera or editor may tag
+its pixels as Display P3, Adobe RGB or ProPhoto RGB. OpenCV's unchanged read (the only one that
+keeps 16-bit colour and alpha) ignores both and OpenCV's writer keeps neither, so a result would
+come back turned on its side or with washed-out colours. So the reader turns the pixels upright
+(:func:`upright`) and the writer embeds the input's profile (:func:`embed_profile`): OpenCV has no
+option for it and Pillow cannot write 16-bit colour, so the profile goes in as the format's own
+chunk (PNG ``iCCP``, JPEG ``APP2 ICC_PROFILE``, WebP ``ICCP``; TIFF through tifffile).
+"""
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import tifffile
+from PIL import ExifTags, Image, ImageCms
+
+from models import formats
+
+TIFF_ORIENTATION_TAG, TIFF_ICC_TAG = 274, 34675
+# How to turn stored pixels upright for each EXIF orientation (2-8; 1 is upright), as Pillow's
+# ImageOps.exif_transpose does (a test compares them).
+_UPRIGHT = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.swapaxes(0, 1),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: a.swapaxes(0, 1)[::-1, ::-1],
+    8: lambda a: np.rot90(a, 1),
+}
+_JPEG_ICC_HEADER = b"ICC_PROFILE\0"
+_JPEG_ICC_CHUNK = 65535 - 2 - len(_JPEG_ICC_HEADER) - 2  # an APP2 segment's payload after its length, header and numbering
+
+
+def read(path: Path) -> tuple[int, bytes | None]:
+    """The file's EXIF orientation (1 when it has none) and its ICC profile (None when it has none).
+    Unreadable tags count as absent: they must not cost the user the pixels, which were readable."""
+    try:
+        if formats.suffix_of(path) in formats.TIFF_SUFFIXES:
+            with tifffile.TiffFile(path) as tif:
+                tags = tif.pages[0].tags
+                orientation, profile = tags.get(TIFF_ORIENTATION_TAG), tags.get(TIFF_ICC_TAG)
+                turn = int(orientation.value) if orientation else 1
+                return turn if turn in _UPRIGHT else 1, bytes(profile.value) if profile else None
+        with Image.open(path) as image:
+            orientation = int(image.getexif().get(ExifTags.Base.Orientation, 1))
+            return orientation if orientation in _UPRIGHT else 1, image.info.get("icc_profile") or None
+    except Exception:  # Pillow and tifffile raise many types for broken tags
+        return 1, None
+
+
+def upright(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """``pixels`` (H, W[, C]) as they are meant to be seen."""
+    turn = _UPRIGHT.get(orientation)
+    return pixels if turn is None else np.ascontiguousarray(turn(pixels))
+
+
+def describe(profile: bytes) -> str:
+    """The profile's own name (e.g. "Display P3"), for the job's record of what was read."""
+    try:
+        return ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(profile))).strip() or "unnamed"
+    except (ImageCms.PyCMSError, OSError):
+        return "unreadable profile (kept as sent)"
+
+
+def embed_profile(encoded: bytes, fmt: str, profile: bytes, shape: tuple[int, ...]) -> bytes:
+    """``encoded`` (PNG, JPEG or WebP bytes of a frame of ``shape``) with ``profile`` embedded."""
+    if fmt == "png":
+        return _png_with_profile(encoded, profile)
+    if fmt == "jpg":
+        return _jpeg_with_profile(encoded, profile)
+    if fmt == "webp":
+        return _webp_with_profile(encoded, profile, shape)
+    raise ValueError(f"no colour profile can be embedded in {fmt}")
+
+
+def _png_with_profile(png: bytes, profile: bytes) -> bytes:
+    """An ``iCCP`` chunk (name, compression method 0, deflated profile) right after ``IHDR``, before
+    the image data as the format asks."""
+    body = b"iCCP" + b"ICC profile\0\0" + zlib.compress(profile)
+    chunk = struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body))
+    after_header = 8 + 8 + 13 + 4  # signature, IHDR length and type, its 13 bytes, CRC
+    return png[:after_header] + chunk + png[after_header:]
+
+
+def _jpeg_with_profile(jpeg: bytes, profile: bytes) -> bytes:
+    """``APP2 ICC_PROFILE`` segments (numbered, at most 64 KiB each) after the JFIF ``APP0`` segment."""
+    pieces = [profile[i:i + _JPEG_ICC_CHUNK] for i in range(0, len(profile), _JPEG_ICC_CHUNK)]
+    segments = b"".join(b"\xff\xe2" + struct.pack(">H", 2 + len(_JPEG_ICC_HEADER) + 2 + len(piece)) + _JPEG_ICC_HEADER
+                        + bytes([number, len(pieces)]) + piece for number, piece in enumerate(pieces, start=1))
+    at = 2  # after SOI
+    if jpeg[2:4] == b"\xff\xe0":
+        at += 2 + struct.unpack(">H", jpeg[4:6])[0]
+    return jpeg[:at] + segments + jpeg[at:]
+
+
+def _webp_with_profile(webp: bytes, profile: bytes, shape: tuple[int, ...]) -> bytes:
+    """An ``ICCP`` chunk after a ``VP8X`` header whose ICC flag is set (a simple WebP gets one)."""
+    icc_flag, alpha_flag = 0x20, 0x10
+    first, rest = webp[12:16], webp[12:]
+    if first == b"VP8X":
+        header_size = 8 + 10
+        vp8x, rest = bytearray(rest[:header_size]), rest[header_size:]
+        vp8x[8] |= icc_flag
+    else:
+        flags = icc_flag | (alpha_flag if len(shape) == 3 and shape[2] == 4 else 0)
+        height, width = shape[:2]
+        vp8x = b"VP8X" + struct.pack("<I", 10) + bytes([flags, 0, 0, 0]) + (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
+    iccp = b"ICCP" + struct.pack("<I", len(profile)) + profile + (b"\0" if len(profile) % 2 else b"")
+    chunks = bytes(vp8x) + iccp + rest
+    return b"RIFF" + struct.pack("<I", 4 + len(chunks)) + b"WEBP" + chunks
