@@ -113,10 +113,11 @@ def read_image(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
             raw = raw[..., 0]
         if not (raw.ndim == 2 or (raw.ndim == 3 and raw.shape[2] in formats.COLOUR_CHANNELS)):
             raise ValueError(f"{path.name}: an image .npy is (H,W), (H,W,3) or (H,W,4), got shape {raw.shape}")
-    elif suffix in formats.TIFF_SUFFIXES:
-        raw = _read_tiff(path)
     elif suffix in formats.IMAGE_SUFFIXES:
-        raw = _read_encoded(path)
+        raw = _read_tiff(path) if suffix in formats.TIFF_SUFFIXES else _read_encoded(path)
+        problem = metadata.single_picture_problem(path, path.name)
+        if problem:
+            raise ValueError(problem)
     else:
         raise ValueError(f"{path.name}: unsupported image type {suffix}")
     raw = _gray_or_colour(raw, path)

@@ -55,6 +55,23 @@ def read(path: Path) -> tuple[int, bytes | None]:
         return 1, None
 
 
+def single_picture_problem(path: Path, name: str) -> str | None:
+    """Why the file at ``path`` (sent as ``name``) is not one picture (a multi-page TIFF, an animated PNG
+    or WebP), or None. Only the first would be read: the rest of the user's frames would be dropped."""
+    tiff = formats.suffix_of(name) in formats.TIFF_SUFFIXES
+    if tiff:
+        with tifffile.TiffFile(path) as tif:
+            frames = len(tif.series[0].pages)  # a series leaves out thumbnails and reduced-resolution copies
+    else:
+        with Image.open(path) as image:
+            frames = getattr(image, "n_frames", 1)
+    if frames == 1:
+        return None
+    held = f"{frames} pages" if tiff else f"an animation of {frames} frames"
+    return (f"{name} holds {held}; an image file must hold one picture: send a stack of frames as a .npy "
+            "(T, H, W), a clip as a video file, or one frame")
+
+
 def upright(pixels: np.ndarray, orientation: int) -> np.ndarray:
     """``pixels`` (H, W[, C]) as they are meant to be seen."""
     turn = _UPRIGHT.get(orientation)

@@ -1,9 +1,12 @@
 """Every bad input gets the contract's 4xx with a clear message, and the service stays ready."""
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from app.main import create_app
 from tests.helpers import npy_bytes
@@ -19,6 +22,17 @@ def npy_with_header(shape: tuple, descr: str = "<u2") -> bytes:
 
 
 GOOD = npy_bytes(np.zeros((4, 32, 32), np.uint16))
+
+
+def several_pictures(fmt: str) -> bytes:
+    """Four 64x80 frames in one image file (a multi-page TIFF, an animated PNG or WebP): only the first
+    would be restored, so they are refused."""
+    frames = [Image.fromarray(np.full((64, 80), 60 * i, np.uint8)) for i in range(4)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format=fmt, save_all=True, append_images=frames[1:])
+    return buffer.getvalue()
+
+
 CASES = {
     "truncated npy": ("s.npy", GOOD[: len(GOOD) // 2], 400, "truncated"),
     "pickled object npy": ("s.npy", npy_bytes(np.array([{"a": 1}, None], dtype=object), allow_pickle=True), 400, "object"),
@@ -31,6 +45,9 @@ CASES = {
     "empty upload": ("s.npy", b"", 400, "empty"),
     "unsupported type": ("notes.txt", b"hello", 415, "unsupported"),
     "tiny frame": ("s.npy", npy_bytes(np.zeros((10, 4, 4), np.uint16)), 400, "too small"),
+    "multi-page TIFF": ("frames.tif", several_pictures("TIFF"), 400, "holds 4 pages"),
+    "animated PNG": ("loop.png", several_pictures("PNG"), 400, "animation of 4 frames"),
+    "animated WebP": ("loop.webp", several_pictures("WEBP"), 400, "animation of 4 frames"),
 }
 
 

@@ -252,3 +252,14 @@ def test_the_colour_profile_is_embedded_in_every_image_format(tmp_path, fmt, dty
     back, info = io.read_image(tmp_path / f"o.{fmt}")
     assert back.shape == frame.shape[:2] + (3 if fmt == "jpg" else channels,) and info["dtype"] == ("uint16" if fmt in ("png", "tiff") and dtype == "uint16" else "uint8")
     assert io.colour_profile(tmp_path / f"o.{fmt}") == profile
+
+
+@pytest.mark.parametrize("fmt", ["TIFF", "PNG", "WEBP"])
+def test_an_image_file_with_several_pictures_is_refused_not_cut_to_its_first(tmp_path, fmt):
+    frames = [Image.fromarray(np.full((24, 40), 60 * i, np.uint8)) for i in range(3)]
+    path = tmp_path / f"loop.{fmt.lower()}"
+    frames[0].save(path, format=fmt, save_all=True, append_images=frames[1:])
+    with pytest.raises(ValueError, match="3 pages" if fmt == "TIFF" else "animation of 3 frames"):
+        io.read_image(path)
+    frames[0].save(path, format=fmt)
+    assert io.read_image(path)[0].shape[:2] == (24, 40)  # one picture is read
