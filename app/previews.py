@@ -17,7 +17,7 @@ from PIL import Image
 from core.jobs import JobRecord
 from core.storage import Storage, StoredFile
 from models import metadata
-from models.formats import STACK_SUFFIXES, TIFF_SUFFIXES, stretch_to_8bit, suffix_of
+from models.formats import STACK_SUFFIXES, TIFF_SUFFIXES, is_planar, stretch_to_8bit, suffix_of
 
 PREVIEW_MAX_SIDE = 2048  # larger inputs are shrunk: a preview is for looking, not measuring
 
@@ -57,7 +57,10 @@ def _first_frame(path: Path, job: JobRecord) -> np.ndarray:
         frames_last = job.input.get("layout") == "hwt" or (job.input.get("layout") != "thw" and array.shape[2] < array.shape[0])
         return np.asarray(array[:, :, 0] if frames_last else array[0])
     if suffix in TIFF_SUFFIXES:
-        return np.squeeze(tifffile.imread(path, key=0))
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages[0]
+            pixels = metadata.tiff_as_seen(page.asarray(), page)
+        return np.squeeze(np.moveaxis(pixels, 0, -1) if is_planar(pixels.shape) else pixels)
     if job.kind == "video":
         with av.open(str(path)) as container:
             return next(container.decode(video=0)).to_ndarray(format="rgb24")

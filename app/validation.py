@@ -113,7 +113,7 @@ def _inspect_image(path: Path, filename: str, suffix: str, settings: Settings) -
                     with path.open("rb") as f:
                         sixteen = im2.mode.startswith("I;16") or formats.png_bit_depth(f.read(32)) == 16
                     shape, dtype = arr_shape, np.dtype("uint16" if sixteen else "uint8")
-        problem = metadata.single_picture_problem(path, filename)
+        problem = metadata.picture_problem(path, filename)
     except Exception as exc:  # Pillow and tifffile raise many types for corrupt files
         raise InvalidInput(400, f"not a readable {suffix[1:]} image: {_reason(exc, path, filename)}") from None
     if problem:

@@ -115,7 +115,7 @@ def read_image(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
             raise ValueError(f"{path.name}: an image .npy is (H,W), (H,W,3) or (H,W,4), got shape {raw.shape}")
     elif suffix in formats.IMAGE_SUFFIXES:
         raw = _read_tiff(path) if suffix in formats.TIFF_SUFFIXES else _read_encoded(path)
-        problem = metadata.single_picture_problem(path, path.name)
+        problem = metadata.picture_problem(path, path.name)
         if problem:
             raise ValueError(problem)
     else:
@@ -141,7 +141,9 @@ def colour_profile(path: Path) -> bytes | None:
 
 def _read_tiff(path: Path) -> np.ndarray:
     try:
-        raw = tifffile.imread(path, key=0)
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages[0]
+            raw = metadata.tiff_as_seen(page.asarray(), page)
     except Exception as exc:  # tifffile raises many types for broken files
         raise ValueError(f"{path.name}: unreadable TIFF ({exc})") from None
     if formats.is_planar(raw.shape):

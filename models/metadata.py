@@ -23,6 +23,10 @@ from PIL import ExifTags, Image, ImageCms
 from models import formats
 
 TIFF_ORIENTATION_TAG, TIFF_ICC_TAG = 274, 34675
+# TIFF colour models read as gray or RGB levels (and YCbCr when JPEG-compressed: it decodes to RGB);
+# CMYK, Lab, YCbCr samples, camera raw (CFA) and the rest are refused rather than taken for RGB.
+TIFF_PHOTOMETRICS_READ = (tifffile.PHOTOMETRIC.MINISBLACK, tifffile.PHOTOMETRIC.MINISWHITE, tifffile.PHOTOMETRIC.RGB,
+                          tifffile.PHOTOMETRIC.PALETTE)
 # How to turn stored pixels upright for each EXIF orientation (2-8; 1 is upright), as Pillow's
 # ImageOps.exif_transpose does (a test compares them).
 _UPRIGHT = {
@@ -55,13 +59,21 @@ def read(path: Path) -> tuple[int, bytes | None]:
         return 1, None
 
 
-def single_picture_problem(path: Path, name: str) -> str | None:
-    """Why the file at ``path`` (sent as ``name``) is not one picture (a multi-page TIFF, an animated PNG
-    or WebP), or None. Only the first would be read: the rest of the user's frames would be dropped."""
+def picture_problem(path: Path, name: str) -> str | None:
+    """Why the file at ``path`` (sent as ``name``) cannot be restored as one picture, or None: it holds
+    several (a multi-page TIFF, an animated PNG or WebP: only the first would be read, the rest dropped
+    without a word), or it is a TIFF in a colour model whose values are not gray or RGB levels."""
     tiff = formats.suffix_of(name) in formats.TIFF_SUFFIXES
     if tiff:
         with tifffile.TiffFile(path) as tif:
             frames = len(tif.series[0].pages)  # a series leaves out thumbnails and reduced-resolution copies
+            page = tif.pages[0]
+            photometric, floating = page.photometric, np.dtype(page.dtype).kind == "f"
+            decoded_to_rgb = photometric == tifffile.PHOTOMETRIC.YCBCR and page.compression == tifffile.COMPRESSION.JPEG
+        if not (photometric in TIFF_PHOTOMETRICS_READ or decoded_to_rgb) or (photometric == tifffile.PHOTOMETRIC.MINISWHITE and floating):
+            model = {"SEPARATED": "CMYK", "MINISWHITE": "white-is-zero gray"}.get(photometric.name, photometric.name)
+            return (f"{name} is a {model} TIFF{' of floats' if floating else ''}; Restora reads gray, RGB and palette "
+                    "TIFFs: save it as gray or RGB")
     else:
         with Image.open(path) as image:
             frames = getattr(image, "n_frames", 1)
@@ -70,6 +82,21 @@ def single_picture_problem(path: Path, name: str) -> str | None:
     held = f"{frames} pages" if tiff else f"an animation of {frames} frames"
     return (f"{name} holds {held}; an image file must hold one picture: send a stack of frames as a .npy "
             "(T, H, W), a clip as a video file, or one frame")
+
+
+def tiff_as_seen(raw: np.ndarray, page: tifffile.TiffPage) -> np.ndarray:
+    """A TIFF page's samples as the gray or RGB levels they show: white-is-zero gray inverted, palette
+    indices looked up (8-bit colour when the palette is 8-bit at heart, as Pillow writes it)."""
+    if page.photometric == tifffile.PHOTOMETRIC.MINISWHITE:
+        return ~raw if raw.dtype == bool else (2 ** page.bitspersample - 1) - raw
+    if page.photometric == tifffile.PHOTOMETRIC.PALETTE:
+        colormap = page.colormap
+        for step in (256, 257):  # 8-bit levels stored as v * 256 (Pillow) or v * 257
+            if (colormap % step == 0).all():
+                colormap = (colormap // step).astype(np.uint8)
+                break
+        return np.moveaxis(colormap[:, raw], 0, -1)
+    return raw
 
 
 def upright(pixels: np.ndarray, orientation: int) -> np.ndarray:

@@ -24,6 +24,13 @@ def npy_with_header(shape: tuple, descr: str = "<u2") -> bytes:
 GOOD = npy_bytes(np.zeros((4, 32, 32), np.uint16))
 
 
+def cmyk_tiff() -> bytes:
+    """A print-ready CMYK TIFF: its four planes are not RGBA, so it is refused rather than misread."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((64, 80, 3), 90, np.uint8)).convert("CMYK").save(buffer, format="TIFF")
+    return buffer.getvalue()
+
+
 def several_pictures(fmt: str) -> bytes:
     """Four 64x80 frames in one image file (a multi-page TIFF, an animated PNG or WebP): only the first
     would be restored, so they are refused."""
@@ -48,6 +55,7 @@ CASES = {
     "multi-page TIFF": ("frames.tif", several_pictures("TIFF"), 400, "holds 4 pages"),
     "animated PNG": ("loop.png", several_pictures("PNG"), 400, "animation of 4 frames"),
     "animated WebP": ("loop.webp", several_pictures("WEBP"), 400, "animation of 4 frames"),
+    "CMYK TIFF": ("print.tif", cmyk_tiff(), 400, "CMYK TIFF"),
 }
 
 

@@ -182,22 +182,31 @@ def test_a_phone_photo_comes_back_upright_and_in_its_colour_profile(api):
         assert image.size == (96, 128) and image.info.get("icc_profile") == profile
 
 
-@pytest.mark.parametrize("kind", ["gray_alpha_png", "planar_rgb_tiff"])
+@pytest.mark.parametrize("kind", ["gray_alpha_png", "planar_rgb_tiff", "white_is_zero_tiff"])
 def test_images_the_worker_reads_are_accepted_by_the_api(api, kind):
-    """Gray + alpha PNGs and planar (channel-first) RGB TIFFs were refused at upload although the worker reads them."""
+    """Gray + alpha PNGs and planar (channel-first) RGB TIFFs were refused at upload although the worker
+    reads them; a white-is-zero TIFF (scanned documents) came back inverted."""
     gray = np.clip(_smooth_rgb(64, 80, 255)[..., 0] + np.random.default_rng(6).normal(0, 15, (64, 80)), 0, 255).astype(np.uint8)
     buffer = io.BytesIO()
     if kind == "gray_alpha_png":
         Image.fromarray(np.stack([gray, np.full_like(gray, 200)], axis=2), "LA").save(buffer, format="PNG")
         name, channels = "logo.png", 4
-    else:
+    elif kind == "planar_rgb_tiff":
         tifffile.imwrite(buffer, np.stack([gray, gray[::-1], gray[:, ::-1]]), photometric="rgb", planarconfig="separate")
         name, channels = "scan.tif", 3
+    else:
+        tifffile.imwrite(buffer, 255 - gray, photometric="miniswhite")  # stored inverted, looks like ``gray``
+        name, channels = "document.tif", 1
     job = wait_for(api, submit(api, name, buffer.getvalue())["id"])
     assert job["status"] == "succeeded", job["error"]
-    assert job["input"]["channels"] == channels and job["input"]["shape"] == [64, 80, channels]
+    assert job["input"]["channels"] == channels and job["input"]["shape"] == ([64, 80] if channels == 1 else [64, 80, channels])
     restored = result_array(api, job["id"])
-    assert restored.shape == (64, 80, channels)
+    assert restored.shape == ((64, 80) if channels == 1 else (64, 80, channels))
+    preview = Image.open(io.BytesIO(api.get(f"/v1/jobs/{job['id']}/input", params={"format": "png"}).content))
+    looks = np.asarray(preview.convert("RGB" if channels == 3 else "L"), np.float64)
+    assert np.abs(looks - (np.stack([gray, gray[::-1], gray[:, ::-1]], axis=2) if channels == 3 else gray)).mean() < 1  # as it looks
+    if kind == "white_is_zero_tiff":
+        assert np.abs(restored - gray).mean() < 15  # restored as it looks: inverted would be ~100 off
     if kind == "gray_alpha_png":
         assert np.array_equal(restored[..., 0], restored[..., 2]) and (restored[..., 3] == 200).all()
 

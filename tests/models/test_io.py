@@ -263,3 +263,27 @@ def test_an_image_file_with_several_pictures_is_refused_not_cut_to_its_first(tmp
         io.read_image(path)
     frames[0].save(path, format=fmt)
     assert io.read_image(path)[0].shape[:2] == (24, 40)  # one picture is read
+
+
+@pytest.mark.parametrize("mode", ["P", "1", "white-is-zero"])
+def test_palette_and_white_is_zero_tiffs_are_read_as_they_look(tmp_path, mode):
+    """Palette TIFFs were read as their indices and white-is-zero ones (scanned documents) inverted."""
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (24, 40, 3), dtype=np.uint8)
+    path = tmp_path / "scan.tif"
+    if mode == "white-is-zero":
+        tifffile.imwrite(path, rgb[..., 0], photometric="miniswhite")
+        expected = 255 - rgb[..., 0]
+    else:
+        image = Image.fromarray(rgb).convert(mode)
+        image.save(path)
+        expected = np.asarray(image.convert("RGB" if mode == "P" else "L"))
+    read, _ = io.read_image(path)
+    assert np.array_equal(read, expected)
+
+
+@pytest.mark.parametrize(("mode", "says"), [("CMYK", "CMYK TIFF"), ("YCbCr", "YCBCR TIFF"), ("LAB", "CIELAB TIFF")])
+def test_tiffs_in_other_colour_models_are_refused_not_taken_for_rgb(tmp_path, mode, says):
+    Image.fromarray(np.zeros((24, 40, 3), np.uint8)).convert(mode).save(tmp_path / "print.tif")
+    with pytest.raises(ValueError, match=says):
+        io.read_image(tmp_path / "print.tif")
