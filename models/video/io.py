@@ -60,6 +60,7 @@ class SourceVideo:
     color_primaries: int
     color_trc: int
     bits: int = 8  # bits per component of the decoded picture
+    sample_aspect_ratio: Fraction | None = None  # a pixel's width over its height (DV and DVD clips: not 1); None if unknown
 
     @property
     def deep(self) -> bool:
@@ -101,6 +102,7 @@ class VideoReader:
                 color_primaries=first.color_primaries,
                 color_trc=first.color_trc,
                 bits=first.format.components[0].bits,
+                sample_aspect_ratio=stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio or None,
             )
             self.info = {
                 "filename": self.path.name,
@@ -324,6 +326,8 @@ class _Output:
             stream = self.container.add_stream("ffv1", rate=source.rate, options={"level": "3", "slicecrc": "1", "threads": str(thread_limit())})
             stream.pix_fmt = "gbrp16le" if source.deep else "bgr0"
         stream.width, stream.height = width, height
+        if source.sample_aspect_ratio:  # else an anamorphic clip would play squeezed or stretched
+            stream.codec_context.sample_aspect_ratio = source.sample_aspect_ratio
         stream.time_base = source.time_base
         stream.codec_context.time_base = source.time_base
         if source.rotation:

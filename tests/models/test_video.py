@@ -97,6 +97,24 @@ def test_variable_frame_rate_rotation_and_pcm_audio_survive(tmp_path):
             assert container.streams.audio[0].codec_context.name == ("aac" if path.suffix == ".mp4" else "pcm_s16le")
 
 
+def test_an_anamorphic_clip_keeps_its_pixel_shape(tmp_path):
+    """A PAL DV / DVD-style clip stores wide pixels (sample aspect ratio 16:15 here); an MP4 result
+    without it played squeezed to 4:3 (the Matroska result cannot carry it through PyAV yet)."""
+    src = tmp_path / "dv.mp4"
+    with av.open(str(src), "w") as container:
+        video = container.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 96, 64, "yuv420p"
+        video.codec_context.sample_aspect_ratio = Fraction(16, 15)
+        for i in range(6):
+            frame = av.VideoFrame.from_ndarray(np.random.default_rng(i).integers(0, 256, (64, 96, 3), dtype=np.uint8), format="rgb24")
+            frame.pts = i
+            container.mux(video.encode(frame.reformat(format="yuv420p")))
+        container.mux(video.encode(None))
+    restore(src, [tmp_path / "out.mp4"])
+    with av.open(str(tmp_path / "out.mp4")) as container:
+        assert container.streams.video[0].sample_aspect_ratio == Fraction(16, 15)
+
+
 def test_gray_input_gives_gray_frames_and_restores(tmp_path):
     src = tmp_path / "gray.mkv"
     make_clip(src, np.random.default_rng(2), sigma=15, frames=10, width=96, height=64, color=False)
