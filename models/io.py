@@ -194,6 +194,8 @@ def write_frame(path: Path, frame: np.ndarray, info: dict[str, Any], kind: Kind 
         raise ValueError(f"{path.name}: cannot write {kind} results as {formats.suffix_of(path) or '(none)'}; use {allowed}")
     frame = np.asarray(frame, dtype=np.float32)
     dtype = np.dtype(info.get("dtype", "float32"))
+    if profile is not None and not metadata.profile_fits(profile, colour=frame.ndim == 3 or fmt == "webp"):  # WebP is always colour
+        profile = None
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     os.close(fd)
     try:

@@ -76,7 +76,9 @@ def picture_problem(path: Path, name: str) -> str | None:
                     "TIFFs: save it as gray or RGB")
     else:
         with Image.open(path) as image:
-            frames = getattr(image, "n_frames", 1)
+            frames, mode = getattr(image, "n_frames", 1), image.mode
+        if mode == "CMYK":
+            return f"{name} is a CMYK image; Restora reads gray and RGB ones: save it as RGB"
     if frames == 1:
         return None
     held = f"{frames} pages" if tiff else f"an animation of {frames} frames"
@@ -111,6 +113,12 @@ def describe(profile: bytes) -> str:
         return ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(profile))).strip() or "unnamed"
     except (ImageCms.PyCMSError, OSError):
         return "unreadable profile (kept as sent)"
+
+
+def profile_fits(profile: bytes, colour: bool) -> bool:
+    """Whether an ICC profile describes the result's samples (its header names their colour space at
+    bytes 16-19): an RGB profile for colour, a gray one for gray; any other would mislead a viewer."""
+    return profile[16:20] == (b"RGB " if colour else b"GRAY")
 
 
 def embed_profile(encoded: bytes, fmt: str, profile: bytes, shape: tuple[int, ...]) -> bytes:

@@ -282,8 +282,19 @@ def test_palette_and_white_is_zero_tiffs_are_read_as_they_look(tmp_path, mode):
     assert np.array_equal(read, expected)
 
 
-@pytest.mark.parametrize(("mode", "says"), [("CMYK", "CMYK TIFF"), ("YCbCr", "YCBCR TIFF"), ("LAB", "CIELAB TIFF")])
-def test_tiffs_in_other_colour_models_are_refused_not_taken_for_rgb(tmp_path, mode, says):
-    Image.fromarray(np.zeros((24, 40, 3), np.uint8)).convert(mode).save(tmp_path / "print.tif")
+@pytest.mark.parametrize(("name", "mode", "says"), [("print.tif", "CMYK", "CMYK TIFF"), ("print.tif", "YCbCr", "YCBCR TIFF"),
+                                             ("print.tif", "LAB", "CIELAB TIFF"), ("print.jpg", "CMYK", "CMYK image")])
+def test_other_colour_models_are_refused_not_taken_for_rgb(tmp_path, name, mode, says):
+    Image.fromarray(np.zeros((24, 40, 3), np.uint8)).convert(mode).save(tmp_path / name)
     with pytest.raises(ValueError, match=says):
-        io.read_image(tmp_path / "print.tif")
+        io.read_image(tmp_path / name)
+
+
+def test_a_profile_for_other_samples_is_not_embedded(tmp_path):
+    """A gray result gets no RGB profile (nor a colour one a gray profile): a viewer would misread it."""
+    from PIL import ImageCms
+
+    rgb_profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    io.write_frame(tmp_path / "gray.png", np.full((24, 40), 90, np.float32), {"dtype": "uint8"}, profile=rgb_profile)
+    io.write_frame(tmp_path / "rgb.png", np.full((24, 40, 3), 90, np.float32), {"dtype": "uint8"}, profile=rgb_profile)
+    assert io.colour_profile(tmp_path / "gray.png") is None and io.colour_profile(tmp_path / "rgb.png") == rgb_profile
