@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from core.jobs import JobRecord, Kind, Status
 from core.queues import lane_of, queue_position
+from models.formats import unsupported_type
 
 
 class NoiseRecheckOut(BaseModel):
@@ -156,7 +157,7 @@ ERROR_EXAMPLES = {
     409: "job is running; the result exists only once it succeeded",
     410: "the result expired at 2026-11-23T10:00:00+00:00 and was deleted",
     413: "upload exceeds the limit of 2048 MB",
-    415: "unsupported file type '.bmp'; accepted: .avi, .jpeg, .jpg, .mkv, .mov, .mp4, .npy, .png, .tif, .tiff, .webm, .webp",
+    415: unsupported_type("scan.bmp"),
     422: "invalid noise_level: Input should be 'auto', 'low', 'medium' or 'high'",
     429: "the queue is full (1000 jobs waiting); retry later",
     503: "the job queue is unavailable; retry shortly",

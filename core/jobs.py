@@ -96,7 +96,8 @@ class JobRecord(BaseModel):
         """The result formats this job makes, the default first."""
         made = produced_formats(self.kind, self.options.formats)
         first = default_format(self.kind, self.input.get("filename", ""))
-        return (first, *[f for f in made if f != first]) if first in made else made
+        own = first in made or self.kind == "image"  # an image always gets its own format (HEIC, AVIF: not made by default)
+        return (first, *[f for f in made if f != first]) if own else made
 
     @property
     def expired(self) -> bool:

@@ -13,7 +13,8 @@ KindChoice = Literal["auto", "stack", "video", "image"]
 
 STACK_SUFFIXES = (".npy",)
 TIFF_SUFFIXES = (".tif", ".tiff")  # read with tifffile; the other image formats with OpenCV / Pillow
-IMAGE_SUFFIXES = (".png", *TIFF_SUFFIXES, ".jpg", ".jpeg", ".webp")
+HEIF_SUFFIXES = (".heic", ".heif")  # phones' photos (read and written with pillow-heif); AVIF with Pillow's own plugin
+IMAGE_SUFFIXES = (".png", *TIFF_SUFFIXES, ".jpg", ".jpeg", ".webp", *HEIF_SUFFIXES, ".avif")
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm")
 INPUT_SUFFIXES = STACK_SUFFIXES + IMAGE_SUFFIXES + VIDEO_SUFFIXES
 # How every video is opened (the API's probe and the workers' decoder alike): local files only, by
@@ -57,21 +58,24 @@ def picture_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
 # stacks as float32 .npy, videos as H.264 .mp4.
 RESULT_FORMATS: dict[str, tuple[str, ...]] = {
     "stack": ("npy", "tiff", "png"),
-    "image": ("png", "tiff", "jpg", "webp", "npy"),
+    "image": ("png", "tiff", "jpg", "webp", "npy", "heic", "avif"),
     "video": ("mp4", "mkv"),
 }
 MEDIA_TYPES = {"npy": "application/octet-stream", "tiff": "image/tiff", "png": "image/png", "jpg": "image/jpeg",
-               "webp": "image/webp", "mp4": "video/mp4", "mkv": "video/x-matroska"}
+               "webp": "image/webp", "heic": "image/heic", "avif": "image/avif", "mp4": "video/mp4", "mkv": "video/x-matroska"}
 # The media type of an uploaded file, by its suffix (fixed here: the system's mime tables vary).
 INPUT_MEDIA_TYPES = {".npy": "application/octet-stream", ".png": "image/png", ".tif": "image/tiff", ".tiff": "image/tiff",
-                     ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp", ".mp4": "video/mp4",
+                     ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp", ".heic": "image/heic", ".heif": "image/heif",
+                     ".avif": "image/avif", ".mp4": "video/mp4",
                      ".mkv": "video/x-matroska", ".mov": "video/quicktime", ".avi": "video/x-msvideo", ".webm": "video/webm"}
 VIDEO_MUXERS = {"mp4": "mp4", "mkv": "matroska"}  # video result format -> FFmpeg muxer
 _FORMAT_OF_SUFFIX = {".npy": "npy", ".tif": "tiff", ".tiff": "tiff", ".png": "png", ".jpg": "jpg", ".jpeg": "jpg",
-                     ".webp": "webp", ".mp4": "mp4", ".mkv": "mkv"}
-# What a job produces unless its ``formats`` field asks otherwise: every format for stacks and
-# images (cheap), only H.264 for video (a lossless FFV1 copy is many times larger; on request).
-DEFAULT_PRODUCED: dict[str, tuple[str, ...]] = {"stack": RESULT_FORMATS["stack"], "image": RESULT_FORMATS["image"], "video": ("mp4",)}
+                     ".webp": "webp", ".heic": "heic", ".heif": "heic", ".avif": "avif", ".mp4": "mp4", ".mkv": "mkv"}
+# What a job produces unless its ``formats`` field asks otherwise: every format for stacks, the
+# cheap ones for images (and always their own: HEIC and AVIF take seconds to encode, so only for
+# HEIC and AVIF inputs), only H.264 for video (a lossless FFV1 copy is many times larger; on request).
+DEFAULT_PRODUCED: dict[str, tuple[str, ...]] = {"stack": RESULT_FORMATS["stack"], "image": ("png", "tiff", "jpg", "webp", "npy"),
+                                                "video": ("mp4",)}
 # PNG signature (8 bytes), IHDR length and type (8), width and height (8), then bit depth and colour type.
 _PNG_BIT_DEPTH_OFFSET = 24
 

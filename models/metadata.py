@@ -17,10 +17,13 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import pillow_heif
 import tifffile
 from PIL import ExifTags, Image, ImageCms
 
 from models import formats
+
+pillow_heif.register_heif_opener()  # Pillow opens HEIC wherever pictures are checked or read (API, previews, workers)
 
 TIFF_ORIENTATION_TAG, TIFF_ICC_TAG = 274, 34675
 # TIFF colour models read as gray or RGB levels (and YCbCr when JPEG-compressed: it decodes to RGB);

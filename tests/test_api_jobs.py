@@ -182,6 +182,32 @@ def test_a_phone_photo_comes_back_upright_and_in_its_colour_profile(api):
         assert image.size == (96, 128) and image.info.get("icc_profile") == profile
 
 
+def test_a_heic_photo_comes_back_heic_and_only_heic_inputs_pay_for_it(api):
+    """An iPhone-style HEIC is accepted, restored and comes back HEIC by default (with its preview); the
+    slow HEIC and AVIF encoders run only for inputs of their own format."""
+    import pillow_heif
+
+    noisy = np.clip(_smooth_rgb(96, 128, 255) + np.random.default_rng(7).normal(0, 20, (96, 128, 3)), 0, 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    pillow_heif.from_bytes(mode="RGB", size=(128, 96), data=noisy.tobytes()).save(buffer, quality=95)
+    job = wait_for(api, submit(api, "IMG_0001.HEIC", buffer.getvalue())["id"])
+    assert job["status"] == "succeeded", job["error"]
+    assert job["formats"][0] == "heic" and "avif" not in job["formats"]
+    response = api.get(f"/v1/jobs/{job['id']}/result")
+    assert response.headers["content-type"] == "image/heic"
+    restored = np.asarray(pillow_heif.open_heif(io.BytesIO(response.content)))
+    assert psnr(restored, _smooth_rgb(96, 128, 255), 255) > psnr(noisy, _smooth_rgb(96, 128, 255), 255) + 3.0
+    assert api.get(f"/v1/jobs/{job['id']}/input", params={"format": "png"}).status_code == 200
+    png_job = submit(api, "photo.png", _png_bytes(noisy))
+    assert "heic" not in png_job["formats"] and "avif" not in png_job["formats"]
+
+
+def _png_bytes(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 @pytest.mark.parametrize("kind", ["gray_alpha_png", "planar_rgb_tiff", "white_is_zero_tiff"])
 def test_images_the_worker_reads_are_accepted_by_the_api(api, kind):
     """Gray + alpha PNGs and planar (channel-first) RGB TIFFs were refused at upload although the worker

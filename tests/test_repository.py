@@ -154,6 +154,14 @@ def test_layering_models_stand_alone_and_the_api_shares_only_formats_and_the_con
             assert from_models <= {"models.formats", "models.metadata", "models.interface"}, f"{path.relative_to(ROOT)} imports {sorted(from_models)}"
 
 
+def test_the_web_page_offers_every_accepted_file_type():
+    """The page's file picker lists exactly what the API takes (models.formats owns the list)."""
+    from models.formats import INPUT_SUFFIXES
+
+    accept = re.search(r'<input type="file" id="file" accept="([^"]+)"', (ROOT / "app" / "static" / "index.html").read_text()).group(1)
+    assert sorted(accept.split(",")) == sorted(INPUT_SUFFIXES)
+
+
 def test_the_api_never_imports_torch_or_opencv():
     import os
     import subprocess

@@ -135,7 +135,7 @@ def follow_job(job: JobDep, settings: SettingsDep, client: RedisDep) -> EventSou
     responses={200: {"description": "The result file", "content": RESULT_EXAMPLES}, **error_responses(401, 404, 409, 410, 422, 503)},
 )
 def get_result(job: JobDep, storage: StorageDep,
-               format: Annotated[str | None, Query(description="stack: npy/tiff/png; image: png/tiff/jpg/webp/npy (default: its own); video: mp4/mkv")] = None):
+               format: Annotated[str | None, Query(description="stack: npy/tiff/png; image: png/tiff/jpg/webp/npy, and heic/avif for HEIC/AVIF input (default: its own); video: mp4/mkv")] = None):
     """The result file; 409 until the job succeeded, 410 once it expired."""
     fmt = format or job.formats[0]
     if fmt not in job.formats:

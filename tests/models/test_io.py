@@ -298,3 +298,31 @@ def test_a_profile_for_other_samples_is_not_embedded(tmp_path):
     io.write_frame(tmp_path / "gray.png", np.full((24, 40), 90, np.float32), {"dtype": "uint8"}, profile=rgb_profile)
     io.write_frame(tmp_path / "rgb.png", np.full((24, 40, 3), 90, np.float32), {"dtype": "uint8"}, profile=rgb_profile)
     assert io.colour_profile(tmp_path / "gray.png") is None and io.colour_profile(tmp_path / "rgb.png") == rgb_profile
+
+
+@pytest.mark.parametrize(("name", "channels", "deep"), [("phone.heic", 3, False), ("hdr.heic", 3, True), ("gray.heif", 1, False),
+                                                       ("sticker.heic", 4, False), ("photo.avif", 3, False)])
+def test_heic_and_avif_photos_come_back_as_they_were_sent(tmp_path, name, channels, deep):
+    """Phones' HEIC (8 and 10 bits, gray, alpha) and AVIF: read with depth, channels and colour profile,
+    written back in their own format with them (lossy, as the formats are)."""
+    import pillow_heif
+    from PIL import ImageCms
+
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes() if channels > 1 else None
+    y, x = np.mgrid[0:48, 0:64]
+    smooth = 0.5 + 0.35 * np.sin(x / 9.0) * np.cos(y / 13.0)
+    planes = [smooth, smooth[::-1], smooth[:, ::-1], np.full_like(smooth, 0.8)][:channels]
+    top = 65535 if deep else 255
+    pixels = np.rint(np.stack(planes, axis=2)[..., :channels].squeeze() * top).astype(np.uint16 if deep else np.uint8)
+    if name.endswith(".avif"):
+        Image.fromarray(pixels).save(tmp_path / name, quality=95, icc_profile=profile)
+    else:
+        mode = {1: "L", 3: "RGB", 4: "RGBA"}[channels] + (";16" if deep else "")
+        pillow_heif.from_bytes(mode=mode, size=(64, 48), data=pixels.tobytes()).save(tmp_path / name, quality=95, icc_profile=profile)
+    image, info = io.read_image(tmp_path / name)
+    assert (info["dtype"], info["channels"], info.get("colour_profile")) == ("uint16" if deep else "uint8", channels, "sRGB built-in" if profile else None)
+    out = tmp_path / f"out.{name.rsplit('.', 1)[1]}"
+    io.write_frame(out, image, info, profile=io.colour_profile(tmp_path / name))
+    back, back_info = io.read_image(out)
+    assert (back_info["dtype"], back.shape, io.colour_profile(out)) == (info["dtype"], image.shape, profile)
+    assert np.abs(back - image).mean() < 0.02 * top
