@@ -124,7 +124,10 @@ def read_image(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
     elif suffix in formats.IMAGE_SUFFIXES:
         read = _read_tiff if suffix in formats.TIFF_SUFFIXES else _read_heif_or_avif if suffix in HEIF_OR_AVIF else _read_encoded
         raw = read(path)
-        problem = metadata.picture_problem(path, path.name)
+        try:
+            problem = metadata.picture_problem(path, path.name)
+        except Exception as exc:  # its header readers raise many types for broken files
+            raise ValueError(f"{path.name}: unreadable {suffix[1:]} image ({exc})") from None
         if problem:
             raise ValueError(problem)
     else:
@@ -176,7 +179,8 @@ def _read_heif_or_avif(path: Path) -> np.ndarray:
 
 def _read_encoded(path: Path) -> np.ndarray:
     """PNG, JPEG, WebP through OpenCV, which keeps 16 bits per channel (Pillow cuts 16-bit colour to 8)."""
-    raw = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED)
+    data = np.fromfile(path, np.uint8)
+    raw = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if raw is None:
         raise ValueError(f"{path.name}: unreadable {formats.suffix_of(path)[1:]} image")
     if raw.ndim == 3 and raw.shape[2] >= 3:

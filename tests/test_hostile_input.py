@@ -104,7 +104,7 @@ def valid_inputs() -> dict[str, bytes]:
     rng = np.random.default_rng(0)
     gray = rng.integers(0, 255, (24, 24), dtype=np.uint8)
     files = {".npy": npy_bytes(rng.integers(0, 4095, (3, 16, 16), dtype=np.uint16))}
-    for suffix, fmt in ((".png", "PNG"), (".jpg", "JPEG")):
+    for suffix, fmt in ((".png", "PNG"), (".jpg", "JPEG"), (".webp", "WEBP"), (".heic", "HEIF"), (".avif", "AVIF")):
         buffer = io.BytesIO()
         Image.fromarray(gray).save(buffer, format=fmt)
         files[suffix] = buffer.getvalue()

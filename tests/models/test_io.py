@@ -326,3 +326,13 @@ def test_heic_and_avif_photos_come_back_as_they_were_sent(tmp_path, name, channe
     back, back_info = io.read_image(out)
     assert (back_info["dtype"], back.shape, io.colour_profile(out)) == (info["dtype"], image.shape, profile)
     assert np.abs(back - image).mean() < 0.02 * top
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp", ".tif", ".heic", ".avif"])
+@pytest.mark.parametrize("content", [b"", b"\x00" * 64, b"RIFF\x00\x00\x00\x00WEBPVP8 " + b"\x01" * 40])
+def test_an_empty_or_broken_image_is_a_clear_error(tmp_path, suffix, content):
+    """restora run and the worker say the file is unreadable; before, an empty PNG raised OpenCV's
+    assertion and a broken HEIC Pillow's UnidentifiedImageError."""
+    (tmp_path / f"broken{suffix}").write_bytes(content)
+    with pytest.raises(ValueError, match="broken"):
+        io.read_image(tmp_path / f"broken{suffix}")
