@@ -136,14 +136,15 @@ def npy_kind(shape: tuple[int, ...], requested: KindChoice = "auto") -> Kind:
 
 
 def produced_formats(kind: str, requested: list[str] | None) -> tuple[str, ...]:
-    """The result formats a job makes: the ``formats`` asked for (videos; stacks and images always
-    get every format) or the default. ValueError names what is allowed."""
+    """The result formats a job makes: for a video the ``formats`` asked for, for an image the default
+    ones and those asked for (HEIC, AVIF), for a stack every one. ValueError names what is allowed."""
     unknown = [f for f in requested or () if f not in RESULT_FORMATS[kind]]
     if unknown:
         raise ValueError(f"{', '.join(unknown)} cannot be made for a {kind}; choose from {', '.join(RESULT_FORMATS[kind])}")
-    if not requested or kind != "video":
-        return DEFAULT_PRODUCED[kind]
-    return tuple(dict.fromkeys(requested))
+    if kind == "video" and requested:
+        return tuple(dict.fromkeys(requested))
+    extra = requested or () if kind == "image" else ()
+    return tuple(dict.fromkeys((*DEFAULT_PRODUCED[kind], *extra)))
 
 
 def default_format(kind: str, input_name: str | Path) -> str:

@@ -90,7 +90,7 @@ class Client:
                webhook: str | None = None, idempotency_key: str | None = None, task: str = "denoise", scale: int | None = None,
                model: str | None = None) -> Job:
         """Upload ``path``; ``kind`` settles an ambiguous .npy shape ((H, W, 3|4) is an image unless ``"stack"``),
-        ``formats`` (e.g. ``"mp4,mkv"``) the result formats a video job makes (default ``mp4``);
+        ``formats`` (e.g. ``"mp4,mkv"``) the result formats a video job makes (default ``mp4``), or for an image ``"heic"`` / ``"avif"`` in addition;
         ``task="upscale"`` with ``scale`` 2 or 4 enlarges an image or video after denoising it; ``model``
         names a restorer from :meth:`models` to use instead of the one for the noise level."""
         data = {"noise_level": noise_level, "layout": layout, "kind": kind, "task": task} | ({"formats": formats} if formats else {}) \

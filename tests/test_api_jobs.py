@@ -200,6 +200,11 @@ def test_a_heic_photo_comes_back_heic_and_only_heic_inputs_pay_for_it(api):
     assert api.get(f"/v1/jobs/{job['id']}/input", params={"format": "png"}).status_code == 200
     png_job = submit(api, "photo.png", _png_bytes(noisy))
     assert "heic" not in png_job["formats"] and "avif" not in png_job["formats"]
+    refused = api.get(f"/v1/jobs/{png_job['id']}/result", params={"format": "avif"})
+    assert refused.status_code == 422 and "formats=" in refused.json()["detail"]
+    asked = wait_for(api, submit(api, "photo.png", _png_bytes(noisy), formats="avif")["id"])  # as the 422 says
+    assert asked["formats"][0] == "png" and "avif" in asked["formats"]
+    assert api.get(f"/v1/jobs/{asked['id']}/result", params={"format": "avif"}).headers["content-type"] == "image/avif"
 
 
 def _png_bytes(pixels: np.ndarray) -> bytes:

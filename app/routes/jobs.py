@@ -36,7 +36,7 @@ UPLOAD_FORM = {
                         "file": {"type": "string", "format": "binary", "description": ".npy stack or frame, video clip, or image"},
                         "noise_level": {"type": "string", "enum": ["auto", "low", "medium", "high"], "default": "auto"},
                         "layout": {"type": "string", "enum": ["auto", "thw", "hwt"], "default": "auto"},
-                        "formats": {"type": "string", "description": "comma-separated result formats to make, for video (default mp4; e.g. mp4,mkv)",
+                        "formats": {"type": "string", "description": "comma-separated result formats to make, for video (default mp4; e.g. mp4,mkv); for an image heic and/or avif in addition to the usual ones",
                                     "example": "mp4"},
                         "kind": {"type": "string", "enum": ["auto", "stack", "image", "video"], "default": "auto",
                                  "description": "settles an ambiguous .npy shape: (H, W, 3|4) is an image unless kind=stack"},
