@@ -7,7 +7,9 @@
   of spatially correlated noise: a colour camera's noise, demosaicked, reads 3 to 5 times low.
 - Temporal: the frame minus the previous frame warped onto it (DIS flow, rounded to whole pixels so
   the warped frame keeps its noise undiluted), over root 2, with the same flat half and clipped
-  RMS. Noise is new in every frame while the scene is not, so this sees noise at every spatial
+  RMS, channel by channel: a pixel of a saturated colour (FFmpeg's ``testsrc2`` bars, graphics) has
+  lost its noise in the clipped channel only, and leaving out whole pixels left the reading to the
+  few moving ones, where the flow fails (testsrc2 read 30 % high). Noise is new in every frame while the scene is not, so this sees noise at every spatial
   scale; it reads low where a codec copied the previous frame's noise, and high where the scene
   changes in ways the flow cannot follow.
 
@@ -51,12 +53,15 @@ def temporal_sigma(previous: np.ndarray, current: np.ndarray) -> float:
     warped = cv2.remap(np.asarray(previous, np.float32), xs + np.rint(flow[..., 0]), ys + np.rint(flow[..., 1]),
                        cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
     low, high = current.min(axis=(0, 1)), current.max(axis=(0, 1))
-    usable = without_border(((current > low) & (current < high) & (warped > low) & (warped < high)).all(axis=2), BORDER_PX)
-    if usable.sum() < MIN_SAMPLES:
-        return 0.0
-    flat = flattest_half(usable, edge_strength((current + warped).mean(axis=2) / 2))
-    difference = (current - warped)[flat]
-    return clipped_rms(np.abs(difference - np.median(difference, axis=0)).ravel() / np.sqrt(2.0))  # a global flicker is not noise
+    unclipped = (current > low) & (current < high) & (warped > low) & (warped < high)
+    flatness = edge_strength((current + warped).mean(axis=2) / 2)
+    samples = []
+    for channel in range(current.shape[2]):  # per channel: a saturated colour still carries noise in its other channels
+        usable = without_border(unclipped[..., channel], BORDER_PX)
+        if usable.sum() >= MIN_SAMPLES:
+            difference = (current - warped)[..., channel][flattest_half(usable, flatness)]
+            samples.append(np.abs(difference - np.median(difference)))  # a global flicker is not noise
+    return clipped_rms(np.concatenate(samples) / np.sqrt(2.0)) if samples else 0.0
 
 
 def frame_sigma(current: np.ndarray, previous: np.ndarray | None = None) -> float:
