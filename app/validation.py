@@ -119,7 +119,7 @@ def _inspect_image(path: Path, filename: str, suffix: str, settings: Settings) -
     if problem:
         raise InvalidInput(400, problem)
     try:
-        shape = formats.picture_shape(shape)
+        shape = metadata.upright_shape(formats.picture_shape(shape), metadata.read(path)[0])  # as the worker will read it
     except ValueError as exc:
         raise InvalidInput(400, str(exc)) from None
     if min(shape[:2]) < MIN_SIDE:

@@ -110,6 +110,11 @@ def upright(pixels: np.ndarray, orientation: int) -> np.ndarray:
     return pixels if turn is None else np.ascontiguousarray(turn(pixels))
 
 
+def upright_shape(shape: tuple[int, ...], orientation: int) -> tuple[int, ...]:
+    """The shape :func:`upright` gives pixels of ``shape``: orientations 5 to 8 swap height and width."""
+    return (shape[1], shape[0], *shape[2:]) if orientation >= 5 and orientation in _UPRIGHT else shape
+
+
 def describe(profile: bytes) -> str:
     """The profile's own name (e.g. "Display P3"), for the job's record of what was read."""
     try:

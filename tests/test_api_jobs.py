@@ -167,9 +167,11 @@ def test_a_phone_photo_comes_back_upright_and_in_its_colour_profile(api):
     exif[0x0112] = 6  # rotate 90 degrees clockwise to view
     buffer = io.BytesIO()
     photo.save(buffer, format="JPEG", quality=90, exif=exif.tobytes(), icc_profile=profile)
-    job = wait_for(api, submit(api, "portrait.jpg", buffer.getvalue())["id"])
+    queued = submit(api, "portrait.jpg", buffer.getvalue())
+    assert queued["input"]["shape"] == [128, 96, 3]  # upright from the start, as the worker reports it
+    job = wait_for(api, queued["id"])
     assert job["status"] == "succeeded", job["error"]
-    assert job["input"]["orientation"] == 6 and job["input"]["colour_profile"] == "sRGB built-in"
+    assert job["input"]["shape"] == [128, 96, 3] and job["input"]["orientation"] == 6 and job["input"]["colour_profile"] == "sRGB built-in"
     upright = np.rot90(stored, -1)
     for fmt in ("jpg", "png", "webp", "tiff"):
         response = api.get(f"/v1/jobs/{job['id']}/result", params={"format": fmt})
