@@ -119,9 +119,10 @@ def _inspect_image(path: Path, filename: str, suffix: str, settings: Settings) -
     if problem:
         raise InvalidInput(400, problem)
     try:
-        shape = metadata.upright_shape(formats.picture_shape(shape), metadata.read(path)[0])  # as the worker will read it
+        shape = formats.picture_shape(shape)
     except ValueError as exc:
         raise InvalidInput(400, str(exc)) from None
+    shape = metadata.upright_shape(shape, metadata.read(path)[0])  # as the worker will read it
     if min(shape[:2]) < MIN_SIDE:
         raise InvalidInput(400, f"image {shape[1]}x{shape[0]} is too small: at least {MIN_SIDE}x{MIN_SIDE}")
     _check_elements(shape, settings)

@@ -112,7 +112,7 @@ def upright(pixels: np.ndarray, orientation: int) -> np.ndarray:
 
 def upright_shape(shape: tuple[int, ...], orientation: int) -> tuple[int, ...]:
     """The shape :func:`upright` gives pixels of ``shape``: orientations 5 to 8 swap height and width."""
-    return (shape[1], shape[0], *shape[2:]) if orientation >= 5 and orientation in _UPRIGHT else shape
+    return (shape[1], shape[0], *shape[2:]) if 5 <= orientation <= 8 else shape
 
 
 def describe(profile: bytes) -> str:

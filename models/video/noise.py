@@ -9,9 +9,9 @@
   the warped frame keeps its noise undiluted), over root 2, with the same flat half and clipped
   RMS, channel by channel: a pixel of a saturated colour (FFmpeg's ``testsrc2`` bars, graphics) has
   lost its noise in the clipped channel only, and leaving out whole pixels left the reading to the
-  few moving ones, where the flow fails (testsrc2 read 30 % high). Noise is new in every frame while the scene is not, so this sees noise at every spatial
-  scale; it reads low where a codec copied the previous frame's noise, and high where the scene
-  changes in ways the flow cannot follow.
+  few moving ones, where the flow fails (testsrc2 read 30 % high). Noise is new in every frame
+  while the scene is not, so this sees noise at every spatial scale; it reads low where a codec
+  copied the previous frame's noise, and high where the scene changes in ways the flow cannot follow.
 
 Both under-read what they miss, so the larger is the estimate; the median over frame pairs ignores
 a cut or a flash. Compression removes part of the noise before we see it, so a compressed clip
@@ -55,12 +55,13 @@ def temporal_sigma(previous: np.ndarray, current: np.ndarray) -> float:
     low, high = current.min(axis=(0, 1)), current.max(axis=(0, 1))
     unclipped = (current > low) & (current < high) & (warped > low) & (warped < high)
     flatness = edge_strength((current + warped).mean(axis=2) / 2)
+    difference = current - warped
     samples = []
     for channel in range(current.shape[2]):  # per channel: a saturated colour still carries noise in its other channels
         usable = without_border(unclipped[..., channel], BORDER_PX)
         if usable.sum() >= MIN_SAMPLES:
-            difference = (current - warped)[..., channel][flattest_half(usable, flatness)]
-            samples.append(np.abs(difference - np.median(difference)))  # a global flicker is not noise
+            flat = difference[..., channel][flattest_half(usable, flatness)]
+            samples.append(np.abs(flat - np.median(flat)))  # a global flicker is not noise
     return clipped_rms(np.concatenate(samples) / np.sqrt(2.0)) if samples else 0.0
 
 
