@@ -38,8 +38,8 @@ def input_preview(job: JobRecord, storage: Storage, work_dir: Path) -> StoredFil
         source = storage.local_copy(job.input_key, Path(tmp))
         frame, profile = _first_frame(source, job), None
         if job.kind == "image" and suffix_of(source) not in STACK_SUFFIXES:  # upright and in its colours, as the result is
-            orientation, profile = metadata.read(source)
-            frame = metadata.upright(frame, orientation)
+            tags = metadata.read(source)
+            frame, profile = metadata.upright(frame, tags.orientation), tags.profile
         image = Image.fromarray(frame if frame.dtype == np.uint8 else stretch_to_8bit(frame))
         image.thumbnail((PREVIEW_MAX_SIDE, PREVIEW_MAX_SIDE))
         png = Path(tmp) / "preview.png"

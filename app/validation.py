@@ -122,7 +122,7 @@ def _inspect_image(path: Path, filename: str, suffix: str, settings: Settings) -
         shape = formats.picture_shape(shape)
     except ValueError as exc:
         raise InvalidInput(400, str(exc)) from None
-    shape = metadata.upright_shape(shape, metadata.read(path)[0])  # as the worker will read it
+    shape = metadata.upright_shape(shape, metadata.read(path).orientation)  # as the worker will read it
     if min(shape[:2]) < MIN_SIDE:
         raise InvalidInput(400, f"image {shape[1]}x{shape[0]} is too small: at least {MIN_SIDE}x{MIN_SIDE}")
     _check_elements(shape, settings)

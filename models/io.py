@@ -133,22 +133,25 @@ def read_image(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
     else:
         raise ValueError(f"{path.name}: unsupported image type {suffix}")
     raw = _gray_or_colour(raw, path)
-    orientation, profile = (1, None) if suffix in formats.STACK_SUFFIXES else metadata.read(path)
-    raw = metadata.upright(raw, orientation)
+    tags = picture_tags(path)
+    raw = metadata.upright(raw, tags.orientation)
     info = {"filename": path.name, "shape": list(raw.shape), "dtype": str(raw.dtype), "layout": None,
             "bits": raw.dtype.itemsize * 8, "channels": 1 if raw.ndim == 2 else raw.shape[2]}
-    if orientation != 1:
-        info["orientation"] = orientation
-    if profile is not None:
-        info["colour_profile"] = metadata.describe(profile)
+    if tags.orientation != 1:
+        info["orientation"] = tags.orientation
+    if tags.profile is not None:
+        info["colour_profile"] = metadata.describe(tags.profile)
+    if tags.exif is not None:
+        info["exif"] = True
     if suffix == ".webp":
         info["lossless"] = formats.webp_is_lossless(path.read_bytes())
     return np.ascontiguousarray(raw, dtype=np.float32), info
 
 
-def colour_profile(path: Path) -> bytes | None:
-    """The ICC profile an image file carries, for :func:`write_frame` to give its result."""
-    return None if formats.suffix_of(path) in formats.STACK_SUFFIXES else metadata.read(Path(path))[1]
+def picture_tags(path: Path) -> metadata.Tags:
+    """An image file's orientation, ICC profile and EXIF record (a ``.npy`` has none), for
+    :func:`write_frame` to give its result."""
+    return metadata.Tags() if formats.suffix_of(path) in formats.STACK_SUFFIXES else metadata.read(Path(path))
 
 
 def _read_tiff(path: Path) -> np.ndarray:
@@ -203,9 +206,10 @@ def _gray_or_colour(raw: np.ndarray, path: Path) -> np.ndarray:
     return raw
 
 
-def write_frame(path: Path, frame: np.ndarray, info: dict[str, Any], kind: Kind = "image", profile: bytes | None = None) -> None:
+def write_frame(path: Path, frame: np.ndarray, info: dict[str, Any], kind: Kind = "image", tags: metadata.Tags | None = None) -> None:
     """Write one restored frame, format by extension, atomically (temp file, then rename), with the
-    input's ICC colour ``profile`` embedded when it had one (every format but ``.npy``).
+    input's ICC colour profile (every format but ``.npy``) and EXIF record (also not in ``.tif``)
+    from ``tags`` (see :func:`picture_tags`) embedded when it had them.
 
     ``.npy`` is float32 in input units. ``.tif`` keeps 8 or 16 bits (other integers become 16 bits,
     floats a float32 TIFF); an image's ``.png`` keeps 8 or 16 bits; ``.jpg`` and ``.webp`` hold 8 bits (16-bit values are
@@ -220,8 +224,10 @@ def write_frame(path: Path, frame: np.ndarray, info: dict[str, Any], kind: Kind 
         raise ValueError(f"{path.name}: cannot write {kind} results as {formats.suffix_of(path) or '(none)'}; use {allowed}")
     frame = np.asarray(frame, dtype=np.float32)
     dtype = np.dtype(info.get("dtype", "float32"))
-    if profile is not None and not metadata.profile_fits(profile, colour=frame.ndim == 3 or fmt == "webp"):  # WebP is always colour
-        profile = None
+    tags = tags or metadata.Tags()
+    colour = frame.ndim == 3 or fmt == "webp"  # WebP is always colour
+    profile = tags.profile if tags.profile is not None and metadata.profile_fits(tags.profile, colour) else None
+    exif = None if tags.exif is None else metadata.exif_for(tags.exif, frame.shape)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     os.close(fd)
     try:
@@ -235,25 +241,25 @@ def write_frame(path: Path, frame: np.ndarray, info: dict[str, Any], kind: Kind 
                     stored = _as_integers(frame, np.dtype(np.uint16)) if dtype.kind in "iu" else frame
                 tifffile.imwrite(fh, stored, photometric="rgb" if frame.ndim == 3 else "minisblack", iccprofile=profile)
             elif fmt in ("heic", "avif"):
-                _write_heif_or_avif(fh, frame, dtype, fmt, kind, profile)
+                _write_heif_or_avif(fh, frame, dtype, fmt, kind, profile, exif)
             else:
                 encoded = _encode(frame, dtype, fmt, kind, bool(info.get("lossless")))
-                fh.write(encoded if profile is None else metadata.embed_profile(encoded, fmt, profile, frame.shape))
+                fh.write(encoded if profile is None and exif is None else metadata.embed(encoded, fmt, frame.shape, profile, exif))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def _write_heif_or_avif(fh, frame: np.ndarray, dtype: np.dtype, fmt: str, kind: Kind, profile: bytes | None) -> None:
-    """HEIC keeps 16-bit input deep (10 bits); AVIF (Pillow's encoder) holds 8 bits. Both carry the profile."""
+def _write_heif_or_avif(fh, frame: np.ndarray, dtype: np.dtype, fmt: str, kind: Kind, profile: bytes | None, exif: bytes | None) -> None:
+    """HEIC keeps 16-bit input deep (10 bits); AVIF (Pillow's encoder) holds 8 bits. Both carry the profile and EXIF record."""
     pixels = _pixels(frame, dtype, kind, keep_16_bits=fmt == "heic")
     if fmt == "heic":
         mode = {1: "L", 3: "RGB", 4: "RGBA"}[1 if pixels.ndim == 2 else pixels.shape[2]] + (";16" if pixels.dtype == np.uint16 else "")
         picture = pillow_heif.from_bytes(mode=mode, size=pixels.shape[1::-1], data=np.ascontiguousarray(pixels).tobytes())
-        picture.save(fh, quality=HEIF_QUALITY, enc_params=HEIF_ENCODER, icc_profile=profile)
+        picture.save(fh, quality=HEIF_QUALITY, enc_params=HEIF_ENCODER, icc_profile=profile, exif=exif)
     else:
-        Image.fromarray(pixels).save(fh, format="AVIF", quality=AVIF_QUALITY, speed=AVIF_SPEED, icc_profile=profile)
+        Image.fromarray(pixels).save(fh, format="AVIF", quality=AVIF_QUALITY, speed=AVIF_SPEED, icc_profile=profile, exif=exif)
 
 
 def _pixels(frame: np.ndarray, dtype: np.dtype, kind: Kind, keep_16_bits: bool) -> np.ndarray:

@@ -1,19 +1,22 @@
-"""What an image file says about its pixels besides their values: the EXIF orientation and the ICC
-colour profile.
+"""What an image file says besides its pixel values: the EXIF orientation, the ICC colour profile
+and the camera's EXIF record (make, model, capture time, exposure, location).
 
 A phone stores a portrait photo sideways with an orientation tag, and a camera or editor may tag
 its pixels as Display P3, Adobe RGB or ProPhoto RGB. OpenCV's unchanged read (the only one that
 keeps 16-bit colour and alpha) ignores both and OpenCV's writer keeps neither, so a result would
-come back turned on its side or with washed-out colours. So the reader turns the pixels upright
-(:func:`upright`) and the writer embeds the input's profile (:func:`embed_profile`): OpenCV has no
-option for it and Pillow cannot write 16-bit colour, so the profile goes in as the format's own
-chunk (PNG ``iCCP``, JPEG ``APP2 ICC_PROFILE``, WebP ``ICCP``; TIFF through tifffile).
+come back turned on its side, with washed-out colours and without the date it was taken. So the
+reader turns the pixels upright (:func:`upright`) and the writer embeds the input's profile and
+EXIF record (:func:`embed`): OpenCV has no option for them and Pillow cannot write 16-bit colour,
+so they go in as the format's own chunks (PNG ``iCCP`` and ``eXIf``, JPEG ``APP2 ICC_PROFILE`` and
+``APP1 Exif``, WebP ``ICCP`` and ``EXIF``; HEIC and AVIF through their encoders; TIFF gets the
+profile through tifffile, not the EXIF record).
 """
 from __future__ import annotations
 
 import io
 import struct
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -43,23 +46,54 @@ _UPRIGHT = {
 }
 _JPEG_ICC_HEADER = b"ICC_PROFILE\0"
 _JPEG_ICC_CHUNK = 65535 - 2 - len(_JPEG_ICC_HEADER) - 2  # an APP2 segment's payload after its length, header and numbering
+EXIF_HEADER = b"Exif\0\0"  # how JPEG's APP1 (and Pillow) start an EXIF record; PNG and WebP store the TIFF data after it
+# What a result keeps of the input's EXIF record: who and what took it, when, and the directories
+# that hold the exposure and the location. Left out: the orientation (the result's pixels are
+# upright), how the samples are stored (a TIFF's first directory is also its image's: strips, bits,
+# compression), and what the writing program put there (software, description, resolution: tifffile
+# writes its own).
+EXIF_KEPT_TAGS = (ExifTags.Base.Make, ExifTags.Base.Model, ExifTags.Base.DateTime, ExifTags.Base.Artist, ExifTags.Base.Copyright,
+                  ExifTags.IFD.Exif, ExifTags.IFD.GPSInfo)
+_JPEG_SEGMENT_PAYLOAD = 65535 - 2  # an APP segment's bytes after its length field
 
 
-def read(path: Path) -> tuple[int, bytes | None]:
-    """The file's EXIF orientation (1 when it has none) and its ICC profile (None when it has none).
-    Unreadable tags count as absent: they must not cost the user the pixels, which were readable."""
+@dataclass(frozen=True)
+class Tags:
+    """What a result keeps of its input besides the pixels (and how the input's pixels are turned)."""
+
+    orientation: int = 1  # EXIF orientation, 1 when upright or untagged
+    profile: bytes | None = None  # ICC colour profile
+    exif: bytes | None = None  # the camera's EXIF record to copy (EXIF_HEADER + TIFF data), orientation left out
+
+
+def read(path: Path) -> Tags:
+    """The file's orientation, ICC profile and EXIF record. Unreadable tags count as absent: they must
+    not cost the user the pixels, which were readable."""
     try:
         if formats.suffix_of(path) in formats.TIFF_SUFFIXES:
             with tifffile.TiffFile(path) as tif:
                 tags = tif.pages[0].tags
                 orientation, profile = tags.get(TIFF_ORIENTATION_TAG), tags.get(TIFF_ICC_TAG)
                 turn = int(orientation.value) if orientation else 1
-                return turn if turn in _UPRIGHT else 1, bytes(profile.value) if profile else None
+                return Tags(turn if turn in _UPRIGHT else 1, bytes(profile.value) if profile else None, _exif_record(path))
         with Image.open(path) as image:
             orientation = int(image.getexif().get(ExifTags.Base.Orientation, 1))
-            return orientation if orientation in _UPRIGHT else 1, image.info.get("icc_profile") or None
+            return Tags(orientation if orientation in _UPRIGHT else 1, image.info.get("icc_profile") or None, _exif_record(path))
     except Exception:  # Pillow and tifffile raise many types for broken tags
-        return 1, None
+        return Tags()
+
+
+def _exif_record(path: Path) -> bytes | None:
+    """The file's EXIF record as far as a result keeps it (EXIF_KEPT_TAGS), or None."""
+    try:
+        with Image.open(path) as image:
+            exif = image.getexif()
+            for tag in list(exif):
+                if tag not in EXIF_KEPT_TAGS:
+                    del exif[tag]
+            return exif.tobytes() if len(exif) else None
+    except Exception:  # a TIFF Pillow cannot open, a broken record: the pixels still count
+        return None
 
 
 def picture_problem(path: Path, name: str) -> str | None:
@@ -129,49 +163,91 @@ def profile_fits(profile: bytes, colour: bool) -> bool:
     return profile[16:20] == (b"RGB " if colour else b"GRAY")
 
 
-def embed_profile(encoded: bytes, fmt: str, profile: bytes, shape: tuple[int, ...]) -> bytes:
-    """``encoded`` (PNG, JPEG or WebP bytes of a frame of ``shape``) with ``profile`` embedded."""
+def embed(encoded: bytes, fmt: str, shape: tuple[int, ...], profile: bytes | None = None, exif: bytes | None = None) -> bytes:
+    """``encoded`` (PNG, JPEG or WebP bytes of a frame of ``shape``) with ``profile`` and ``exif`` (see
+    :func:`exif_for`) embedded."""
     if fmt == "png":
-        return _png_with_profile(encoded, profile)
+        return _png_with(encoded, profile, exif)
     if fmt == "jpg":
-        return _jpeg_with_profile(encoded, profile)
+        return _jpeg_with(encoded, profile, exif)
     if fmt == "webp":
-        return _webp_with_profile(encoded, profile, shape)
-    raise ValueError(f"no colour profile can be embedded in {fmt}")
+        return _webp_with(encoded, shape, profile, exif)
+    raise ValueError(f"no colour profile or EXIF record can be embedded in {fmt}")
 
 
-def _png_with_profile(png: bytes, profile: bytes) -> bytes:
-    """An ``iCCP`` chunk (name, compression method 0, deflated profile) right after ``IHDR``, before
-    the image data as the format asks."""
-    body = b"iCCP" + b"ICC profile\0\0" + zlib.compress(profile)
-    chunk = struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body))
+def exif_for(exif: bytes, shape: tuple[int, ...]) -> bytes | None:
+    """The input's EXIF record for a result of ``shape``: the pixel dimensions it states are the
+    result's (an upscaled or turned picture has others). A record too large for one JPEG segment (a
+    maker's note can be) loses the maker's note; None if it still does not fit, or if Pillow cannot
+    write it back (the restored pixels matter more than the record)."""
+    try:
+        record = Image.Exif()
+        record.load(exif)
+        details = record.get_ifd(ExifTags.IFD.Exif)
+        for tag, size in ((ExifTags.Base.ExifImageWidth, shape[1]), (ExifTags.Base.ExifImageHeight, shape[0])):
+            if tag in details:
+                details[tag] = size
+        written = record.tobytes()
+        if len(written) > _JPEG_SEGMENT_PAYLOAD:
+            details.pop(ExifTags.Base.MakerNote, None)
+            written = record.tobytes()
+    except Exception:  # Pillow raises many types for records it cannot write
+        return None
+    return written if len(written) <= _JPEG_SEGMENT_PAYLOAD else None
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _png_with(png: bytes, profile: bytes | None, exif: bytes | None) -> bytes:
+    """An ``iCCP`` chunk (name, compression method 0, deflated profile) and an ``eXIf`` chunk right
+    after ``IHDR``, before the image data as the format asks."""
+    chunks = b""
+    if profile is not None:
+        chunks += _png_chunk(b"iCCP", b"ICC profile\0\0" + zlib.compress(profile))
+    if exif is not None:
+        chunks += _png_chunk(b"eXIf", exif[len(EXIF_HEADER):])
     after_header = 8 + 8 + 13 + 4  # signature, IHDR length and type, its 13 bytes, CRC
-    return png[:after_header] + chunk + png[after_header:]
+    return png[:after_header] + chunks + png[after_header:]
 
 
-def _jpeg_with_profile(jpeg: bytes, profile: bytes) -> bytes:
-    """``APP2 ICC_PROFILE`` segments (numbered, at most 64 KiB each) after the JFIF ``APP0`` segment."""
-    pieces = [profile[i:i + _JPEG_ICC_CHUNK] for i in range(0, len(profile), _JPEG_ICC_CHUNK)]
-    segments = b"".join(b"\xff\xe2" + struct.pack(">H", 2 + len(_JPEG_ICC_HEADER) + 2 + len(piece)) + _JPEG_ICC_HEADER
-                        + bytes([number, len(pieces)]) + piece for number, piece in enumerate(pieces, start=1))
+def _jpeg_segment(marker: int, payload: bytes) -> bytes:
+    return bytes([0xFF, marker]) + struct.pack(">H", 2 + len(payload)) + payload
+
+
+def _jpeg_with(jpeg: bytes, profile: bytes | None, exif: bytes | None) -> bytes:
+    """An ``APP1 Exif`` segment and ``APP2 ICC_PROFILE`` segments (numbered, at most 64 KiB each) after
+    the JFIF ``APP0`` segment."""
+    segments = b"" if exif is None else _jpeg_segment(0xE1, exif)
+    if profile is not None:
+        pieces = [profile[i:i + _JPEG_ICC_CHUNK] for i in range(0, len(profile), _JPEG_ICC_CHUNK)]
+        segments += b"".join(_jpeg_segment(0xE2, _JPEG_ICC_HEADER + bytes([number, len(pieces)]) + piece)
+                             for number, piece in enumerate(pieces, start=1))
     at = 2  # after SOI
     if jpeg[2:4] == b"\xff\xe0":
         at += 2 + struct.unpack(">H", jpeg[4:6])[0]
     return jpeg[:at] + segments + jpeg[at:]
 
 
-def _webp_with_profile(webp: bytes, profile: bytes, shape: tuple[int, ...]) -> bytes:
-    """An ``ICCP`` chunk after a ``VP8X`` header whose ICC flag is set (a simple WebP gets one)."""
-    icc_flag, alpha_flag = 0x20, 0x10
+def _riff_chunk(kind: bytes, data: bytes) -> bytes:
+    return kind + struct.pack("<I", len(data)) + data + (b"\0" if len(data) % 2 else b"")
+
+
+def _webp_with(webp: bytes, shape: tuple[int, ...], profile: bytes | None, exif: bytes | None) -> bytes:
+    """An ``ICCP`` chunk before the image data and an ``EXIF`` chunk after it, announced by the flags
+    of a ``VP8X`` header (a simple WebP gets one)."""
+    icc_flag, alpha_flag, exif_flag = 0x20, 0x10, 0x08
+    flags = (icc_flag if profile is not None else 0) | (exif_flag if exif is not None else 0)
     first, rest = webp[12:16], webp[12:]
     if first == b"VP8X":
         header_size = 8 + 10
         vp8x, rest = bytearray(rest[:header_size]), rest[header_size:]
-        vp8x[8] |= icc_flag
+        vp8x[8] |= flags
     else:
-        flags = icc_flag | (alpha_flag if len(shape) == 3 and shape[2] == 4 else 0)
+        flags |= alpha_flag if len(shape) == 3 and shape[2] == 4 else 0
         height, width = shape[:2]
         vp8x = b"VP8X" + struct.pack("<I", 10) + bytes([flags, 0, 0, 0]) + (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
-    iccp = b"ICCP" + struct.pack("<I", len(profile)) + profile + (b"\0" if len(profile) % 2 else b"")
-    chunks = bytes(vp8x) + iccp + rest
+    chunks = (bytes(vp8x) + (b"" if profile is None else _riff_chunk(b"ICCP", profile)) + rest
+              + (b"" if exif is None else _riff_chunk(b"EXIF", exif[len(EXIF_HEADER):])))
     return b"RIFF" + struct.pack("<I", 4 + len(chunks)) + b"WEBP" + chunks

@@ -181,9 +181,9 @@ class Pipeline:
         if alpha is not None:
             restored = np.concatenate([restored, enlarge_alpha(alpha, chain.scale)], axis=2)
         report.progress(0.99, "writing")
-        profile = io.colour_profile(src) if kind == "image" else None
+        tags = io.picture_tags(src) if kind == "image" else None
         for path in outputs:
-            io.write_frame(path, restored, info, kind, profile)
+            io.write_frame(path, restored, info, kind, tags)
         return info, estimate, source, chain
 
     def _classify_clip(self, reader, noise_level: NoiseChoice, task: Task, scale: int | None, model: str | None, report: Reporter):

@@ -157,7 +157,8 @@ def test_jpeg_comes_back_jpeg_and_other_formats_on_request(api):
 
 def test_a_phone_photo_comes_back_upright_and_in_its_colour_profile(api):
     """A portrait JPEG stored sideways (EXIF orientation 6) with a colour profile: the result and the
-    input preview are upright and carry the profile (before: sideways and untagged, so off-colour)."""
+    input preview are upright and carry the profile (before: sideways and untagged, so off-colour);
+    results but TIFF keep the camera's EXIF record."""
     from PIL import ImageCms
 
     stored = np.clip(_smooth_rgb(96, 128, 255) + np.random.default_rng(5).normal(0, 20, (96, 128, 3)), 0, 255).astype(np.uint8)
@@ -165,6 +166,7 @@ def test_a_phone_photo_comes_back_upright_and_in_its_colour_profile(api):
     photo = Image.fromarray(stored)
     exif = photo.getexif()
     exif[0x0112] = 6  # rotate 90 degrees clockwise to view
+    exif[0x0110] = "Pixel 9"  # the camera model
     buffer = io.BytesIO()
     photo.save(buffer, format="JPEG", quality=90, exif=exif.tobytes(), icc_profile=profile)
     queued = submit(api, "portrait.jpg", buffer.getvalue())
@@ -172,11 +174,13 @@ def test_a_phone_photo_comes_back_upright_and_in_its_colour_profile(api):
     job = wait_for(api, queued["id"])
     assert job["status"] == "succeeded", job["error"]
     assert job["input"]["shape"] == [128, 96, 3] and job["input"]["orientation"] == 6 and job["input"]["colour_profile"] == "sRGB built-in"
+    assert job["input"]["exif"] is True
     upright = np.rot90(stored, -1)
     for fmt in ("jpg", "png", "webp", "tiff"):
         response = api.get(f"/v1/jobs/{job['id']}/result", params={"format": fmt})
         with Image.open(io.BytesIO(response.content)) as image:
             assert image.size == (96, 128) and image.getexif().get(0x0112, 1) == 1, fmt
+            assert image.getexif().get(0x0110) == (None if fmt == "tiff" else "Pixel 9"), fmt
             assert image.info.get("icc_profile") == profile, fmt
             assert np.abs(np.asarray(image.convert("RGB"), np.float64) - upright).mean() < 20, fmt  # upright, not only its size
     preview = api.get(f"/v1/jobs/{job['id']}/input", params={"format": "png"})
