@@ -161,6 +161,7 @@ def _inspect_video(path: Path, filename: str, settings: Settings) -> dict[str, A
             fps = float(rate) if rate else 0.0
             duration = float(stream.duration * stream.time_base) if stream.duration else (container.duration or 0) / 1e6
             frames = stream.frames or round(duration * fps)
+            alpha = formats.video_has_alpha(stream, first)
     except InvalidInput:
         raise
     except Exception as exc:  # PyAV and FFmpeg raise many types for corrupt files
@@ -177,4 +178,5 @@ def _inspect_video(path: Path, filename: str, settings: Settings) -> dict[str, A
         "fps": fps,
         "width": width,
         "height": height,
+        **({"alpha": True} if alpha else {}),
     }

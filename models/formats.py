@@ -27,6 +27,9 @@ VIDEO_OPEN_OPTIONS = {
     "probesize": str(10_000_000),  # bytes FFmpeg may read to find the streams
     "analyzeduration": str(10_000_000),  # microseconds of media it may read for that
 }
+# A WebM's VP8/VP9 alpha is a side stream that FFmpeg's own decoders ignore; libvpx's decoders read it.
+VIDEO_ALPHA_DECODERS = {"vp8": "libvpx", "vp9": "libvpx-vp9"}
+ALPHA_VIDEO_FORMAT = "mkv"  # the video result format that keeps transparency (FFV1 with alpha; H.264 has none)
 # Users' own model files (models/user_models.py): safetensors, or a pickled state dict read by
 # torch's weights-only unpickler. TorchScript (.pt) is refused: loading it can run the file's code.
 SAFETENSORS_SUFFIX = ".safetensors"  # how `restora models add` stores every model
@@ -135,14 +138,17 @@ def npy_kind(shape: tuple[int, ...], requested: KindChoice = "auto") -> Kind:
     return "image"
 
 
-def produced_formats(kind: str, requested: list[str] | None) -> tuple[str, ...]:
-    """The result formats a job makes: for a video the ``formats`` asked for, for an image the default
-    ones and those asked for (HEIC, AVIF), for a stack every one. ValueError names what is allowed."""
+def produced_formats(kind: str, requested: list[str] | None, alpha: bool = False) -> tuple[str, ...]:
+    """The result formats a job makes: for a video the ``formats`` asked for (by default MP4, or MKV for
+    a clip with ``alpha``: only it keeps the transparency), for an image the default ones and those
+    asked for (HEIC, AVIF), for a stack every one. ValueError names what is allowed."""
     unknown = [f for f in requested or () if f not in RESULT_FORMATS[kind]]
     if unknown:
         raise ValueError(f"{', '.join(unknown)} cannot be made for a {kind}; choose from {', '.join(RESULT_FORMATS[kind])}")
     if kind == "video" and requested:
         return tuple(dict.fromkeys(requested))
+    if kind == "video" and alpha:
+        return (ALPHA_VIDEO_FORMAT,)
     extra = requested or () if kind == "image" else ()
     return tuple(dict.fromkeys((*DEFAULT_PRODUCED[kind], *extra)))
 
@@ -154,6 +160,20 @@ def default_format(kind: str, input_name: str | Path) -> str:
         if own in RESULT_FORMATS["image"]:
             return own
     return RESULT_FORMATS[kind][0]
+
+
+def video_has_alpha(stream, first_frame) -> bool:
+    """Whether a clip (a PyAV stream and its first decoded frame) is transparent: its pictures carry an
+    alpha plane (ProRes 4444, QuickTime Animation, PNG in .mov) or it is a WebM with VP8/VP9 alpha."""
+    return any(c.is_alpha for c in first_frame.format.components) or (
+        stream.codec_context.name in VIDEO_ALPHA_DECODERS and stream.metadata.get("alpha_mode") == "1")
+
+
+def alpha_left_out(info: dict, fmt: str) -> str | None:
+    """What a user is told when a transparent clip's result is written as ``fmt`` that cannot hold its alpha."""
+    if info.get("alpha") and info.get("frames") and fmt != ALPHA_VIDEO_FORMAT:
+        return f"{info.get('filename', 'the clip')} is transparent; a .{fmt} result is opaque: ask for .{ALPHA_VIDEO_FORMAT} to keep its alpha"
+    return None
 
 
 def png_bit_depth(header: bytes) -> int | None:

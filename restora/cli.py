@@ -187,6 +187,7 @@ def run(
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(1) from None
     console.print(f"wrote {output} in {summary.seconds:.2f} s")
+    _note_alpha(summary.input, fmt)
 
 
 @app.command()
@@ -232,6 +233,13 @@ def submit(
         console.print(f"[red]cannot reach {server}:[/red] {exc}")
         raise typer.Exit(1) from None
     console.print(f"wrote {output} (noise {job.noise.level}, sigma {job.noise.sigma:g}, model {job.model.name} v{job.model.version})")
+    _note_alpha(job.input, fmt)
+
+
+def _note_alpha(info: dict, fmt: str) -> None:
+    note = formats.alpha_left_out(info, fmt)
+    if note:
+        console.print(f"[yellow]note:[/yellow] {note}")
 
 
 user_models = typer.Typer(help="Your own model files (spandrel architectures): add them, list what the workers offer.", no_args_is_help=True)

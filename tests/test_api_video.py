@@ -86,6 +86,25 @@ def test_video_makes_only_the_formats_asked_for(api, tmp_path, settings):
     assert bad.status_code == 422 and "png" in bad.json()["detail"]
 
 
+def test_a_transparent_clip_comes_back_transparent_by_default(api, tmp_path):
+    """A VP9 WebM with alpha (an overlay): the job says so and its default result is the MKV that keeps
+    the alpha (an MP4 cannot), made on request alongside an opaque MP4."""
+    import subprocess
+
+    clip = tmp_path / "overlay.webm"
+    scene = "testsrc2=s=96x64:r=25:d=0.24,noise=alls=20:allf=t,format=yuva420p,geq=lum='lum(X,Y)':cb='cb(X,Y)':cr='cr(X,Y)':a='X*255/W'"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", scene, "-c:v", "libvpx-vp9", "-pix_fmt", "yuva420p", str(clip)], check=True)
+    queued = api.post("/v1/jobs", files={"file": ("overlay.webm", clip.read_bytes())}).json()
+    assert queued["input"]["alpha"] is True and queued["formats"] == ["mkv"]
+    job = wait_for(api, queued["id"])
+    assert job["status"] == "succeeded", job["error"]
+    with av.open(io.BytesIO(api.get(f"/v1/jobs/{job['id']}/result").content)) as container:
+        alpha = next(container.decode(video=0)).to_ndarray(format="rgba")[..., 3]
+    assert alpha[:, 0].max() < 10 and alpha[:, -1].min() > 240  # the ramp, not opaque
+    both = wait_for(api, api.post("/v1/jobs", files={"file": ("overlay.webm", clip.read_bytes())}, data={"formats": "mp4,mkv"}).json()["id"])
+    assert both["status"] == "succeeded" and both["formats"] == ["mp4", "mkv"]
+
+
 def test_ten_bit_clip_comes_back_ten_bit_and_its_noise_is_rechecked(api, tmp_path):
     """A 100-frame 10-bit clip: the job JSON shows the noise measured again during the clip."""
     clip = tmp_path / "deep.mp4"

@@ -122,3 +122,15 @@ def test_run_restores_a_video_in_tiles_under_a_small_memory_budget(tmp_path):
         pairs = list(zip(whole.frames(), tiled.frames(), strict=True))
     assert len(pairs) == 6
     assert max(float(np.abs(a - b).max()) for a, b in pairs) <= 1.0  # 8-bit steps: rounding of tile seams at most
+
+
+def test_run_says_when_a_transparent_clip_is_written_opaque(tmp_path):
+    """A WebM with alpha written as .mp4 (which cannot hold it) is opaque, and `restora run` says so and
+    how to keep it; as .mkv it keeps the alpha and says nothing."""
+    scene = "testsrc2=s=96x64:r=25:d=0.2,format=yuva420p,geq=lum='lum(X,Y)':cb='cb(X,Y)':cr='cr(X,Y)':a='X*255/W'"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", scene, "-c:v", "libvpx-vp9", "-pix_fmt", "yuva420p",
+                    str(tmp_path / "overlay.webm")], check=True)
+    for name, noted in (("out.mp4", True), ("out.mkv", False)):
+        done = restora("run", str(tmp_path / "overlay.webm"), "-o", str(tmp_path / name), timeout=300, env={**os.environ, "COLUMNS": "200"})
+        assert done.returncode == 0, done.stderr
+        assert ("overlay.webm is transparent; a .mp4 result is opaque: ask for .mkv" in done.stderr) is noted, done.stderr

@@ -4,6 +4,10 @@ Sources deeper than 8 bits (10-bit HEVC/H.264, 16-bit FFV1, ...) are read throug
 their extra precision survives as fractions, and written back deep: 10-bit 4:2:0 H.264 in .mp4,
 16-bit RGB FFV1 in .mkv.
 
+A transparent clip (ProRes 4444, QuickTime Animation, VP8/VP9 WebM with alpha) keeps its alpha: the
+restorers see the colour, the alpha planes wait in a queue next to the timestamps and are written
+back into the MKV result (FFV1 with alpha; an MP4's H.264 has none, so MKV is such a clip's default).
+
 Reading is locked down (local files only, a short list of demuxers, bounded probing) because clips
 come from users: a playlist or concat script renamed to .mp4 must not make FFmpeg open other files
 or URLs. Writing keeps what a user expects to survive: frame count, each frame's timestamp (so
@@ -24,13 +28,15 @@ import av
 import numpy as np
 
 from models.device import thread_limit
-from models.formats import VIDEO_MUXERS, VIDEO_OPEN_OPTIONS, format_of
+from models.formats import VIDEO_ALPHA_DECODERS, VIDEO_MUXERS, VIDEO_OPEN_OPTIONS, format_of, video_has_alpha
+from models.image.upscale import enlarge_alpha
 
 # Audio codecs that common MP4 players take; others are re-encoded to AAC. Matroska takes anything.
 MP4_AUDIO_CODECS = {"aac", "mp3", "ac3", "eac3", "alac", "flac", "opus"}
 # Matrices we convert RGB with when the source names one; anything else gets BT.709.
 YUV_MATRICES = {1: "ITU709", 5: "ITU601", 6: "SMPTE170M", 7: "SMPTE240M", 9: "BT2020"}
 BT709 = 1
+FFV1_PIXEL_FORMATS = {(False, False): "bgr0", (True, False): "gbrp16le", (False, True): "bgra", (True, True): "gbrap16le"}  # (deep, alpha)
 
 
 def open_input(path: Path) -> av.container.InputContainer:
@@ -61,6 +67,7 @@ class SourceVideo:
     color_trc: int
     bits: int = 8  # bits per component of the decoded picture
     sample_aspect_ratio: Fraction | None = None  # a pixel's width over its height (DV and DVD clips: not 1); None if unknown
+    alpha: bool = False  # transparent: every frame has an alpha plane
 
     @property
     def deep(self) -> bool:
@@ -72,12 +79,14 @@ class VideoReader:
 
     Each pass (``head``, ``frames``) opens its own demuxer, so classifying on the first frames
     does not move the stream the restorer reads. ``timestamps`` receives each frame's pts as
-    ``frames()`` yields it; the writer takes them back in order, so output frames keep them.
+    ``frames()`` yields it, and ``alphas`` a transparent clip's alpha plane (uint8, or uint16 when
+    deep); the writer takes them back in order, so output frames keep them.
     """
 
     def __init__(self, path: Path):
         self.path = Path(path)
         self.timestamps: deque[int] = deque()
+        self.alphas: deque[np.ndarray] = deque()
         self._passes: list[Iterator[np.ndarray]] = []
         try:
             self._probe()
@@ -103,6 +112,7 @@ class VideoReader:
                 color_trc=first.color_trc,
                 bits=first.format.components[0].bits,
                 sample_aspect_ratio=stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio or None,
+                alpha=video_has_alpha(stream, first),
             )
             self.info = {
                 "filename": self.path.name,
@@ -115,6 +125,7 @@ class VideoReader:
                 "codec": stream.codec_context.name,
                 "pix_fmt": stream.codec_context.pix_fmt,
                 "duration": duration,
+                **({"alpha": True} if self.source.alpha else {}),
             }
 
     def __enter__(self) -> VideoReader:
@@ -135,6 +146,7 @@ class VideoReader:
         never the whole clip. Timestamps are kept from ``first`` on: the ``warmup`` frames before
         it only prepare a restorer (a segment of a split clip). Earlier frames are decoded, not converted."""
         self.timestamps.clear()
+        self.alphas.clear()
         frames = self._decode(record_from=first, yield_from=max(0, first - warmup))
         self._passes.append(frames)
         return frames
@@ -146,20 +158,40 @@ class VideoReader:
             stream = video_stream(container)
             stream.thread_type = "AUTO"
             stream.codec_context.thread_count = thread_limit()  # 0: FFmpeg's choice
-            for index, frame in enumerate(container.decode(stream)):
+            for index, frame in enumerate(self._frames_of(container, stream)):
+                recorded = record_from is not None and index >= record_from
                 if record_from is not None:  # every frame's pts counts: a missing one is invented from the last
                     last_pts = _next_pts(frame.pts, last_pts, step)
-                    if index >= record_from:
+                    if recorded:
                         self.timestamps.append(last_pts)
                 if index >= yield_from:
-                    yield to_rgb(frame)
+                    rgb, alpha = to_rgb_and_alpha(frame, self.source.alpha)
+                    if recorded and alpha is not None:
+                        self.alphas.append(alpha)
+                    yield rgb
+
+    def _frames_of(self, container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> Iterator[av.VideoFrame]:
+        """The stream's frames; a WebM's VP8/VP9 alpha needs libvpx's decoder, which reads its side stream."""
+        decoder = VIDEO_ALPHA_DECODERS.get(stream.codec_context.name) if self.source.alpha else None
+        if decoder is None:
+            yield from container.decode(stream)
+            return
+        context = av.CodecContext.create(decoder, "r")
+        context.thread_count = thread_limit()
+        for packet in container.demux(stream):  # the last, empty packet flushes the decoder
+            yield from context.decode(packet)
 
 
-def to_rgb(frame: av.VideoFrame) -> np.ndarray:
-    """float32 RGB in 8-bit units; deeper sources keep their extra precision as fractions."""
-    if frame.format.components[0].bits > 8:
-        return frame.to_ndarray(format="rgb48le").astype(np.float32) / np.float32(257)
-    return frame.to_ndarray(format="rgb24").astype(np.float32)
+def to_rgb_and_alpha(frame: av.VideoFrame, alpha: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """float32 RGB in 8-bit units (deeper sources keep their extra precision as fractions) and, when
+    ``alpha``, the alpha plane as stored (uint8, or uint16 for deeper sources)."""
+    deep = frame.format.components[0].bits > 8
+    if alpha:
+        rgba = frame.to_ndarray(format="rgba64le" if deep else "rgba")
+        return rgba[..., :3].astype(np.float32) / np.float32(257 if deep else 1), rgba[..., 3]
+    if deep:
+        return frame.to_ndarray(format="rgb48le").astype(np.float32) / np.float32(257), None
+    return frame.to_ndarray(format="rgb24").astype(np.float32), None
 
 
 def _next_pts(pts: int | None, last: int | None, step: int) -> int:
@@ -197,6 +229,7 @@ class VideoWriter:
         """``audio=False`` for a segment of a split clip: :func:`join_segments` adds the audio once.
         ``scale``: the frames written are that many times the source's width and height."""
         self._reader = reader
+        self._scale = scale
         self._outputs: list[_Output] = []
         try:
             for path in outputs:
@@ -219,12 +252,18 @@ class VideoWriter:
         if not self._reader.timestamps:
             raise RuntimeError("more frames written than read from the source")
         pts = self._reader.timestamps.popleft()
-        if self._reader.source.deep:
-            rgb = np.clip(np.rint(frame * np.float32(257)), 0, 65535).astype(np.uint16)
-            picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb48le")
+        deep = self._reader.source.deep
+        if deep:
+            pixels = np.clip(np.rint(frame * np.float32(257)), 0, 65535).astype(np.uint16)
         else:
-            rgb = np.clip(np.rint(frame), 0, 255).astype(np.uint8)
-            picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+            pixels = np.clip(np.rint(frame), 0, 255).astype(np.uint8)
+        if self._reader.source.alpha:  # the frame's own alpha plane, enlarged with it
+            alpha = enlarge_alpha(self._reader.alphas.popleft()[..., None], self._scale)
+            pixels = np.concatenate([pixels, np.rint(alpha).astype(pixels.dtype)], axis=2)
+            layout = "rgba64le" if deep else "rgba"
+        else:
+            layout = "rgb48le" if deep else "rgb24"
+        picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format=layout)
         for output in self._outputs:
             output.write(picture, pts)
 
@@ -322,9 +361,9 @@ class _Output:
             stream.codec_context.color_trc = source.color_trc
         else:
             # bgr0 / gbrp16le are stored as RGB (FFV1's reversible colour transform), so they decode
-            # to the very RGB we wrote; yuv444p would round in the RGB->YUV step.
+            # to the very RGB we wrote; yuv444p would round in the RGB->YUV step. With alpha: bgra / gbrap16le.
             stream = self.container.add_stream("ffv1", rate=source.rate, options={"level": "3", "slicecrc": "1", "threads": str(thread_limit())})
-            stream.pix_fmt = "gbrp16le" if source.deep else "bgr0"
+            stream.pix_fmt = FFV1_PIXEL_FORMATS[(source.deep, source.alpha)]
         stream.width, stream.height = width, height
         if source.sample_aspect_ratio:  # else an anamorphic clip would play squeezed or stretched
             stream.codec_context.sample_aspect_ratio = source.sample_aspect_ratio
@@ -337,7 +376,7 @@ class _Output:
     def write(self, picture: av.VideoFrame, pts: int) -> None:
         if self.audio:
             self.audio.mux_until(float(pts * self.source.time_base))
-        if self.video.pix_fmt in ("bgr0", "gbrp16le"):
+        if self.video.pix_fmt in FFV1_PIXEL_FORMATS.values():
             frame = picture.reformat(format=self.video.pix_fmt)
         else:
             matrix = YUV_MATRICES[self.video.codec_context.colorspace]

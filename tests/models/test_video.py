@@ -293,3 +293,53 @@ def test_a_clip_of_saturated_colours_is_read_from_its_unclipped_channels():
     estimate = VideoNoiseClassifier().predict([frame.astype(np.float32) for frame in noisy[:8]])
     assert estimate.level == "medium"
     assert estimate.sigma == pytest.approx(true, rel=0.2)
+
+
+ALPHA_CLIPS = {  # name: (ffmpeg encoder arguments, pixel format the source is made in, its peak value)
+    "overlay.webm": (["-c:v", "libvpx-vp9", "-pix_fmt", "yuva420p"], "yuva420p", 255),  # alpha in a side stream
+    "graphics.mov": (["-c:v", "prores_ks", "-profile:v", "4444", "-pix_fmt", "yuva444p10le"], "yuva444p10le", 1023),  # deep
+    "animation.mov": (["-c:v", "qtrle", "-pix_fmt", "argb"], "yuva444p", 255),
+}
+
+
+def _alpha_planes(path: Path) -> list[np.ndarray]:
+    """Each frame's alpha at its own depth (8 or 16 bits), decoded as FFmpeg's CLI would (libvpx for
+    VP9: the native decoder drops it)."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        if stream.codec_context.name == "vp9":
+            decoder = av.CodecContext.create("libvpx-vp9", "r")
+            frames = [frame for packet in container.demux(stream) for frame in decoder.decode(packet)]
+        else:
+            frames = list(container.decode(stream))
+        return [frame.to_ndarray(format="rgba64le" if frame.format.components[0].bits > 8 else "rgba")[..., 3] for frame in frames]
+
+
+@pytest.mark.parametrize("name", list(ALPHA_CLIPS))
+def test_a_transparent_clip_keeps_its_alpha_in_mkv(tmp_path, name):
+    """Overlays and titles carry alpha (VP9 WebM, ProRes 4444, QuickTime Animation): the colour is
+    restored and the alpha comes back as sent in the MKV result (before: every result was opaque);
+    an MP4 result, which cannot hold it, is opaque. Upscaled, the alpha is enlarged with the colour."""
+    import subprocess
+
+    from models.pipeline import Pipeline
+
+    encoder, made_in, peak = ALPHA_CLIPS[name]
+    scene = (f"testsrc2=s=96x64:r=25:d=0.48,noise=alls=25:allf=t,format={made_in},"
+             f"geq=lum='lum(X,Y)':cb='cb(X,Y)':cr='cr(X,Y)':a='X*{peak}/W'")  # alpha: a left-to-right ramp
+    src = tmp_path / name
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", scene, *encoder, str(src)], check=True)
+    pipeline = Pipeline(kinds=("video",))
+    summary = pipeline.restore_file(src, [tmp_path / "out.mkv", tmp_path / "out.mp4"])
+    assert summary.input["alpha"] is True
+    sent, kept = _alpha_planes(src), _alpha_planes(tmp_path / "out.mkv")
+    top = np.iinfo(sent[0].dtype).max
+    assert len(kept) == len(sent) == 12 and sent[0].max() - sent[0].min() > 0.8 * top  # a ramp, not opaque
+    assert all(a.dtype == b.dtype and np.array_equal(a, b) for a, b in zip(sent, kept))
+    with av.open(str(tmp_path / "out.mp4")) as container:
+        assert not any(c.is_alpha for c in next(container.decode(video=0)).format.components)
+    if name == "overlay.webm":
+        pipeline.restore_file(src, [tmp_path / "big.mkv"], task="upscale", scale=2)
+        big = _alpha_planes(tmp_path / "big.mkv")[0].astype(np.float64)
+        assert big.shape == (128, 192)
+        assert np.abs(big[::2, ::2] - sent[0]).mean() < 0.02 * top
