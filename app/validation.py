@@ -26,6 +26,7 @@ PROBE_MAX_PACKETS = 1000  # packets (of any stream) read while looking for the f
 PROBE_MAX_SECONDS = 10.0
 MIN_SIDE = 8
 NPY_VERSIONS = ((1, 0), (2, 0), (3, 0))  # what numpy itself can load
+AVIF_HEADER_BYTES = 1 << 16  # where an AVIF's metadata boxes (with its bit depth) are found, before its media data
 Image.MAX_IMAGE_PIXELS = None  # our own limit (max_elements) applies instead of Pillow's warning
 
 
@@ -111,7 +112,9 @@ def _inspect_image(path: Path, filename: str, suffix: str, settings: Settings) -
                 with Image.open(path) as im2:
                     arr_shape = (im2.height, im2.width) + ((len(im2.getbands()),) if len(im2.getbands()) > 1 else ())
                     with path.open("rb") as f:
-                        sixteen = im2.mode.startswith("I;16") or formats.png_bit_depth(f.read(32)) == 16
+                        header = f.read(AVIF_HEADER_BYTES)
+                    deep_avif = suffix == ".avif" and (formats.avif_bit_depth(header) or 8) > 8  # Pillow says 8 bits
+                    sixteen = im2.mode.startswith("I;16") or formats.png_bit_depth(header) == 16 or deep_avif
                     shape, dtype = arr_shape, np.dtype("uint16" if sixteen else "uint8")
         problem = metadata.picture_problem(path, filename)
     except Exception as exc:  # Pillow and tifffile raise many types for corrupt files

@@ -183,6 +183,19 @@ def png_bit_depth(header: bytes) -> int | None:
     return None
 
 
+def avif_bit_depth(data: bytes) -> int | None:
+    """Bits per channel of an AVIF's pictures (8, 10 or 12), from the ``pixi`` boxes of its metadata
+    (before its media data): Pillow decodes every AVIF to 8 bits, so the depth is read here."""
+    end = data.find(b"mdat")
+    meta = data if end == -1 else data[:end]
+    depths: list[int] = []
+    at = meta.find(b"pixi")
+    while at != -1 and at + 9 <= len(meta):  # type, version and flags (4), channel count, then bits per channel
+        depths += meta[at + 9:at + 9 + meta[at + 8]]
+        at = meta.find(b"pixi", at + 4)
+    return max(depths) if depths else None
+
+
 def webp_is_lossless(data: bytes) -> bool:
     """Whether a WebP file holds a lossless (VP8L) picture: its RIFF chunks, walked to the first
     picture chunk (an extended file starts with VP8X and may carry ICC, EXIF or alpha chunks first)."""

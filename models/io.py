@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import cv2
+import imagecodecs
 import numpy as np
 import pillow_heif
 import tifffile
@@ -169,13 +170,17 @@ def _read_tiff(path: Path) -> np.ndarray:
 
 
 def _read_heif_or_avif(path: Path) -> np.ndarray:
-    """HEIC with pillow-heif, 10 and 12 bits as 16-bit values (HEIC transforms applied); AVIF with
-    Pillow, which decodes 8 bits per channel."""
+    """HEIC with pillow-heif, AVIF with imagecodecs (Pillow decodes it to 8 bits): 10 and 12 bits as
+    16-bit values, shifted up as pillow-heif gives them (HEIC transforms applied; an AVIF's EXIF
+    orientation, as Pillow reports it, is applied by the caller)."""
     try:
         if formats.suffix_of(path) in formats.HEIF_SUFFIXES:
             return np.asarray(pillow_heif.open_heif(path, convert_hdr_to_8bit=False))
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGBA" if "A" in image.getbands() else "RGB") if image.mode not in ("L", "RGB", "RGBA") else image)
+        data = path.read_bytes()
+        pixels = imagecodecs.avif_decode(data, index=0)
+        if pixels.dtype == np.uint16:
+            pixels = pixels << np.uint16(16 - (formats.avif_bit_depth(data) or 16))
+        return pixels
     except Exception as exc:  # the decoders raise many types for broken files
         raise ValueError(f"{path.name}: unreadable {formats.suffix_of(path)[1:]} image ({exc})") from None
 

@@ -248,6 +248,24 @@ def test_images_the_worker_reads_are_accepted_by_the_api(api, kind):
         assert np.array_equal(restored[..., 0], restored[..., 2]) and (restored[..., 3] == 200).all()
 
 
+def test_a_ten_bit_avif_keeps_its_depth_where_the_result_can_hold_it(api):
+    """A 10-bit AVIF is queued and read as 16-bit (it was cut to 8 bits), and its PNG result is 16-bit;
+    its own-format result is an 8-bit AVIF, as the docs say (no encoder here writes deeper AVIF with its
+    profile)."""
+    import imagecodecs
+
+    noisy = np.clip(_smooth_rgb(64, 80, 1023) + np.random.default_rng(9).normal(0, 60, (64, 80, 3)), 0, 1023).astype(np.uint16)
+    queued = submit(api, "hdr.avif", imagecodecs.avif_encode(noisy, level=95, bitspersample=10))
+    assert queued["input"]["dtype"] == "uint16"
+    job = wait_for(api, queued["id"])
+    assert job["status"] == "succeeded", job["error"]
+    assert job["input"]["dtype"] == "uint16" and job["formats"][0] == "avif"
+    restored = _decode(api.get(f"/v1/jobs/{job['id']}/result", params={"format": "png"}).content)
+    assert restored.dtype == np.uint16 and len(np.unique(restored)) > 256
+    with Image.open(io.BytesIO(api.get(f"/v1/jobs/{job['id']}/result").content)) as image:
+        assert image.format == "AVIF" and image.size == (80, 64)
+
+
 def test_listing_and_delete(api):
     stack, _ = synthetic_stack("low", seed=4, frames=8, size=48)
     job = wait_for(api, submit(api, "s.npy", npy_bytes(stack))["id"])

@@ -357,6 +357,30 @@ def test_heic_and_avif_photos_come_back_as_they_were_sent(tmp_path, name, channe
     assert np.abs(back - image).mean() < 0.02 * top
 
 
+@pytest.mark.parametrize(("bits", "channels"), [(8, 1), (8, 4), (10, 3), (12, 3), (10, 1), (10, 4)])
+def test_an_avif_is_read_at_its_own_depth(tmp_path, bits, channels):
+    """A 10- or 12-bit AVIF (HDR photos, screenshots of HDR video) was cut to 8 bits by Pillow: it is
+    read at its depth, as 16-bit values the way HEIC's are, and a PNG result keeps 16 bits."""
+    import imagecodecs
+
+    from models.formats import avif_bit_depth
+
+    y, x = np.mgrid[0:48, 0:64]
+    ramp = (x * 64 + y) / (64 * 64)  # more distinct levels than 8 bits hold
+    levels = np.rint(np.dstack([ramp, ramp[::-1], ramp[:, ::-1], np.full_like(ramp, 0.7)])[..., :channels].squeeze() * (2**bits - 1))
+    stored = levels.astype(np.uint16 if bits > 8 else np.uint8)
+    data = imagecodecs.avif_encode(stored, level=100, bitspersample=bits)  # lossless
+    (tmp_path / "hdr.avif").write_bytes(data)
+    assert avif_bit_depth(data) == bits
+    image, info = io.read_image(tmp_path / "hdr.avif")
+    assert (info["dtype"], info["channels"]) == ("uint16" if bits > 8 else "uint8", channels)
+    step = 2 ** (16 - bits) if bits > 8 else 1  # one stored level, in the values read
+    assert np.abs(image - stored.astype(np.float32) * step).max() <= step
+    io.write_frame(tmp_path / "out.png", image, info)
+    back, back_info = io.read_image(tmp_path / "out.png")
+    assert back_info["dtype"] == info["dtype"] and np.array_equal(back, image)
+
+
 @pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp", ".tif", ".heic", ".avif"])
 @pytest.mark.parametrize("content", [b"", b"\x00" * 64, b"RIFF\x00\x00\x00\x00WEBPVP8 " + b"\x01" * 40])
 def test_an_empty_or_broken_image_is_a_clear_error(tmp_path, suffix, content):
