@@ -35,6 +35,12 @@ above twice the classical reading and above :data:`CLEAN_CHANGE_8BIT`, a little 
 network removes from flat areas of clean training images (3.7 levels, ``python -m models.eval_noise
 --calibrate``; printed patterns aside, where the classical reading is the larger).
 
+A clean chart, document or screenshot is mostly exact plateaus of paper and ink, the picture's
+extremes, which the classical reading leaves out as clipped; only anti-aliased edges remain, and a
+clean Siemens star read 26 (``high``), changed by up to 53 levels. Noise leaves no plateaus, so a
+picture one exact colour covers in :data:`models.image.noise.NOISE_FREE_PLATEAU_SHARE` of its blocks
+is read as noise-free and comes back unchanged (:func:`models.image.noise.plateau_share`).
+
 The other way round, fine texture (gravel, grass, a printed pattern's hatching) fills the finest
 details, and the classical reading takes it for noise: clean grass read 10.9, a clean printed chart up
 to 44 (``high``: restored with no blend). White noise fills the horizontal, vertical and diagonal
@@ -54,7 +60,18 @@ import numpy as np
 from models import sure
 from models.archs import TrainedModel
 from models.image.chroma import CHROMA_RADIUS, join_luma_chroma, luma_noise_ratio, smooth_chroma, split_luma_chroma
-from models.image.noise import MIN_SAMPLES, clipped_rms, data_range, edge_strength, finest_details, flattest_half, level_of_sigma, without_border
+from models.image.noise import (
+    MIN_SAMPLES,
+    NOISE_FREE_PLATEAU_SHARE,
+    clipped_rms,
+    data_range,
+    edge_strength,
+    finest_details,
+    flattest_half,
+    level_of_sigma,
+    plateau_share,
+    without_border,
+)
 from models.interface import NoiseEstimate, NoiseLevel, Progress
 from models.tiling import run_within_budget
 
@@ -89,9 +106,11 @@ class LearnedImageRestorer(TrainedModel):
         self.net_memory_mb = net_memory_mb
 
     def predict(self, image: np.ndarray, noise: NoiseEstimate, progress: Progress) -> np.ndarray:
+        blend = noise.level in SURE_LEVELS
+        if blend and noise.sigma <= 0:  # SURE would keep none of the network's change: spare the pass
+            return np.array(image, np.float32)
         planes, scale = planes_of(image)
         sigma = noise.sigma / scale
-        blend = noise.level in SURE_LEVELS
         if np.ndim(image) == 2:
             return np.clip(self._restored(planes[0], sigma**2, blend, self._gray, progress), 0.0, 1.0) * np.float32(scale)
         if sigma * 255 <= LUMA_CHROMA_MAX_SIGMA_8BIT and self._noise_independent_per_channel(image):
@@ -157,8 +176,10 @@ class LearnedImageNoiseClassifier:
         self.network.setup(device)
 
     def predict(self, image: np.ndarray) -> NoiseEstimate:
-        sigma, balance = finest_details(image)
         scale = data_range(image)
+        if plateau_share(image) >= NOISE_FREE_PLATEAU_SHARE:  # a clean chart, document or screenshot
+            return NoiseEstimate(level=level_of_sigma(0.0, scale), sigma=0.0)
+        sigma, balance = finest_details(image)
         low = level_of_sigma(sigma, scale) == "low"
         if low or abs(balance - 1) > WHITE_BALANCE_TOLERANCE:
             removed = self.removed_sigma(image)

@@ -28,6 +28,8 @@ CUT_IN_SIGMAS = 3.0
 CUT_CORRECTION = 1 / 0.9866  # a Gaussian's std over its RMS when clipped at 3 sigma
 CLIP_MARGIN_IN_SIGMAS = 2.0  # blocks this close to black or white lost part of their noise to clipping
 MIN_SAMPLES = 64  # fewer usable blocks or pixels than this give no reading (or keep the first one)
+# A picture one exact colour covers in this share of its 2 x 2 blocks is noise-free there (see plateau_share).
+NOISE_FREE_PLATEAU_SHARE = 0.3
 
 
 def data_range(image: np.ndarray) -> float:
@@ -76,6 +78,27 @@ def finest_details(image: np.ndarray, clip_margin: float = CLIP_MARGIN_IN_SIGMAS
         return 0.0, 1.0
     axial = np.concatenate([np.abs(a + b - c - d)[used], np.abs(a - b + c - d)[used]]) / 2
     return sigma, clipped_rms(axial) / sigma
+
+
+def plateau_share(image: np.ndarray) -> float:
+    """The share of 2 x 2 blocks that hold one exact colour, the most common one among such blocks.
+
+    Noise leaves no two neighbouring values equal for long: a synthetic or scanned chart's paper, a
+    document's or screenshot's background are such plateaus, and nothing else in them is noise
+    (the finest details there are anti-aliased edges, which the reading would take for noise; and
+    the paper and ink are the picture's extremes, which it leaves out as clipped). A noisy photo
+    has them only where it is clipped, at black or white: rarely over a large share (a letterboxed
+    frame's bars cover a quarter)."""
+    x = image if image.ndim == 3 else image[..., None]
+    h, w = x.shape[0] // 2 * 2, x.shape[1] // 2 * 2
+    if h == 0 or w == 0:
+        return 0.0
+    a, b, c, d = x[0:h:2, 0:w:2], x[0:h:2, 1:w:2], x[1:h:2, 0:w:2], x[1:h:2, 1:w:2]
+    flat = ((a == b) & (b == c) & (c == d)).all(axis=2)
+    if not flat.any():
+        return 0.0
+    colours = a[flat].astype(np.float64) @ (1.0 + np.arange(x.shape[2]) * np.pi)  # one number per colour
+    return float(np.unique(colours, return_counts=True)[1].max()) / flat.size
 
 
 def flattest_half(usable: np.ndarray, flatness: np.ndarray) -> np.ndarray:

@@ -236,6 +236,27 @@ def test_fine_texture_is_not_taken_for_noise(classifier, restorer):
     assert abs(finest_details(white)[1] - 1) < 0.05 and classifier.predict(white).sigma == finest_details(white)[0]
 
 
+@pytest.mark.parametrize("pattern", ["text_chart", "bar_chart", "siemens_star"])
+@pytest.mark.parametrize(("peak", "colour"), [(255, False), (255, True), (65535, False)])
+def test_a_clean_printed_chart_is_left_as_it_is(classifier, restorer, pattern, peak, colour):
+    """A clean chart (the challenge's targets are printed patterns) is paper and ink, the picture's
+    extremes, which the reading leaves out as clipped: only anti-aliased edges were left, read as
+    sigma 8 to 26, and the restorer changed the chart by 2 to 4.5 levels RMS (53 at most). One
+    colour covering a third of it shows it is noise-free: it comes back unchanged. With noise added,
+    the plateaus are gone and the noise is read."""
+    from models.data import targets
+
+    chart = np.rint(getattr(targets, pattern)(256, np.random.default_rng(4)) * peak).astype(np.float32)
+    if colour:
+        chart = np.dstack([chart, chart * 0.8, chart * 0.6]).round()
+    estimate = classifier.predict(chart)
+    assert (estimate.level, estimate.sigma) == ("low", 0.0)
+    assert np.array_equal(restorer.predict(chart, estimate, no_progress), chart)
+    sigma = 15 * peak / 255
+    reading = classifier.predict(np.rint(noisy(chart, sigma, peak, seed=3)))
+    assert reading.level == "medium" and reading.sigma == pytest.approx(sigma, rel=0.2)  # the tolerance of models/eval_noise.py
+
+
 @pytest.mark.parametrize("mode", ["RGB", "LA"])
 def test_a_gray_picture_stored_in_colour_comes_back_gray(tmp_path, mode):
     """Gray photos often come as RGB files, and OpenCV reads gray + alpha as RGBA: restored as
