@@ -40,6 +40,20 @@ def several_pictures(fmt: str) -> bytes:
     return buffer.getvalue()
 
 
+def cut_short(fmt: str) -> bytes:
+    """A photo whose upload stopped at 90 %: JPEG, TIFF and HEIC headers are whole then, so only
+    decoding shows it (the worker failed on it after it had been queued)."""
+    import pillow_heif
+
+    pixels = np.random.default_rng(1).integers(0, 256, (64, 80, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    if fmt == "HEIF":
+        pillow_heif.from_bytes(mode="RGB", size=(80, 64), data=pixels.tobytes()).save(buffer, quality=90)
+    else:
+        Image.fromarray(pixels).save(buffer, format=fmt)
+    return buffer.getvalue()[: int(buffer.tell() * 0.9)]
+
+
 CASES = {
     "truncated npy": ("s.npy", GOOD[: len(GOOD) // 2], 400, "truncated"),
     "pickled object npy": ("s.npy", npy_bytes(np.array([{"a": 1}, None], dtype=object), allow_pickle=True), 400, "object"),
@@ -56,6 +70,9 @@ CASES = {
     "animated PNG": ("loop.png", several_pictures("PNG"), 400, "animation of 4 frames"),
     "animated WebP": ("loop.webp", several_pictures("WEBP"), 400, "animation of 4 frames"),
     "CMYK TIFF": ("print.tif", cmyk_tiff(), 400, "CMYK TIFF"),
+    "truncated JPEG": ("photo.jpg", cut_short("JPEG"), 400, "truncated"),
+    "truncated TIFF": ("scan.tif", cut_short("TIFF"), 400, "truncated"),
+    "truncated HEIC": ("IMG_0001.heic", cut_short("HEIF"), 400, "end of file"),
 }
 
 
