@@ -19,6 +19,7 @@ from models.image.noise import data_range
 from models.image.upscale import enlarge_alpha
 from models.interface import FrameModel, Kind, NoiseEstimate, NoiseLevel, Task, model_mismatch, no_progress
 from models.registry import REGISTRY, ModelSpec, classifier_for, model_for, restorer_for, spec_named
+from models.stack.frames import outlier_frames
 from models.user_models import UserModels
 from models.video.noise import NOISE_FRAMES
 
@@ -163,6 +164,9 @@ class Pipeline:
                        scale: int | None, model: str | None, report: Reporter):
         report.progress(0.0, "reading")
         data, info = io.read_stack(src, layout) if kind == "stack" else io.read_image(src)
+        if kind == "stack" and (dropped := outlier_frames(data)):  # black, blown-out or blank frames
+            data = np.delete(data, dropped, axis=0)
+            info["frames_left_out"] = dropped
         report.input(info)
         alpha = None
         if data.ndim == 3 and kind == "image" and data.shape[2] == 4:  # restore the colour, keep the alpha as sent

@@ -250,3 +250,26 @@ def test_centred_bound_keeps_the_frames_mean_geometry():
     centred, upper = centred_mean(stack, displacements), unwarped_mean(stack, displacements)
     assert psnr(seen_off[inner], centred[inner]) > 40 > psnr(truth[inner], centred[inner])
     assert psnr(truth[inner], upper[inner]) > 40
+
+
+def test_black_white_and_blank_frames_are_left_out(tmp_path):
+    """A dropped (black) frame, a flash (white) and a blank read-out in a turbulent stack pulled the
+    mean, the registration and the noise reading off (20 dB lost on a still stack). They are left
+    out, the job says which, and the result is that of the good frames; a stack whose brightness
+    flickers by 10 % keeps every frame."""
+    from models.pipeline import Pipeline
+    from models.stack.frames import outlier_frames
+
+    spec = stack_specs(("current",), ("medium",), 1, size=SIZE, frames=24)[0]
+    good = synth(ValImages(), spec).stack
+    bad = good.copy()
+    bad[3], bad[11], bad[17] = 0, MAX_DN, int(good.mean())
+    pipeline = Pipeline(kinds=("stack",))
+    np.save(tmp_path / "bad.npy", bad)
+    np.save(tmp_path / "good.npy", np.delete(good, [3, 11, 17], axis=0))
+    summary = pipeline.restore_file(tmp_path / "bad.npy", [tmp_path / "bad_out.npy"])
+    pipeline.restore_file(tmp_path / "good.npy", [tmp_path / "good_out.npy"])
+    assert summary.input["frames_left_out"] == [3, 11, 17]
+    assert np.array_equal(np.load(tmp_path / "bad_out.npy"), np.load(tmp_path / "good_out.npy"))
+    flicker = good * np.random.default_rng(1).uniform(0.9, 1.1, (len(good), 1, 1))
+    assert outlier_frames(flicker) == [] and outlier_frames(good) == []
