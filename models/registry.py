@@ -79,13 +79,14 @@ REGISTRY: tuple[ModelSpec, ...] = (
     ModelSpec("stack-fusion-low", "7", "stack", "restorer", "models.stack.learned:LearnedStackRestorer", level="low",
               weights="stack-low.pt", options={"partners": ("stack-medium.pt",)}),
     *_per_level("stack", "stack-fusion", "6", "models.stack.learned:LearnedStackRestorer", "stack-{level}.pt", ("medium", "high")),
-    ModelSpec("image-noise", "3", "image", "classifier", "models.image.learned:LearnedImageNoiseClassifier", weights="image.pt"),
+    ModelSpec("image-noise", "4", "image", "classifier", "models.image.learned:LearnedImageNoiseClassifier", weights="image.pt"),
     *_per_level("image", "image-denoise", "2", "models.image.learned:LearnedImageRestorer", "image.pt"),
     ModelSpec("video-noise", "2", "video", "classifier", "models.video.noise:VideoNoiseClassifier"),
     # Low-noise video gets the fusion alone: there the refiner network did not beat it (models/train_video.py).
-    ModelSpec("video-fusion-low", "3", "video", "restorer", "models.video.restorer:VideoRestorer", level="low"),
-    # Retrained (medium v3 and v4, high v3) so they no longer lose to the fusion alone on flat colours (models/train_video.py)
-    *_per_level("video", "video-fusion", {"medium": "4", "high": "3"}, "models.video.learned:LearnedVideoRestorer", "video-{level}.pt"),
+    ModelSpec("video-fusion-low", "4", "video", "restorer", "models.video.restorer:VideoRestorer", level="low"),
+    # Retrained (medium v3 and v4, high v3) so they no longer lose to the fusion alone on flat colours (models/train_video.py);
+    # medium v5, high v4 and low v4: the fusion matches the other frames' brightness in fades (models/video/restorer.py)
+    *_per_level("video", "video-fusion", {"medium": "5", "high": "4"}, "models.video.learned:LearnedVideoRestorer", "video-{level}.pt"),
     *(ModelSpec(f"image-upscale-x{s}", "1", "image", "restorer", "models.image.upscale:LearnedUpscaler", weights=f"upscale-x{s}.pt",
                 task="upscale", scale=s) for s in UPSCALE_FACTORS),
 )
