@@ -63,6 +63,7 @@ class Case:
     sigma: int
     crf: int | None = None
     photons: float | None = None
+    fade: bool = False  # the scene fades to 30 % of its brightness and back (models.video.synthetic.Scene.fading)
 
     @property
     def suffix(self) -> str:
@@ -71,7 +72,7 @@ class Case:
 
 # Report keys: the sigma, plus the codec for compressed clips.
 CASES = {"5": Case(5), "15": Case(15), "30": Case(30), "20, H.264 CRF 23": Case(20, 23),
-         "camera noise, 60 photons": Case(15, photons=60)}
+         "camera noise, 60 photons": Case(15, photons=60), "15, fade out and in": Case(15, fade=True)}
 SIZE = (640, 360)
 FPS = 25
 SSIM_EVERY = 5
@@ -96,6 +97,7 @@ EVAL_CLIPS = {
     "30": (ClipPlan("val", 5, 3, 50, 3), ClipPlan("val", 1, 2, 50, 4)),
     "20, H.264 CRF 23": (ClipPlan("val", 0, 1, 50, 5), ClipPlan("val", 2, 5, 50, 6)),
     "camera noise, 60 photons": (ClipPlan("val", 1, 3, 50, 9), ClipPlan("val", 5, 0, 50, 10)),
+    "15, fade out and in": (ClipPlan("val", 0, 4, 50, 11), ClipPlan("val", 3, 1, 50, 12)),
 }
 # Training photos: astronaut background, chelsea disc (sources.TRAIN_SOURCES order).
 DEV_CLIP = ClipPlan("train", 0, 3, 16, 99)
@@ -124,6 +126,7 @@ TUNED: dict[str, dict[str, float]] = {
     "30": {"hqdn3d": 40, "nlmeans": 12, "atadenoise": 0.3, "vaguedenoiser": 44, "fftdnoiz": 30, "bm3d": 60, "tmix": 2},
     "camera noise, 60 photons": {"hqdn3d": 12, "nlmeans": 6, "atadenoise": 0.08, "vaguedenoiser": 22, "fftdnoiz": 30, "bm3d": 45, "tmix": 2},
     "20, H.264 CRF 23": {"hqdn3d": 10.667, "nlmeans": 8, "atadenoise": 0.08, "vaguedenoiser": 20, "fftdnoiz": 30, "bm3d": 40, "tmix": 2},
+    "15, fade out and in": {"hqdn3d": 12, "nlmeans": 6, "atadenoise": 0.08, "vaguedenoiser": 22, "fftdnoiz": 30, "bm3d": 30, "tmix": 2},
 }
 QUICK_FILTERS = ("hqdn3d", "tmix")
 QUICK_CASES = ("15", "30")
@@ -143,6 +146,7 @@ def make(plan: ClipPlan, case: Case, path: Path, size: tuple[int, int] = SIZE) -
     photos = split_images(plan.split, seed=SEED)
     rng = np.random.default_rng([SEED, plan.seed, int(case.sigma)])
     scene = Scene.over(photos[plan.background], photos[plan.sprite], rng, *size, plan.frames)
+    scene = scene.fading() if case.fade else scene
     make_clip(path, rng, case.sigma, fps=FPS, audio=False, scene=scene, crf=case.crf or 18, photons=case.photons)
     return np.stack([frame.astype(np.uint8) for frame in scene.clean_frames()])
 
@@ -314,6 +318,7 @@ def markdown(report: dict[str, Any]) -> str:
              f"{meta['ffmpeg']}. Two clips per case, {w} x {h}, 50 frames at {meta['fps']} fps, moving camera and a moving "
              "occluder, Gaussian noise per RGB channel (8-bit units) or, in the camera case, a colour camera's noise "
              "(Poisson + read noise on a linear RGGB mosaic, demosaicked, gamma-encoded), lossless FFV1 or, where the case says so, H.264; "
+             "in the fade case the scene fades to 30 % of its brightness and back; "
              "made only from VALIDATION photos "
              "(see models/eval_video.py). FFmpeg filters run on yuv444p with the strength tuned per sigma on a separate "
              "development clip of training photos (`--tune`); every output decoded losslessly. PSNR: mean per-frame RGB PSNR; "

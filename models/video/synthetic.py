@@ -11,7 +11,7 @@ image as ``models/data/sources.py``: validation clips are made only of validatio
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -40,6 +40,14 @@ class Scene:
     color: bool
     path: np.ndarray  # per frame: pan x, pan y (source px), zoom factor, angle (degrees)
     sprite_track: np.ndarray  # per frame: sprite centre x, y (output px)
+    brightness: np.ndarray | None = None  # per frame: a gain on the whole view (a fade); None: steady
+
+    def fading(self, lowest: float = 0.3) -> Scene:
+        """The same scene through a fade: steady for the first 30 % of the frames, down to ``lowest`` of
+        its brightness by 50 %, held to 60 %, back up by 80 % (a fade out and in, or an exposure change)."""
+        t = np.arange(self.frames) / max(self.frames - 1, 1)
+        gain = np.interp(t, (0.0, 0.3, 0.5, 0.6, 0.8, 1.0), (1.0, 1.0, lowest, lowest, 1.0, 1.0))
+        return replace(self, brightness=gain.astype(np.float32))
 
     @classmethod
     def random(cls, rng: np.random.Generator, width: int, height: int, frames: int, color: bool = True) -> Scene:
@@ -80,6 +88,8 @@ class Scene:
         to_view[:, 2] += (self.width / 2, self.height / 2) - np.array([src_w / 2 + pan_x, src_h / 2 + pan_y])
         view = cv2.warpAffine(self.background, to_view, (self.width, self.height), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101)
         view = self._paste_sprite(view, *self.sprite_track[i])
+        if self.brightness is not None:
+            view = view * self.brightness[i]
         if not self.color:
             view = np.repeat(cv2.cvtColor(view, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
         return np.clip(np.rint(view), 0, 255).astype(np.float32)
