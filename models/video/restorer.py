@@ -124,11 +124,17 @@ def brightness_matched(image: np.ndarray, reference: np.ndarray) -> np.ndarray:
     gains = (theirs * ordinary).sum(axis=0) / np.maximum((ours * ordinary).sum(axis=0), 1e-3)
     if np.all(np.abs(gains - 1) <= BRIGHTNESS_TOLERANCE):  # only what moves differed
         return image
-    small = (cv2.resize(x, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA).ravel() for x in (image, reference))
-    ours_small, theirs_small = small
-    if ours_small.size < MIN_GAIN_PIXELS or np.corrcoef(ours_small, theirs_small)[0, 1] < SAME_SCENE_CORRELATION:
+    ours_small, theirs_small = (cv2.resize(x, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA).ravel() for x in (image, reference))
+    if ours_small.size < MIN_GAIN_PIXELS or _correlation(ours_small, theirs_small) < SAME_SCENE_CORRELATION:
         return image
     return image * gains.astype(np.float32)
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of two arrays; 0 when either is flat (a black frame shows no scene)."""
+    a, b = a - a.mean(), b - b.mean()
+    norm = float(np.sqrt(np.dot(a, a) * np.dot(b, b)))
+    return float(np.dot(a, b)) / norm if norm > 0 else 0.0
 
 
 def lookahead(items: Iterator[T], count: int) -> Iterator[tuple[T, list[T]]]:
