@@ -183,6 +183,11 @@ def png_bit_depth(header: bytes) -> int | None:
     return None
 
 
+def png_is_gray_alpha(header: bytes) -> bool:
+    """Whether a PNG's first 26 bytes say gray + alpha (colour type 4), which OpenCV reads as RGBA."""
+    return png_bit_depth(header) is not None and len(header) > _PNG_BIT_DEPTH_OFFSET + 1 and header[_PNG_BIT_DEPTH_OFFSET + 1] == 4
+
+
 def avif_bit_depth(data: bytes) -> int | None:
     """Bits per channel of an AVIF's pictures (8, 10 or 12), from the ``pixi`` boxes of its metadata
     (before its media data): Pillow decodes every AVIF to 8 bits, so the depth is read here."""

@@ -32,6 +32,10 @@ HEIF_QUALITY = AVIF_QUALITY = 90  # their encoders' scales: 90 keeps a restored 
 HEIF_ENCODER = {"preset": "ultrafast"}
 AVIF_SPEED = 8
 HEIF_OR_AVIF = (*formats.HEIF_SUFFIXES, ".avif")
+# A gray + alpha picture is restored as RGBA with equal channels and written back as gray + alpha
+# where the format has it (WebP and the rest get the RGBA, JPEG the gray).
+GRAY_ALPHA_CHANNELS = 2
+GRAY_ALPHA_FORMATS = ("png", "tiff")  # not npy: an (H, W, 2) array is not an image Restora reads
 WEBP_LOSSLESS = 101  # OpenCV writes lossless WebP for a quality above 100
 
 
@@ -133,11 +137,12 @@ def read_image(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
             raise ValueError(problem)
     else:
         raise ValueError(f"{path.name}: unsupported image type {suffix}")
+    gray_alpha = (raw.ndim == 3 and raw.shape[2] == 2) or (suffix == ".png" and formats.png_is_gray_alpha(_head(path)))
     raw = _gray_or_colour(raw, path)
     tags = picture_tags(path)
     raw = metadata.upright(raw, tags.orientation)
     info = {"filename": path.name, "shape": list(raw.shape), "dtype": str(raw.dtype), "layout": None,
-            "bits": raw.dtype.itemsize * 8, "channels": 1 if raw.ndim == 2 else raw.shape[2]}
+            "bits": raw.dtype.itemsize * 8, "channels": GRAY_ALPHA_CHANNELS if gray_alpha else 1 if raw.ndim == 2 else raw.shape[2]}
     if tags.orientation != 1:
         info["orientation"] = tags.orientation
     if tags.profile is not None:
@@ -147,6 +152,11 @@ def read_image(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
     if suffix == ".webp":
         info["lossless"] = formats.webp_is_lossless(path.read_bytes())
     return np.ascontiguousarray(raw, dtype=np.float32), info
+
+
+def _head(path: Path, size: int = 32) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(size)
 
 
 def picture_tags(path: Path) -> metadata.Tags:
@@ -228,9 +238,11 @@ def write_frame(path: Path, frame: np.ndarray, info: dict[str, Any], kind: Kind 
         allowed = ", ".join(f".{f}" for f in formats.RESULT_FORMATS[kind])
         raise ValueError(f"{path.name}: cannot write {kind} results as {formats.suffix_of(path) or '(none)'}; use {allowed}")
     frame = np.asarray(frame, dtype=np.float32)
+    if info.get("channels") == GRAY_ALPHA_CHANNELS and frame.ndim == 3 and frame.shape[2] == 4 and fmt in GRAY_ALPHA_FORMATS:
+        frame = frame[..., [0, 3]]  # restored as RGBA with equal channels, written back as it came
     dtype = np.dtype(info.get("dtype", "float32"))
     tags = tags or metadata.Tags()
-    colour = frame.ndim == 3 or fmt == "webp"  # WebP is always colour
+    colour = (frame.ndim == 3 and frame.shape[2] >= 3) or fmt == "webp"  # WebP is always colour
     profile = tags.profile if tags.profile is not None and metadata.profile_fits(tags.profile, colour) else None
     exif = None if tags.exif is None else metadata.exif_for(tags.exif, frame.shape)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
@@ -244,7 +256,8 @@ def write_frame(path: Path, frame: np.ndarray, info: dict[str, Any], kind: Kind 
                     stored = _as_integers(frame, dtype)
                 else:  # other integers as 16 bits, floats as float32
                     stored = _as_integers(frame, np.dtype(np.uint16)) if dtype.kind in "iu" else frame
-                tifffile.imwrite(fh, stored, photometric="rgb" if frame.ndim == 3 else "minisblack", iccprofile=profile)
+                tifffile.imwrite(fh, stored, photometric="rgb" if colour else "minisblack", iccprofile=profile,
+                                 extrasamples=("unassalpha",) if frame.ndim == 3 and frame.shape[2] in (2, 4) else None)
             elif fmt in ("heic", "avif"):
                 _write_heif_or_avif(fh, frame, dtype, fmt, kind, profile, exif)
             else:
@@ -285,6 +298,8 @@ def _as_integers(frame: np.ndarray, dtype: np.dtype) -> np.ndarray:
 def _encode(frame: np.ndarray, dtype: np.dtype, fmt: str, kind: Kind, lossless: bool = False) -> bytes:
     """PNG / JPEG / WebP bytes through OpenCV (16-bit PNG; alpha where the format has it; WebP lossless if told)."""
     pixels = _pixels(frame, dtype, kind, keep_16_bits=fmt == "png")
+    if pixels.ndim == 3 and pixels.shape[2] == GRAY_ALPHA_CHANNELS:  # PNG only (GRAY_ALPHA_FORMATS): OpenCV writes no gray + alpha
+        return imagecodecs.png_encode(np.ascontiguousarray(pixels))
     if pixels.ndim == 3:
         if fmt == "jpg":
             pixels = pixels[..., :3]

@@ -260,7 +260,8 @@ def test_a_clean_printed_chart_is_left_as_it_is(classifier, restorer, pattern, p
 @pytest.mark.parametrize("mode", ["RGB", "LA"])
 def test_a_gray_picture_stored_in_colour_comes_back_gray(tmp_path, mode):
     """Gray photos often come as RGB files, and OpenCV reads gray + alpha as RGBA: restored as
-    colour, their noise came back as colour speckles (up to 15 levels between channels)."""
+    colour, their noise came back as colour speckles (up to 15 levels between channels). A gray +
+    alpha PNG comes back gray + alpha (it came back RGBA)."""
     from PIL import Image
 
     from models.pipeline import Pipeline
@@ -269,8 +270,11 @@ def test_a_gray_picture_stored_in_colour_comes_back_gray(tmp_path, mode):
     planes = [gray] * 3 if mode == "RGB" else [gray, np.full_like(gray, 180)]
     Image.fromarray(np.dstack(planes), mode).save(tmp_path / "in.png")
     Pipeline(kinds=("image",)).restore_file(tmp_path / "in.png", [tmp_path / "out.png"])
-    out = np.asarray(Image.open(tmp_path / "out.png")).astype(np.float32)
-    assert np.array_equal(out[..., 0], out[..., 1]) and np.array_equal(out[..., 1], out[..., 2])
+    with Image.open(tmp_path / "out.png") as image:
+        assert image.mode == mode
+        out = np.asarray(image).astype(np.float32)
+    if mode == "RGB":
+        assert np.array_equal(out[..., 0], out[..., 1]) and np.array_equal(out[..., 1], out[..., 2])
+    else:
+        assert (out[..., 1] == 180).all()
     assert psnr(out[..., 0], data.camera()[:128, :128], 255) > psnr(gray, data.camera()[:128, :128], 255) + 3
-    if mode == "LA":
-        assert (out[..., 3] == 180).all()

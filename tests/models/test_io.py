@@ -389,3 +389,23 @@ def test_an_empty_or_broken_image_is_a_clear_error(tmp_path, suffix, content):
     (tmp_path / f"broken{suffix}").write_bytes(content)
     with pytest.raises(ValueError, match="broken"):
         io.read_image(tmp_path / f"broken{suffix}")
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_a_gray_and_alpha_picture_comes_back_gray_and_alpha(tmp_path, dtype):
+    """A gray + alpha PNG (logos, masks) is read as RGBA with equal channels (as OpenCV reads it) and
+    said to have 2 channels; PNG and TIFF results are gray + alpha again, at its depth (they came
+    back RGBA), WebP (colour only) RGBA."""
+    import imagecodecs
+
+    top = np.iinfo(dtype).max
+    pixels = np.dstack([np.random.default_rng(5).integers(0, top, (24, 40)), np.full((24, 40), top // 3)]).astype(dtype)
+    (tmp_path / "logo.png").write_bytes(imagecodecs.png_encode(pixels))
+    image, info = io.read_image(tmp_path / "logo.png")
+    assert info["channels"] == 2 and image.shape == (24, 40, 4)
+    for fmt in ("png", "tiff", "webp"):
+        io.write_frame(tmp_path / f"out.{fmt}", image, info)
+    assert (tmp_path / "out.png").read_bytes()[25] == 4  # PNG colour type: gray + alpha
+    assert np.array_equal(imagecodecs.png_decode((tmp_path / "out.png").read_bytes()), pixels)
+    assert np.array_equal(tifffile.imread(tmp_path / "out.tiff"), pixels)
+    assert io.read_image(tmp_path / "out.webp")[0].shape == (24, 40, 4)
