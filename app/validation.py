@@ -100,28 +100,18 @@ def _inspect_npy(path: Path, filename: str, settings: Settings, requested: KindC
     return kind, {"filename": filename, "shape": list(shape), "dtype": str(dtype), "layout": None}
 
 
-def _check_complete(path: Path, suffix: str) -> None:
-    """Raise if the picture's data stops short (an interrupted upload or copy), where reading its
-    header does not show it: a TIFF's strips must lie inside the file, a JPEG must decode (at an eighth
-    of its size: cheap, yet every coded block is read), a HEIC must decode. PNG, WebP and AVIF fail
-    the header check already."""
-    if suffix in formats.TIFF_SUFFIXES:
-        with tifffile.TiffFile(path) as tif:
-            page = tif.pages[0]
-            if any(offset + count > path.stat().st_size for offset, count in zip(page.dataoffsets, page.databytecounts)):
-                raise ValueError("the file ends before its picture data does (truncated)")
-    elif suffix in (".jpg", ".jpeg", *formats.HEIF_SUFFIXES):
-        with Image.open(path) as image:
-            image.draft(image.mode, (max(1, image.width // 8), max(1, image.height // 8)))  # JPEG only: DCT scaling
-            image.load()
-
-
 def _inspect_image(path: Path, filename: str, suffix: str, settings: Settings) -> dict[str, Any]:
     try:
+        # A picture cut short (an interrupted upload or copy) whose header is whole is refused here,
+        # not in the worker: a TIFF's strips must lie inside the file, a JPEG or HEIC must decode (a
+        # JPEG at an eighth of its size: cheap, yet every coded block is read). PNG, WebP and AVIF
+        # fail on their headers already.
         if suffix in formats.TIFF_SUFFIXES:
             with tifffile.TiffFile(path) as tif:
-                series = tif.series[0]
+                series, page = tif.series[0], tif.pages[0]
                 shape, dtype = tuple(series.shape), np.dtype(series.dtype)
+                if any(offset + count > path.stat().st_size for offset, count in zip(page.dataoffsets, page.databytecounts)):
+                    raise ValueError("the file ends before its picture data does (truncated)")
         else:
             with Image.open(path) as im:
                 im.verify()
@@ -132,7 +122,9 @@ def _inspect_image(path: Path, filename: str, suffix: str, settings: Settings) -
                     deep_avif = suffix == ".avif" and (formats.avif_bit_depth(header) or 8) > 8  # Pillow says 8 bits
                     sixteen = im2.mode.startswith("I;16") or formats.png_bit_depth(header) == 16 or deep_avif
                     shape, dtype = arr_shape, np.dtype("uint16" if sixteen else "uint8")
-        _check_complete(path, suffix)
+                    if suffix in (".jpg", ".jpeg", *formats.HEIF_SUFFIXES):
+                        im2.draft(im2.mode, (max(1, im2.width // 8), max(1, im2.height // 8)))  # JPEG only: DCT scaling
+                        im2.load()
         problem = metadata.picture_problem(path, filename)
     except Exception as exc:  # Pillow and tifffile raise many types for corrupt files
         raise InvalidInput(400, f"not a readable {suffix[1:]} image: {_reason(exc, path, filename)}") from None

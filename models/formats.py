@@ -171,7 +171,7 @@ def video_has_alpha(stream, first_frame) -> bool:
 
 def alpha_left_out(info: dict, fmt: str) -> str | None:
     """What a user is told when a transparent clip's result is written as ``fmt`` that cannot hold its alpha."""
-    if info.get("alpha") and info.get("frames") and fmt != ALPHA_VIDEO_FORMAT:
+    if info.get("alpha") and fmt != ALPHA_VIDEO_FORMAT:  # only a clip's input says alpha
         return f"{info.get('filename', 'the clip')} is transparent; a .{fmt} result is opaque: ask for .{ALPHA_VIDEO_FORMAT} to keep its alpha"
     return None
 

@@ -115,9 +115,10 @@ def read_stack(path: Path, layout: Layout = "auto") -> tuple[np.ndarray, dict[st
     return np.ascontiguousarray(frames, dtype=np.float32), info
 
 
-def read_image(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
+def read_image(path: Path, tags: metadata.Tags | None = None) -> tuple[np.ndarray, dict[str, Any]]:
     """One frame as float32 (H, W) gray, (H, W, 3) RGB or (H, W, 4) RGBA, in input units, and what
-    was read: dtype, bits per sample and channels (the job JSON shows them)."""
+    was read: dtype, bits per sample and channels (the job JSON shows them). ``tags``: the file's
+    :func:`picture_tags`, when the caller has them already (it writes them into the result)."""
     path = Path(path)
     suffix = formats.suffix_of(path)
     if suffix in formats.STACK_SUFFIXES:
@@ -139,7 +140,7 @@ def read_image(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
         raise ValueError(f"{path.name}: unsupported image type {suffix}")
     gray_alpha = (raw.ndim == 3 and raw.shape[2] == 2) or (suffix == ".png" and formats.png_is_gray_alpha(_head(path)))
     raw = _gray_or_colour(raw, path)
-    tags = picture_tags(path)
+    tags = tags or picture_tags(path)
     raw = metadata.upright(raw, tags.orientation)
     info = {"filename": path.name, "shape": list(raw.shape), "dtype": str(raw.dtype), "layout": None,
             "bits": raw.dtype.itemsize * 8, "channels": GRAY_ALPHA_CHANNELS if gray_alpha else 1 if raw.ndim == 2 else raw.shape[2]}

@@ -75,24 +75,29 @@ def read(path: Path) -> Tags:
                 tags = tif.pages[0].tags
                 orientation, profile = tags.get(TIFF_ORIENTATION_TAG), tags.get(TIFF_ICC_TAG)
                 turn = int(orientation.value) if orientation else 1
-                return Tags(turn if turn in _UPRIGHT else 1, bytes(profile.value) if profile else None, _exif_record(path))
+            try:  # the EXIF record through Pillow, which opens most TIFFs but not all
+                with Image.open(path) as image:
+                    exif = _exif_record(image)
+            except Exception:
+                exif = None
+            return Tags(turn if turn in _UPRIGHT else 1, bytes(profile.value) if profile else None, exif)
         with Image.open(path) as image:
             orientation = int(image.getexif().get(ExifTags.Base.Orientation, 1))
-            return Tags(orientation if orientation in _UPRIGHT else 1, image.info.get("icc_profile") or None, _exif_record(path))
+            return Tags(orientation if orientation in _UPRIGHT else 1, image.info.get("icc_profile") or None, _exif_record(image))
     except Exception:  # Pillow and tifffile raise many types for broken tags
         return Tags()
 
 
-def _exif_record(path: Path) -> bytes | None:
-    """The file's EXIF record as far as a result keeps it (EXIF_KEPT_TAGS), or None."""
+def _exif_record(image: Image.Image) -> bytes | None:
+    """The picture's EXIF record as far as a result keeps it (EXIF_KEPT_TAGS), or None (also when broken:
+    the pixels still count)."""
     try:
-        with Image.open(path) as image:
-            exif = image.getexif()
-            for tag in list(exif):
-                if tag not in EXIF_KEPT_TAGS:
-                    del exif[tag]
-            return exif.tobytes() if len(exif) else None
-    except Exception:  # a TIFF Pillow cannot open, a broken record: the pixels still count
+        exif = image.getexif()
+        for tag in list(exif):
+            if tag not in EXIF_KEPT_TAGS:
+                del exif[tag]
+        return exif.tobytes() if len(exif) else None
+    except Exception:  # Pillow raises many types for broken records
         return None
 
 

@@ -163,7 +163,8 @@ class Pipeline:
     def _restore_frame(self, kind: Kind, src: Path, outputs: list[Path], noise_level: NoiseChoice, layout: io.Layout, task: Task,
                        scale: int | None, model: str | None, report: Reporter):
         report.progress(0.0, "reading")
-        data, info = io.read_stack(src, layout) if kind == "stack" else io.read_image(src)
+        tags = io.picture_tags(src) if kind == "image" else None  # read once: the result carries them
+        data, info = io.read_stack(src, layout) if kind == "stack" else io.read_image(src, tags)
         if kind == "stack" and (dropped := outlier_frames(data)):  # black, blown-out or blank frames
             data = np.delete(data, dropped, axis=0)
             info["frames_left_out"] = dropped
@@ -185,7 +186,6 @@ class Pipeline:
         if alpha is not None:
             restored = np.concatenate([restored, enlarge_alpha(alpha, chain.scale)], axis=2)
         report.progress(0.99, "writing")
-        tags = io.picture_tags(src) if kind == "image" else None
         for path in outputs:
             io.write_frame(path, restored, info, kind, tags)
         return info, estimate, source, chain

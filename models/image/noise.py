@@ -53,14 +53,13 @@ def finest_details(image: np.ndarray, clip_margin: float = CLIP_MARGIN_IN_SIGMAS
     horizontal and vertical finest details over the diagonal one's. White noise puts the same energy in
     all three (balance 0.99 to 1.075 on training images under sigma 20 to 50, 5th to 95th percentile); texture, printed patterns
     and demosaicked or compressed noise do not, and there the diagonal reading may hold more than noise."""
-    x = image if image.ndim == 3 else image[..., None]
-    h, w = x.shape[0] // 2 * 2, x.shape[1] // 2 * 2
-    if h == 0 or w == 0:  # a single row or column has no 2 x 2 block
+    blocks = _blocks(image)
+    if blocks is None:  # a single row or column has no 2 x 2 block
         return 0.0, 1.0
-    x = x[:h, :w].astype(np.float32)
-    a, b, c, d = x[0::2, 0::2], x[0::2, 1::2], x[1::2, 0::2], x[1::2, 1::2]
+    a, b, c, d = (corner.astype(np.float32) for corner in blocks)
     diagonal = np.abs(a - b - c + d) / 2
-    low, high = x.min(axis=(0, 1)), x.max(axis=(0, 1))
+    low = np.minimum.reduce([corner.min(axis=(0, 1)) for corner in (a, b, c, d)])  # per channel, over the blocks' pixels
+    high = np.maximum.reduce([corner.max(axis=(0, 1)) for corner in (a, b, c, d)])
     unclipped = np.minimum(np.minimum(a, b), np.minimum(c, d)) > low
     unclipped &= np.maximum(np.maximum(a, b), np.maximum(c, d)) < high
     block_mean = (a + b + c + d) / 4
@@ -80,6 +79,16 @@ def finest_details(image: np.ndarray, clip_margin: float = CLIP_MARGIN_IN_SIGMAS
     return sigma, clipped_rms(axial) / sigma
 
 
+def _blocks(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """The four corners (top left, top right, bottom left, bottom right) of every 2 x 2 block, each
+    (H/2, W/2, C) as views of ``image`` (gray gets a channel axis); None when there is no block."""
+    x = image if image.ndim == 3 else image[..., None]
+    h, w = x.shape[0] // 2 * 2, x.shape[1] // 2 * 2
+    if h == 0 or w == 0:
+        return None
+    return x[0:h:2, 0:w:2], x[0:h:2, 1:w:2], x[1:h:2, 0:w:2], x[1:h:2, 1:w:2]
+
+
 def plateau_share(image: np.ndarray) -> float:
     """The share of 2 x 2 blocks that hold one exact colour, the most common one among such blocks.
 
@@ -89,15 +98,14 @@ def plateau_share(image: np.ndarray) -> float:
     the paper and ink are the picture's extremes, which it leaves out as clipped). A noisy photo
     has them only where it is clipped, at black or white: rarely over a large share (a letterboxed
     frame's bars cover a quarter)."""
-    x = image if image.ndim == 3 else image[..., None]
-    h, w = x.shape[0] // 2 * 2, x.shape[1] // 2 * 2
-    if h == 0 or w == 0:
+    blocks = _blocks(image)
+    if blocks is None:
         return 0.0
-    a, b, c, d = x[0:h:2, 0:w:2], x[0:h:2, 1:w:2], x[1:h:2, 0:w:2], x[1:h:2, 1:w:2]
+    a, b, c, d = blocks
     flat = ((a == b) & (b == c) & (c == d)).all(axis=2)
     if not flat.any():
         return 0.0
-    colours = a[flat].astype(np.float64) @ (1.0 + np.arange(x.shape[2]) * np.pi)  # one number per colour
+    colours = a[flat].astype(np.float64) @ (1.0 + np.arange(a.shape[2]) * np.pi)  # one number per colour
     return float(np.unique(colours, return_counts=True)[1].max()) / flat.size
 
 

@@ -4,7 +4,7 @@ off; restored without them, a 20-frame stack with one black and one white frame 
 55.6 dB instead of 35.7 (the plain mean of the good frames: 49.5).
 
 A frame is an outlier when its mean level or its contrast (spatial std) lies far outside the other
-frames': more than :data:`OUTLIER_SPREADS` robust spreads (1.4826 MAD) from their median, the
+frames': more than :data:`OUTLIER_SPREADS` robust spreads (MAD as a Gaussian's std) from their median, the
 spread floored at :data:`LEVEL_FLOOR` of the scene's range and :data:`CONTRAST_FLOOR` of the median
 contrast, so a steady stack, whose frames differ by noise alone, keeps frames that differ a little
 more (turbulence's scintillation, exposure flicker). At most half the frames can go (else there is
@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from models.image.noise import MAD_TO_STD
+
 OUTLIER_SPREADS = 6.0
 LEVEL_FLOOR = 0.03  # of the scene's range (0.5 to 99.5 percentile of its values)
 CONTRAST_FLOOR = 0.1  # of the frames' median spatial std
@@ -22,7 +24,7 @@ MIN_FRAMES = 4
 
 def _far(values: np.ndarray, floor: float) -> np.ndarray:
     centre = np.median(values)
-    spread = max(1.4826 * float(np.median(np.abs(values - centre))), floor)
+    spread = max(MAD_TO_STD * float(np.median(np.abs(values - centre))), floor)
     return np.abs(values - centre) > OUTLIER_SPREADS * spread
 
 

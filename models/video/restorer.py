@@ -30,6 +30,7 @@ from typing import TypeVar
 import cv2
 import numpy as np
 
+from models.image.noise import MAD_TO_STD
 from models.interface import HIGH_ABOVE_8BIT, LOW_BELOW_8BIT, NoiseEstimate, NoiseLevel, SigmaUpdate, no_sigma_update
 from models.video.noise import frame_sigma
 
@@ -120,7 +121,7 @@ def brightness_matched(image: np.ndarray, reference: np.ndarray) -> np.ndarray:
         return image
     difference = theirs - ours * overall
     deviation = np.abs(difference - np.median(difference, axis=0))
-    ordinary = deviation <= 3 * 1.4826 * np.median(deviation, axis=0)
+    ordinary = deviation <= 3 * MAD_TO_STD * np.median(deviation, axis=0)
     gains = (theirs * ordinary).sum(axis=0) / np.maximum((ours * ordinary).sum(axis=0), 1e-3)
     if np.all(np.abs(gains - 1) <= BRIGHTNESS_TOLERANCE):  # only what moves differed
         return image
