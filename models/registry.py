@@ -79,7 +79,7 @@ REGISTRY: tuple[ModelSpec, ...] = (
     ModelSpec("stack-fusion-low", "7", "stack", "restorer", "models.stack.learned:LearnedStackRestorer", level="low",
               weights="stack-low.pt", options={"partners": ("stack-medium.pt",)}),
     *_per_level("stack", "stack-fusion", "6", "models.stack.learned:LearnedStackRestorer", "stack-{level}.pt", ("medium", "high")),
-    ModelSpec("image-noise", "4", "image", "classifier", "models.image.learned:LearnedImageNoiseClassifier", weights="image.pt"),
+    ModelSpec("image-noise", "5", "image", "classifier", "models.image.learned:LearnedImageNoiseClassifier", weights="image.pt"),
     *_per_level("image", "image-denoise", "2", "models.image.learned:LearnedImageRestorer", "image.pt"),
     ModelSpec("video-noise", "2", "video", "classifier", "models.video.noise:VideoNoiseClassifier"),
     # Low-noise video gets the fusion alone: there the refiner network did not beat it (models/train_video.py).

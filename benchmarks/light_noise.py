@@ -1,0 +1,75 @@
+"""Held-out photos with little or no noise, whose safe answer is the input itself. Writes benchmarks/results/light_noise.md.
+
+    python benchmarks/light_noise.py
+
+Photos: models/eval_images.py's held-out crops (256 px; gray: camera, coins, gravel, coffee, grace_hopper;
+colour: two crops each of coffee and grace_hopper), never used in training. Degradations (8-bit, seed 27):
+none, white Gaussian noise of sigma 1, 2, 3, 5 and 7, camera raw noise at 1000 and 300 photons at white,
+JPEG quality 60. Each through the image classifier and the restorer for its level, as served, and again
+with the weak-texture cap of a low reading switched off (models.image.learned.weak_texture_sigma giving
+no reading: the classifier before it). Reported per degradation: mean and worst of Restora's PSNR minus the
+input's (for clean photos: the RMS change in 8-bit levels, and how many come back unchanged), and the mean
+sigma read against the true one.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from clean_and_broken_inputs import patched  # noqa: E402
+
+from models.data.image_pairs import add_gaussian, camera_noise, jpeg  # noqa: E402
+from models.eval_images import _eight_bit, degraded_image, held_out_images, psnr  # noqa: E402
+from models.image import learned  # noqa: E402
+from models.interface import no_progress  # noqa: E402
+from models.io import RESULTS_DIR  # noqa: E402
+from models.registry import classifier_for, restorer_for  # noqa: E402
+
+SEED = 27
+
+
+def degradations(rng: np.random.Generator) -> dict:
+    makers = {"clean": lambda c: _eight_bit(c)}
+    makers |= {f"sigma {s}": (lambda s: lambda c: _eight_bit(add_gaussian(c, s, rng)))(s) for s in (1, 2, 3, 5, 7)}
+    makers |= {f"camera {p} photons": (lambda p: lambda c: _eight_bit(camera_noise(c, p, 0.002, rng)))(p) for p in (1000, 300)}
+    makers["jpeg q60"] = lambda c: jpeg(c, 60)
+    return makers
+
+
+def main() -> None:
+    classifier = classifier_for("image").build("cpu")
+    restorers = {level: restorer_for("image", level).build("cpu") for level in ("low", "medium", "high")}
+    images = [(name, np.rint(clean)) for group in held_out_images(False).values() for name, clean in group]
+    rng = np.random.default_rng(SEED)
+    lines = ["| degradation | photos | true sigma | sigma read: served / cap off | Restora - input, dB: mean / worst | cap off: mean / worst |",
+             "|---|---:|---:|---|---|---|"]
+    for degradation, make in degradations(rng).items():
+        cells = {"served": [], "cap off": []}
+        truths, readings = [], {"served": [], "cap off": []}
+        for name, clean in images:
+            noisy = degraded_image(make, clean)
+            truths.append(float(np.std(noisy - clean)))
+            for variant in cells:
+                with patched(learned, "weak_texture_sigma", learned.weak_texture_sigma if variant == "served" else lambda _: None):
+                    estimate = classifier.predict(noisy)
+                out = np.rint(np.clip(restorers[estimate.level].predict(noisy, estimate, no_progress), 0, 255))
+                readings[variant].append(estimate.sigma)
+                cells[variant].append(float(np.sqrt(np.mean((out - noisy) ** 2))) if degradation == "clean" else psnr(clean, out) - psnr(clean, noisy))
+            print(degradation, name, " ".join(f"{v}: {cells[v][-1]:+.2f} ({readings[v][-1]:.2f})" for v in cells), flush=True)
+        if degradation == "clean":
+            summary = [f"RMS change {np.mean(c):.2f} / {np.max(c):.2f}, unchanged {sum(v == 0 for v in c)}" for c in cells.values()]
+        else:
+            summary = [f"{np.mean(c):+.2f} / {np.min(c):+.2f}" for c in cells.values()]
+        lines.append(f"| {degradation} | {len(images)} | {np.mean(truths):.2f} | {np.mean(readings['served']):.2f} / {np.mean(readings['cap off']):.2f} | "
+                     f"{summary[0]} | {summary[1]} |")
+    text = "\n".join(["# Light noise on held-out photos: against the input", "", __doc__.split("\n\n", 2)[2].strip(), "", *lines, ""])
+    (RESULTS_DIR / "light_noise.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
