@@ -4,7 +4,12 @@
   of the unclipped, flatter half, clipped RMS, without the images' second pass away from black and
   white (it read photo clips 5-10 % higher, and the fusion and networks, tuned on this reading, then
   lost 0.2-0.5 dB at sigma 15 and 30). It sees white noise whole but only the finest part
-  of spatially correlated noise: a colour camera's noise, demosaicked, reads 3 to 5 times low.
+  of spatially correlated noise: a colour camera's noise, demosaicked, reads 3 to 5 times low. Fine
+  texture fills the finest details too (a clean 320 x 180 clip over gravel read 8.3, ``medium``, and
+  came back 5 levels RMS smoother), so the reading is capped by the noise of the frame's untextured
+  patches (:func:`models.image.noise.weak_texture_sigma`), which texture does not reach; on noisy
+  clips that reads at or above the finest details (sigma 15 and 30) or the temporal reading is the
+  larger anyway (camera noise, H.264), so the cap binds where the picture, not the noise, is busy.
 - Temporal: the frame minus the previous frame warped onto it (DIS flow, rounded to whole pixels so
   the warped frame keeps its noise undiluted), over root 2, with the same flat half and clipped
   RMS, channel by channel: a pixel of a saturated colour (FFmpeg's ``testsrc2`` bars, graphics) has
@@ -25,7 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from models.image.noise import MIN_SAMPLES, clipped_rms, edge_strength, estimate_sigma, flattest_half, without_border
+from models.image.noise import MIN_SAMPLES, clipped_rms, edge_strength, estimate_sigma, flattest_half, weak_texture_sigma, without_border
 from models.interface import NoiseEstimate, NoiseLevel, level_of_sigma_8bit
 
 NOISE_FRAMES = 8  # a clip's first frames, read by the classifier
@@ -65,16 +70,23 @@ def temporal_sigma(previous: np.ndarray, current: np.ndarray) -> float:
     return clipped_rms(np.concatenate(samples) / np.sqrt(2.0)) if samples else 0.0
 
 
+def spatial_sigma(frame: np.ndarray) -> float:
+    """Noise std (8-bit units) of one RGB float frame: its finest details, capped by its untextured patches (module docstring)."""
+    sigma = estimate_sigma(frame, clip_margin=0)
+    untextured = weak_texture_sigma(frame)
+    return sigma if untextured is None else min(sigma, untextured)
+
+
 def frame_sigma(current: np.ndarray, previous: np.ndarray | None = None) -> float:
     """The noise reading of one frame: the larger of the spatial and (given the frame before) the temporal one."""
-    spatial = estimate_sigma(current, clip_margin=0)
+    spatial = spatial_sigma(current)
     return spatial if previous is None else max(spatial, temporal_sigma(previous, current))
 
 
 def clip_sigma(frames: list[np.ndarray]) -> float:
     """The median reading over the frames (each with the one before it, the first alone when it is the only one)."""
     if len(frames) == 1:
-        return estimate_sigma(frames[0], clip_margin=0)
+        return spatial_sigma(frames[0])
     return float(np.median([frame_sigma(current, previous) for previous, current in zip(frames[:-1], frames[1:])]))
 
 
