@@ -17,7 +17,7 @@ little of a picture (edges mostly cancel in it) and all of white noise, in three
   edges that pass the flatness test from inflating it.
 
 Fine texture (fur, grass, gravel) also fills the finest details, and at low noise it outweighs the
-noise there: a clean cat photo read 4, the same with noise of sigma 1 read 4.2. :func:`weak_texture_sigma`
+noise there: a clean cat photo read 4.0, the same with noise of sigma 1 read 4.1. :func:`weak_texture_sigma`
 reads the noise where the picture has no texture at all instead (Liu, Tanaka and Okutomi, "Single-image
 noise level estimation for blind denoising", IEEE TIP 2013): of the patches whose gradient energy
 white noise alone explains, the smallest variance of any direction in patch space. It does not see
