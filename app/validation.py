@@ -20,11 +20,10 @@ from PIL import Image
 
 from core.settings import Settings
 from models import formats, metadata
-from models.formats import Kind, KindChoice
+from models.formats import MIN_SIDE, Kind, KindChoice
 
 PROBE_MAX_PACKETS = 1000  # packets (of any stream) read while looking for the first video frame
 PROBE_MAX_SECONDS = 10.0
-MIN_SIDE = 8
 NPY_VERSIONS = ((1, 0), (2, 0), (3, 0))  # what numpy itself can load
 AVIF_HEADER_BYTES = 1 << 16  # where an AVIF's metadata boxes (with its bit depth) are found, before its media data
 Image.MAX_IMAGE_PIXELS = None  # our own limit (max_elements) applies instead of Pillow's warning
@@ -90,8 +89,8 @@ def _inspect_npy(path: Path, filename: str, settings: Settings, requested: KindC
         kind = formats.npy_kind(shape, requested)
     except ValueError as exc:
         raise InvalidInput(400 if len(shape) not in (2, 3) else 422, str(exc)) from None
-    if min(shape) < 1 or sorted(shape)[-2] < MIN_SIDE:
-        raise InvalidInput(400, f"shape {list(shape)} is too small: frames must be at least {MIN_SIDE}x{MIN_SIDE}")
+    if min(shape) < 1 or (not formats.stack_layouts(shape) if kind == "stack" else sorted(shape)[-2] < MIN_SIDE):
+        raise InvalidInput(400, f"shape {list(shape)} is too small: frames must be at least {MIN_SIDE}x{MIN_SIDE} (frames first or last)")
     expected = math.prod(shape) * dtype.itemsize
     actual = path.stat().st_size - data_offset
     if actual != expected:

@@ -35,6 +35,13 @@ ALPHA_VIDEO_FORMAT = "mkv"  # the video result format that keeps transparency (F
 SAFETENSORS_SUFFIX = ".safetensors"  # how `restora models add` stores every model
 MODEL_SUFFIXES = (SAFETENSORS_SUFFIX, ".pth", ".ckpt")
 COLOUR_CHANNELS = (3, 4)  # RGB, RGBA: an (H, W, 3|4) .npy is an image unless told otherwise
+MIN_SIDE = 8  # px: the smallest side of an image or of a stack's frames that is accepted
+
+
+def stack_layouts(shape: tuple[int, ...]) -> tuple[Literal["thw", "hwt"], ...]:
+    """The layouts of a 3-D stack of ``shape`` (``thw``: frames first, ``hwt``: frames last) whose frames are at least MIN_SIDE x MIN_SIDE."""
+    fits = {"thw": min(shape[1:]) >= MIN_SIDE, "hwt": min(shape[:2]) >= MIN_SIDE}
+    return tuple(layout for layout, fit in fits.items() if fit)
 
 
 def is_planar(shape: tuple[int, ...]) -> bool:

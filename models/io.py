@@ -109,7 +109,13 @@ def read_stack(path: Path, layout: Layout = "auto") -> tuple[np.ndarray, dict[st
         raise ValueError(f"{path.name}: a stack must be 3-D, got shape {array.shape}")
     if layout not in ("auto", "thw", "hwt"):
         raise ValueError(f"layout must be auto, thw or hwt, not {layout!r}")
+    fitting = formats.stack_layouts(array.shape)
+    if layout == "auto" and len(fitting) == 1:  # the other layout's frames would be a few pixels wide
+        layout = fitting[0]
     used = detect_layout(array) if layout == "auto" else layout
+    if used not in fitting:
+        raise ValueError(f"{path.name}: frames of shape {list(array.shape)} taken {'first' if used == 'thw' else 'last'} are smaller than "
+                         f"{formats.MIN_SIDE}x{formats.MIN_SIDE} px")
     frames = array if used == "thw" else np.moveaxis(array, 2, 0)
     info = {"filename": path.name, "shape": list(array.shape), "dtype": str(array.dtype), "layout": used}
     return np.ascontiguousarray(frames, dtype=np.float32), info

@@ -66,6 +66,8 @@ CASES = {
     "empty upload": ("s.npy", b"", 400, "empty"),
     "unsupported type": ("notes.txt", b"hello", 415, "unsupported"),
     "tiny frame": ("s.npy", npy_bytes(np.zeros((10, 4, 4), np.uint16)), 400, "too small"),
+    # its two largest sides (8 and 100) belong to no one frame: 2 x 100 frames first, 8 x 2 last (was queued, and failed in the worker)
+    "frames a few pixels wide either way": ("s.npy", npy_bytes(np.zeros((8, 2, 100), np.uint16)), 400, "too small"),
     "multi-page TIFF": ("frames.tif", several_pictures("TIFF"), 400, "holds 4 pages"),
     "animated PNG": ("loop.png", several_pictures("PNG"), 400, "animation of 4 frames"),
     "animated WebP": ("loop.webp", several_pictures("WEBP"), 400, "animation of 4 frames"),

@@ -72,6 +72,16 @@ def test_read_stack_explicit_layout_overrides(tmp_path):
     assert frames.shape == (16, 10, 16) and info["layout"] == "hwt"
 
 
+def test_a_stack_whose_frames_fit_only_one_way_is_read_that_way(tmp_path):
+    """(20, 64, 6) holds six 20 x 64 frames: taken first, its frames would be 64 x 6, and registration
+    failed on them with an OpenCV assertion. A layout that leaves frames under 8 px is refused by name."""
+    np.save(tmp_path / "s.npy", np.random.default_rng(3).integers(0, 4095, (20, 64, 6)).astype(np.uint16))
+    frames, info = io.read_stack(tmp_path / "s.npy")
+    assert frames.shape == (6, 20, 64) and info["layout"] == "hwt"
+    with pytest.raises(ValueError, match="smaller than 8x8"):
+        io.read_stack(tmp_path / "s.npy", "thw")
+
+
 @pytest.mark.parametrize("bad", [
     np.array([[1, None]], dtype=object),
     np.zeros((3, 4, 4), np.complex64),
