@@ -89,7 +89,8 @@ def _inspect_npy(path: Path, filename: str, settings: Settings, requested: KindC
         kind = formats.npy_kind(shape, requested)
     except ValueError as exc:
         raise InvalidInput(400 if len(shape) not in (2, 3) else 422, str(exc)) from None
-    if min(shape) < 1 or (not formats.stack_layouts(shape) if kind == "stack" else sorted(shape)[-2] < MIN_SIDE):
+    frames_fit = bool(formats.stack_layouts(shape)) if kind == "stack" else min(shape[:2]) >= MIN_SIDE
+    if min(shape) < 1 or not frames_fit:
         raise InvalidInput(400, f"shape {list(shape)} is too small: frames must be at least {MIN_SIDE}x{MIN_SIDE} (frames first or last)")
     expected = math.prod(shape) * dtype.itemsize
     actual = path.stat().st_size - data_offset

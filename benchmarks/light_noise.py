@@ -6,7 +6,7 @@ Photos: models/eval_images.py's held-out crops (256 px; gray: camera, coins, gra
 colour: two crops each of coffee and grace_hopper), never used in training. Degradations (8-bit, seed 27):
 none, white Gaussian noise of sigma 1, 2, 3, 5 and 7, camera raw noise at 1000 and 300 photons at white,
 JPEG quality 60. Each through the image classifier and the restorer for its level, as served, and again
-with the weak-texture cap of a low reading switched off (models.image.learned.weak_texture_sigma giving
+with the weak-texture cap of a low reading switched off (models.image.noise.weak_texture_sigma giving
 no reading: the classifier before it). Reported per degradation: mean and worst of Restora's PSNR minus the
 input's (for clean photos: the RMS change in 8-bit levels, and how many come back unchanged), and the mean
 sigma read against the true one.
@@ -14,7 +14,7 @@ sigma read against the true one.
 Clips: 12 frames of 320 x 180 made as models/eval_video.py makes its clips (validation photos: a coffee and a
 gravel background, seed 2026), white Gaussian noise of sigma 0, 1, 3 and 5, stored losslessly; each through
 the video classifier and the restorer for its level, with and without the same cap on the spatial reading
-(models.video.noise.weak_texture_sigma giving no reading).
+(models.image.noise.weak_texture_sigma giving no reading).
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from clean_and_broken_inputs import patched  # noqa: E402
 from models import eval_video  # noqa: E402
 from models.data.image_pairs import add_gaussian, camera_noise, jpeg  # noqa: E402
 from models.eval_images import _eight_bit, degraded_image, held_out_images, psnr  # noqa: E402
-from models.image import learned  # noqa: E402
+from models.image import noise as image_noise  # noqa: E402
 from models.interface import no_progress  # noqa: E402
 from models.io import RESULTS_DIR  # noqa: E402
 from models.registry import classifier_for, restorer_for  # noqa: E402
@@ -64,7 +64,7 @@ def clips() -> list[str]:
                     frames = [frame.astype(np.float32) for frame in reader.frames()]
                 cells = []
                 for variant in ("served", "cap off"):
-                    with patched(video_noise, "weak_texture_sigma", video_noise.weak_texture_sigma if variant == "served" else lambda _: None):
+                    with patched(image_noise, "weak_texture_sigma", image_noise.weak_texture_sigma if variant == "served" else lambda _: None):
                         estimate = classifier.predict(frames[:video_noise.NOISE_FRAMES])
                         out = np.stack([np.clip(np.rint(f), 0, 255) for f in restorers[estimate.level].predict(iter(frames), estimate)])
                     change = (f"RMS change {np.sqrt(np.mean((out - np.stack(frames)) ** 2)):.2f}" if sigma == 0
@@ -89,7 +89,7 @@ def main() -> None:
             noisy = degraded_image(make, clean)
             truths.append(float(np.std(noisy - clean)))
             for variant in cells:
-                with patched(learned, "weak_texture_sigma", learned.weak_texture_sigma if variant == "served" else lambda _: None):
+                with patched(image_noise, "weak_texture_sigma", image_noise.weak_texture_sigma if variant == "served" else lambda _: None):
                     estimate = classifier.predict(noisy)
                 out = np.rint(np.clip(restorers[estimate.level].predict(noisy, estimate, no_progress), 0, 255))
                 readings[variant].append(estimate.sigma)

@@ -81,10 +81,14 @@ def _load_npy(path: Path) -> np.ndarray:
 def detect_layout(array: np.ndarray) -> Literal["thw", "hwt"]:
     """Which of axis 0 / axis 2 holds frames.
 
-    By shape when one of them stands out from two equal others; else by content: two slices along
-    the frames axis show the same scene (they differ by noise), two along a spatial axis are
-    unrelated rows.
+    By size when only one of them leaves frames of at least :data:`models.formats.MIN_SIDE` px (the
+    other's would be a few pixels wide); by shape when one of them stands out from two equal others;
+    else by content: two slices along the frames axis show the same scene (they differ by noise), two
+    along a spatial axis are unrelated rows.
     """
+    fitting = formats.stack_layouts(array.shape)
+    if len(fitting) == 1:
+        return fitting[0]
     n0, n1, n2 = array.shape
     if n1 == n2 != n0:
         return "thw"
@@ -109,11 +113,8 @@ def read_stack(path: Path, layout: Layout = "auto") -> tuple[np.ndarray, dict[st
         raise ValueError(f"{path.name}: a stack must be 3-D, got shape {array.shape}")
     if layout not in ("auto", "thw", "hwt"):
         raise ValueError(f"layout must be auto, thw or hwt, not {layout!r}")
-    fitting = formats.stack_layouts(array.shape)
-    if layout == "auto" and len(fitting) == 1:  # the other layout's frames would be a few pixels wide
-        layout = fitting[0]
     used = detect_layout(array) if layout == "auto" else layout
-    if used not in fitting:
+    if used not in formats.stack_layouts(array.shape):
         raise ValueError(f"{path.name}: frames of shape {list(array.shape)} taken {'first' if used == 'thw' else 'last'} are smaller than "
                          f"{formats.MIN_SIDE}x{formats.MIN_SIDE} px")
     frames = array if used == "thw" else np.moveaxis(array, 2, 0)

@@ -74,6 +74,7 @@ from models.image.chroma import CHROMA_RADIUS, join_luma_chroma, luma_noise_rati
 from models.image.noise import (
     MIN_SAMPLES,
     NOISE_FREE_PLATEAU_SHARE,
+    capped_by_untextured,
     clipped_rms,
     data_range,
     edge_strength,
@@ -81,7 +82,6 @@ from models.image.noise import (
     flattest_half,
     level_of_sigma,
     plateau_share,
-    weak_texture_sigma,
     without_border,
 )
 from models.interface import NoiseEstimate, NoiseLevel, Progress
@@ -199,9 +199,8 @@ class LearnedImageNoiseClassifier:
                 return NoiseEstimate(level=level_of_sigma(removed, scale), sigma=removed)
             if 0 < removed < TEXTURE_RATIO * sigma:  # texture in the finest details (0: too few usable pixels to check)
                 sigma = float(np.sqrt(sigma * removed))
-        untextured = weak_texture_sigma(image) if level_of_sigma(sigma, scale) == "low" else None
-        if untextured is not None:  # at low noise texture can outweigh it in the finest details
-            sigma = min(sigma, untextured)
+        if level_of_sigma(sigma, scale) == "low":  # at low noise texture can outweigh it in the finest details
+            sigma = capped_by_untextured(sigma, image)
         return NoiseEstimate(level=level_of_sigma(sigma, scale), sigma=sigma)
 
     def removed_sigma(self, image: np.ndarray) -> float:

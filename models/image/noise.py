@@ -133,6 +133,13 @@ def weak_texture_sigma(image: np.ndarray) -> float | None:
     return float(np.sqrt(np.mean(variances))) if variances else None
 
 
+def capped_by_untextured(sigma: float, image: np.ndarray) -> float:
+    """``sigma``, a finest-detail reading of ``image``, no larger than :func:`weak_texture_sigma`'s
+    reading (where it gives one): texture can outweigh the noise in the finest details, not there."""
+    untextured = weak_texture_sigma(image)
+    return sigma if untextured is None else min(sigma, untextured)
+
+
 def _smallest_variance(patches: np.ndarray) -> float:
     """The noise variance from the smallest eigenvalue of the patches' covariance (rows are patches):
     for n samples of white noise in p dimensions that eigenvalue sits at (1 - sqrt(p / n))^2 of the

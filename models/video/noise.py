@@ -30,7 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from models.image.noise import MIN_SAMPLES, clipped_rms, edge_strength, estimate_sigma, flattest_half, weak_texture_sigma, without_border
+from models.image.noise import MIN_SAMPLES, capped_by_untextured, clipped_rms, edge_strength, estimate_sigma, flattest_half, without_border
 from models.interface import NoiseEstimate, NoiseLevel, level_of_sigma_8bit
 
 NOISE_FRAMES = 8  # a clip's first frames, read by the classifier
@@ -72,9 +72,7 @@ def temporal_sigma(previous: np.ndarray, current: np.ndarray) -> float:
 
 def spatial_sigma(frame: np.ndarray) -> float:
     """Noise std (8-bit units) of one RGB float frame: its finest details, capped by its untextured patches (module docstring)."""
-    sigma = estimate_sigma(frame, clip_margin=0)
-    untextured = weak_texture_sigma(frame)
-    return sigma if untextured is None else min(sigma, untextured)
+    return capped_by_untextured(estimate_sigma(frame, clip_margin=0), frame)
 
 
 def frame_sigma(current: np.ndarray, previous: np.ndarray | None = None) -> float:
