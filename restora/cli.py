@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 from enum import Enum
 from pathlib import Path
@@ -103,6 +102,7 @@ def serve(
 
     from app.main import create_app
     from restora.redis_server import RedisServer
+    from restora.supervisor import WorkerPool
 
     configure_logging()
     settings = Settings()
@@ -114,21 +114,15 @@ def serve(
     env = os.environ | {"RESTORA_REDIS_URL": settings.redis_url}
     if workers > 1 and not settings.worker_threads:  # workers sharing a machine split its cores
         env["RESTORA_WORKER_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
-    processes = [subprocess.Popen([sys.executable, "-m", "restora.cli", "worker"], env=env) for _ in range(workers)]
-    processes.append(subprocess.Popen([sys.executable, "-m", "restora.cli", "worker", "--queue", WEBHOOK_QUEUE], env=env))
+    worker_command = [sys.executable, "-m", "restora.cli", "worker"]
+    pool = WorkerPool([worker_command] * workers + [[*worker_command, "--queue", WEBHOOK_QUEUE]], env)
     # uvicorn shuts down gracefully on SIGTERM, then raises it again under the handler it found; left
     # at the default, that kills this process before the finally below stops the workers and Redis.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         uvicorn.run(create_app(settings), host=host, port=port, log_level="info", log_config=None)
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(60)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        pool.stop()
         if redis_server:
             redis_server.stop()
 

@@ -43,7 +43,7 @@ def served(tmp_path_factory):
             os.killpg(process.pid, signal.SIGKILL)
             pytest.fail("restora serve did not become ready")
         time.sleep(0.3)
-    yield url, env
+    yield url, env, process.pid
     process.send_signal(signal.SIGTERM)  # what kill, systemd and container runtimes send (Ctrl-C's SIGINT takes the same path)
     try:
         process.wait(60)
@@ -55,7 +55,7 @@ def served(tmp_path_factory):
 
 
 def test_submit_downloads_a_restored_stack(served, tmp_path):
-    url, env = served
+    url, env, _ = served
     stack, truth = synthetic_stack("medium", seed=11)
     np.save(tmp_path / "in.npy", stack)
     done = restora("submit", str(tmp_path / "in.npy"), "-o", str(tmp_path / "out.npy"), "--server", url, env=env, timeout=300)
@@ -69,8 +69,35 @@ def test_submit_downloads_a_restored_stack(served, tmp_path):
         time.sleep(0.5)
 
 
+def restore_workers(serve_pid: int) -> list[int]:
+    """The restore worker processes `restora serve` started (its children running `restora worker` without --queue)."""
+    children = subprocess.run(["pgrep", "-P", str(serve_pid), "-f", "restora.cli worker$"], capture_output=True, text=True).stdout.split()
+    return [int(pid) for pid in children]
+
+
+def test_a_worker_that_dies_is_started_again(served, tmp_path):
+    """RQ ends a worker on an error it does not handle, the kernel on memory: serve starts another."""
+    url, env, serve_pid = served
+    models = f"{url}/v1/models"
+    deadline = time.monotonic() + 120  # both restore workers up (the other test may not have run first)
+    while httpx.get(models).json()["workers"] < 2:
+        assert time.monotonic() < deadline, "restora serve --workers 2 did not start two restore workers"
+        time.sleep(0.5)
+    doomed = restore_workers(serve_pid)
+    assert len(doomed) == 2, doomed
+    os.kill(doomed[0], signal.SIGKILL)
+    deadline = time.monotonic() + 180  # a new one loads its models and registers
+    while not (doomed[0] not in restore_workers(serve_pid) and len(restore_workers(serve_pid)) == 2 and httpx.get(models).json()["workers"] == 2):
+        assert time.monotonic() < deadline, f"no second restore worker again: {restore_workers(serve_pid)}, /v1/models lists {httpx.get(models).json()['workers']}"
+        time.sleep(0.5)
+    stack, _ = synthetic_stack("high", seed=13)
+    np.save(tmp_path / "in.npy", stack)
+    done = restora("submit", str(tmp_path / "in.npy"), "-o", str(tmp_path / "out.npy"), "--server", url, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+
+
 def test_submit_fails_clearly_on_bad_input(served, tmp_path):
-    url, env = served
+    url, env, _ = served
     (tmp_path / "bad.npy").write_bytes(b"not an array")
     done = restora("submit", str(tmp_path / "bad.npy"), "-o", str(tmp_path / "out.npy"), "--server", url, env=env, timeout=60)
     assert done.returncode == 1 and "400" in done.stderr and "npy" in done.stderr

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from datetime import timedelta
 
@@ -43,3 +44,27 @@ def test_stale_staged_uploads_are_removed(tmp_path):
     os.utime(stale, (old, old))
     assert sweep_staging(tmp_path) == 1
     assert fresh.exists() and not stale.exists()
+
+
+def test_the_staging_sweep_survives_uploads_coming_and_going(tmp_path):
+    """The API stages each upload and removes it a moment later; files vanishing under the sweep are
+    no error (a FileNotFoundError from it once ended a test worker mid-suite: RQ quits on one)."""
+    done = threading.Event()
+
+    def uploads() -> None:
+        count = 0
+        while not done.is_set():
+            staged = tmp_path / f"upload{count}"
+            staged.write_bytes(b"x")
+            staged.unlink()
+            count += 1
+
+    thread = threading.Thread(target=uploads)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            assert sweep_staging(tmp_path) == 0
+    finally:
+        done.set()
+        thread.join()

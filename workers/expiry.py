@@ -35,9 +35,17 @@ def sweep_expired(store: JobStore, storage: Storage, settings: Settings) -> int:
 
 
 def sweep_staging(staging_dir: Path, max_age_s: float = STAGING_MAX_AGE_S) -> int:
-    """Remove staged uploads older than ``max_age_s``; returns how many."""
+    """Remove staged uploads older than ``max_age_s``; returns how many.
+
+    The API stages and removes uploads all the while: a file listed here may be gone a moment later
+    (tens of times a second under a burst of uploads), and that is no error."""
     cutoff = time.time() - max_age_s
-    stale = [p for p in staging_dir.glob("*") if p.is_file() and p.stat().st_mtime < cutoff] if staging_dir.is_dir() else []
-    for path in stale:
-        path.unlink(missing_ok=True)
-    return len(stale)
+    swept = 0
+    for path in staging_dir.glob("*") if staging_dir.is_dir() else ():
+        try:
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink()
+                swept += 1
+        except FileNotFoundError:
+            continue
+    return swept

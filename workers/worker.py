@@ -9,7 +9,8 @@ SIGTERM is RQ's warm shutdown: the worker takes no new job, and the current one 
 ``worker_stop_grace_s`` to finish; past that it stops at its next progress checkpoint and is put
 back at the front of the queue (see ``workers.tasks``). The heartbeat thread ends with the job.
 A second SIGTERM (RQ's cold shutdown) stops the job at once; it is retried like a job whose
-worker died (using up one of ``job_retries``).
+worker died (using up one of ``job_retries``). Should RQ's loop quit on an error of its own, the
+process exits with an error, for its supervisor (``restora serve``, the container runtime) to start another.
 """
 from __future__ import annotations
 
@@ -60,17 +61,25 @@ class RestoraWorker(SimpleWorker):
             thread.join()
         self.set_state(WorkerStatus.IDLE)
 
+    asked_to_stop: bool = False
+
     def handle_warm_shutdown_request(self) -> None:
         super().handle_warm_shutdown_request()
+        self.asked_to_stop = True
         runtime.current().stop_deadline = time.monotonic() + self.stop_grace_s
 
     def run_maintenance_tasks(self) -> None:
+        """RQ's, then Restora's: model files, expired jobs, stale uploads. RQ's loop quits on anything
+        raised here, so a failed pass of Restora's is logged and left to the next pass."""
         super().run_maintenance_tasks()
         rt = runtime.current()
-        if rt.pipeline is not None and rt.pipeline.user_models.refresh():  # model files added or removed meanwhile
-            publish_models(rt.redis, rt.pipeline.catalog())
-        sweep_expired(rt.store, rt.storage, rt.settings)
-        sweep_staging(rt.settings.staging_dir)
+        try:
+            if rt.pipeline is not None and rt.pipeline.user_models.refresh():  # model files added or removed meanwhile
+                publish_models(rt.redis, rt.pipeline.catalog())
+            sweep_expired(rt.store, rt.storage, rt.settings)
+            sweep_staging(rt.settings.staging_dir)
+        except Exception:
+            log.exception("maintenance failed; the next pass tries again")
 
 
 def run_worker(settings: Settings, queues: tuple[str, ...] = RESTORE_QUEUES, burst: bool = False) -> None:
@@ -99,3 +108,5 @@ def run_worker(settings: Settings, queues: tuple[str, ...] = RESTORE_QUEUES, bur
     worker.heartbeat_s = settings.worker_heartbeat_s
     worker.stop_grace_s = settings.worker_stop_grace_s
     worker.work(burst=burst, with_scheduler=WEBHOOK_QUEUE in queues, logging_level="INFO")
+    if not burst and not worker.asked_to_stop:  # RQ's loop quit on an error (logged above)
+        raise SystemExit("the worker stopped on an error; its supervisor (restora serve, the container runtime) starts another")
