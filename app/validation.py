@@ -100,7 +100,19 @@ def _inspect_npy(path: Path, filename: str, settings: Settings, requested: KindC
     return kind, {"filename": filename, "shape": list(shape), "dtype": str(dtype), "layout": None}
 
 
+def _picture_format(path: Path) -> str | None:
+    """The format Pillow finds in the file's header (``PNG``, ``JPEG``...), or None if it finds none."""
+    try:
+        with Image.open(path) as im:
+            return im.format
+    except Exception:  # not a picture Pillow knows: the checks that follow say what is wrong
+        return None
+
+
 def _inspect_image(path: Path, filename: str, suffix: str, settings: Settings) -> dict[str, Any]:
+    content = _picture_format(path) if suffix in formats.IMAGE_CONTENT else None
+    if content is not None and content != formats.IMAGE_CONTENT[suffix]:
+        raise InvalidInput(400, formats.misnamed_picture(filename, content))
     try:
         # A picture cut short (an interrupted upload or copy) whose header is whole is refused here,
         # not in the worker: a TIFF's strips must lie inside the file, a JPEG or HEIC must decode (a

@@ -15,6 +15,10 @@ STACK_SUFFIXES = (".npy",)
 TIFF_SUFFIXES = (".tif", ".tiff")  # read with tifffile; the other image formats with OpenCV / Pillow
 HEIF_SUFFIXES = (".heic", ".heif")  # phones' photos (read and written with pillow-heif); AVIF with Pillow's own plugin
 IMAGE_SUFFIXES = (".png", *TIFF_SUFFIXES, ".jpg", ".jpeg", ".webp", *HEIF_SUFFIXES, ".avif")
+# The picture format (Pillow's name) each image suffix must hold: the worker picks its decoder and the
+# result its default format by the suffix, so a renamed file (a JPEG called .png) is refused at upload
+# (a 16-bit PNG called .jpg would come back an 8-bit JPEG). TIFF is checked by tifffile instead.
+IMAGE_CONTENT = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".heic": "HEIF", ".heif": "HEIF", ".avif": "AVIF"}
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm")
 INPUT_SUFFIXES = STACK_SUFFIXES + IMAGE_SUFFIXES + VIDEO_SUFFIXES
 # How every video is opened (the API's probe and the workers' decoder alike): local files only, by
@@ -118,6 +122,14 @@ def kind_of_suffix(name: str | Path) -> Kind | None:
     if suffix in VIDEO_SUFFIXES:
         return "video"
     return None
+
+
+def misnamed_picture(name: str, content: str) -> str:
+    """What to tell the sender of an image file whose content is not the format its name says."""
+    right = next((suffix for suffix, fmt in IMAGE_CONTENT.items() if fmt == content), None)
+    if right is None:
+        return f"{name} holds a {content} image, which is not accepted; accepted images: {', '.join(IMAGE_SUFFIXES)}"
+    return f"{name} holds a {content} image, not {IMAGE_CONTENT[suffix_of(name)]}: name it {Path(name).stem}{right} (the name says how it is read and written back)"
 
 
 def unsupported_type(name: str | Path) -> str:

@@ -54,6 +54,12 @@ def cut_short(fmt: str) -> bytes:
     return buffer.getvalue()[: int(buffer.tell() * 0.9)]
 
 
+def picture(fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(2).integers(0, 256, (64, 80, 3), dtype=np.uint8)).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
 CASES = {
     "truncated npy": ("s.npy", GOOD[: len(GOOD) // 2], 400, "truncated"),
     "pickled object npy": ("s.npy", npy_bytes(np.array([{"a": 1}, None], dtype=object), allow_pickle=True), 400, "object"),
@@ -75,6 +81,11 @@ CASES = {
     "truncated JPEG": ("photo.jpg", cut_short("JPEG"), 400, "truncated"),
     "truncated TIFF": ("scan.tif", cut_short("TIFF"), 400, "truncated"),
     "truncated HEIC": ("IMG_0001.heic", cut_short("HEIF"), 400, "end of file"),
+    # decoders and the default result format go by the name: a renamed file is refused, with the right name
+    "JPEG named .png": ("photo.png", picture("JPEG"), 400, "holds a JPEG image, not PNG: name it photo.jpg"),
+    "WebP named .avif": ("photo.avif", picture("WEBP"), 400, "name it photo.webp"),
+    "PNG named .jpg": ("photo.jpg", picture("PNG"), 400, "name it photo.png"),
+    "GIF named .png": ("anim.png", picture("GIF"), 400, "GIF image, which is not accepted"),
 }
 
 
