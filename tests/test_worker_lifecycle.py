@@ -137,3 +137,22 @@ def test_a_stalled_worker_cannot_finish_or_undo_a_job_retried_elsewhere(isolated
     assert JobStore(api.app.state.redis).get(job["id"]).attempts == 2
     again = api.get(f"/v1/jobs/{job['id']}/result")
     assert again.status_code == 200 and again.content == result.content, "the stale run must not touch the stored result"
+
+
+def test_a_worker_whose_queue_loop_fails_exits_with_an_error(redis_url, tmp_path):
+    """RQ's loop quits on an error it does not handle (here Redis refusing the queue's key, which holds
+    the wrong type). The process then exits non-zero, for its supervisor to start another; exiting 0
+    looked like a requested stop, and `restart: on-failure` or a systemd unit would have left it down."""
+    settings = Settings(redis_url=redis_url.rsplit("/", 1)[0] + "/9", data_dir=tmp_path, worker_heartbeat_s=1)
+    client = redis.Redis.from_url(settings.redis_url)
+    client.flushdb()
+    client.set(queue(client, PRIORITY_QUEUE).key, "not a list")
+    worker = start_worker(settings)
+    try:
+        code = worker.wait(180)
+    except subprocess.TimeoutExpired:
+        stop(worker)
+        pytest.fail("the worker kept running on a queue it cannot read")
+    finally:
+        client.flushdb()
+    assert code != 0
