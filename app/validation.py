@@ -110,7 +110,7 @@ def _picture_format(path: Path) -> str | None:
 
 
 def _inspect_image(path: Path, filename: str, suffix: str, settings: Settings) -> dict[str, Any]:
-    content = _picture_format(path) if suffix in formats.IMAGE_CONTENT else None
+    content = _picture_format(path)  # None: Pillow cannot tell (a BigTIFF, a broken file); the checks below can
     if content is not None and content != formats.IMAGE_CONTENT[suffix]:
         raise InvalidInput(400, formats.misnamed_picture(filename, content))
     try:

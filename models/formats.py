@@ -17,8 +17,9 @@ HEIF_SUFFIXES = (".heic", ".heif")  # phones' photos (read and written with pill
 IMAGE_SUFFIXES = (".png", *TIFF_SUFFIXES, ".jpg", ".jpeg", ".webp", *HEIF_SUFFIXES, ".avif")
 # The picture format (Pillow's name) each image suffix must hold: the worker picks its decoder and the
 # result its default format by the suffix, so a renamed file (a JPEG called .png) is refused at upload
-# (a 16-bit PNG called .jpg would come back an 8-bit JPEG). TIFF is checked by tifffile instead.
-IMAGE_CONTENT = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".heic": "HEIF", ".heif": "HEIF", ".avif": "AVIF"}
+# (a 16-bit PNG called .jpg would come back an 8-bit JPEG).
+IMAGE_CONTENT = {".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP",
+                 ".heic": "HEIF", ".heif": "HEIF", ".avif": "AVIF"}
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm")
 INPUT_SUFFIXES = STACK_SUFFIXES + IMAGE_SUFFIXES + VIDEO_SUFFIXES
 # How every video is opened (the API's probe and the workers' decoder alike): local files only, by

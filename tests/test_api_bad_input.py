@@ -86,6 +86,8 @@ CASES = {
     "WebP named .avif": ("photo.avif", picture("WEBP"), 400, "name it photo.webp"),
     "PNG named .jpg": ("photo.jpg", picture("PNG"), 400, "name it photo.png"),
     "GIF named .png": ("anim.png", picture("GIF"), 400, "GIF image, which is not accepted"),
+    "JPEG named .tif": ("scan.tif", picture("JPEG"), 400, "name it scan.jpg"),
+    "TIFF named .png": ("scan.png", picture("TIFF"), 400, "name it scan.tif"),
 }
 
 

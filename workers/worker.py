@@ -37,6 +37,7 @@ log = logging.getLogger("restora.worker")
 class RestoraWorker(SimpleWorker):
     heartbeat_s: int = 5
     stop_grace_s: float = 8.0
+    asked_to_stop: bool = False  # SIGTERM or SIGINT: work() returning then is no failure
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         return self.heartbeat_s * 4
@@ -60,8 +61,6 @@ class RestoraWorker(SimpleWorker):
             done.set()
             thread.join()
         self.set_state(WorkerStatus.IDLE)
-
-    asked_to_stop: bool = False
 
     def handle_warm_shutdown_request(self) -> None:
         super().handle_warm_shutdown_request()
