@@ -54,11 +54,11 @@ def degradations(rng: np.random.Generator) -> dict:
 def clips() -> list[str]:
     classifier = classifier_for("video").build("cpu")
     restorers = {level: restorer_for("video", level).build("cpu") for level in ("low", "medium", "high")}
-    lines = ["| clip | true sigma | served: sigma read / level | Restora - input, dB | larger reading: sigma read / level | Restora - input, dB "
-             "| cap off: sigma read / level | Restora - input, dB |", "|---|---:|---|---:|---|---:|---|---:|"]
     variants = {"served": (video_noise, "CORRELATED_NOISE_RATIO", video_noise.CORRELATED_NOISE_RATIO),
                 "larger reading": (video_noise, "CORRELATED_NOISE_RATIO", float("-inf")),
                 "cap off": (image_noise, "weak_texture_sigma", lambda _: None)}
+    lines = ["| clip | true sigma | " + " | ".join(f"{variant}: sigma read / level | Restora - input, dB" for variant in variants) + " |",
+             "|---|---:|" + "---|---:|" * len(variants)]
     with tempfile.TemporaryDirectory() as tmp:
         for sigma in (0, 1, 3, 5):
             for background, name in ((1, "coffee"), (3, "gravel")):

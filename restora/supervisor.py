@@ -8,6 +8,7 @@ waiting for a worker that is gone. A worker that keeps dying at start is retried
 from __future__ import annotations
 
 import logging
+import shlex
 import signal
 import subprocess
 import threading
@@ -41,7 +42,7 @@ class Slot:
             self.backoff_s = 0.0 if lived >= STABLE_S else min(max(2 * self.backoff_s, CHECK_S), MAX_BACKOFF_S)
             self.restart_at = now + self.backoff_s
             log.warning("%s exited with code %s after %.0f s; starting it again in %.0f s",
-                        " ".join(self.command[3:]), self.process.returncode, lived, self.backoff_s)
+                        shlex.join(self.command), self.process.returncode, lived, self.backoff_s)
         if now >= self.restart_at:
             self.start()
 

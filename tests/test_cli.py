@@ -63,7 +63,11 @@ def test_submit_downloads_a_restored_stack(served, tmp_path):
     assert "medium" in done.stderr
     restored = np.load(tmp_path / "out.npy")
     assert psnr(restored, truth, 4095) > psnr(stack.mean(axis=0), truth, 4095)
-    deadline = time.monotonic() + 120  # the second worker may still be loading its models
+    wait_for_two_restore_workers(url)  # the second may still be loading its models
+
+
+def wait_for_two_restore_workers(url: str, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
     while httpx.get(f"{url}/v1/models").json()["workers"] < 2:
         assert time.monotonic() < deadline, "restora serve --workers 2 did not start two restore workers"
         time.sleep(0.5)
@@ -78,17 +82,16 @@ def restore_workers(serve_pid: int) -> list[int]:
 def test_a_worker_that_dies_is_started_again(served, tmp_path):
     """RQ ends a worker on an error it does not handle, the kernel on memory: serve starts another."""
     url, env, serve_pid = served
-    models = f"{url}/v1/models"
-    deadline = time.monotonic() + 120  # both restore workers up (the other test may not have run first)
-    while httpx.get(models).json()["workers"] < 2:
-        assert time.monotonic() < deadline, "restora serve --workers 2 did not start two restore workers"
-        time.sleep(0.5)
+    wait_for_two_restore_workers(url)  # the other tests may not have run first
     doomed = restore_workers(serve_pid)
     assert len(doomed) == 2, doomed
     os.kill(doomed[0], signal.SIGKILL)
     deadline = time.monotonic() + 180  # a new one loads its models and registers
-    while not (doomed[0] not in restore_workers(serve_pid) and len(restore_workers(serve_pid)) == 2 and httpx.get(models).json()["workers"] == 2):
-        assert time.monotonic() < deadline, f"no second restore worker again: {restore_workers(serve_pid)}, /v1/models lists {httpx.get(models).json()['workers']}"
+    while True:
+        alive, registered = restore_workers(serve_pid), httpx.get(f"{url}/v1/models").json()["workers"]
+        if doomed[0] not in alive and len(alive) == 2 and registered == 2:
+            break
+        assert time.monotonic() < deadline, f"no second restore worker again: {alive}, /v1/models lists {registered}"
         time.sleep(0.5)
     stack, _ = synthetic_stack("high", seed=13)
     np.save(tmp_path / "in.npy", stack)

@@ -27,8 +27,10 @@ of the temporal or less: that is noise the spatial reading cannot see (a demosai
 times low on training clips; texture over white noise read at most 2.1 times apart). Noise through a
 lossy codec falls in between (1.8 to 2.8 times) and is read the cautious way: FFmpeg's testsrc2 with
 noise=alls=10 through x264 read 1.7 instead of 3.7, and gains 0.7 dB instead of 2.8, where grass at
-sigma 1 through x264 (CRF 18) loses 0.2 dB instead of 1.6. Compression removes part of the noise before we see it, so a compressed clip
-reads less noisy than its source was: that lower value is the noise the restorer actually faces.
+sigma 1 through x264 (CRF 18) loses 0.2 dB instead of 1.6.
+
+Compression removes part of the noise before we see it, so a compressed clip reads less noisy than
+its source was: that lower value is the noise the restorer actually faces.
 The fusion re-measures during a clip with :func:`frame_sigma`, the same reading.
 """
 from __future__ import annotations
