@@ -33,7 +33,9 @@ so where it says ``low`` the network checks it: what the network removes from th
 of a few sample tiles is noise of every spatial scale. The check wins when it is clearly larger:
 above twice the classical reading and above :data:`CLEAN_CHANGE_8BIT`, a little over the most the
 network removes from flat areas of clean training images (3.7 levels, ``python -m models.eval_noise
---calibrate``; printed patterns aside, where the classical reading is the larger).
+--calibrate``; printed patterns aside, where the classical reading is the larger). The check runs
+the network its thresholds were calibrated on, image-denoise v2's (``image-noise.pt``), not the
+restorer's retrained one, whose change on clean JPEG and camera photos differs (models/train_image.py).
 
 A clean chart, document or screenshot is mostly exact plateaus of paper and ink, the picture's
 extremes, which the classical reading leaves out as clipped; only anti-aliased edges remain, and a
@@ -89,7 +91,7 @@ from models.tiling import run_within_budget
 
 NET_MEMORY_MB = 256.0
 NET_BYTES_PER_PIXEL = 320  # peak RSS growth of the forward pass per input pixel (measured ~300 at 512 px)
-TILE_MARGIN = 96  # context on each side of a tile (px, a multiple of the network's 16-px stride; 48 left seams up to 5 of 255)
+TILE_MARGIN = 128  # context on each side of a tile (px, a multiple of the network's 16-px stride; 48 left seams up to 5 of 255, 96 up to 1.4 with image-denoise v3)
 NET_STRIDE = 16  # pixel unshuffle (2) x three 2x downsamplings
 CLEAN_CHANGE_8BIT = 5.0  # the network's removal on flat areas of clean training images peaks at 3.7 (8-bit units)
 WHITE_BALANCE_TOLERANCE = 0.05  # finest_details' balance under white noise on training images: 0.99 to 1.075 (5th to 95th percentile)
@@ -179,7 +181,7 @@ class LearnedImageRestorer(TrainedModel):
 
 
 class LearnedImageNoiseClassifier:
-    """The classical reading, checked by the restorer's network where it says ``low`` (module docstring)."""
+    """The classical reading, checked by a restorer network (its own weight file) where it says ``low`` (module docstring)."""
 
     def __init__(self, level: NoiseLevel | None = None, weights: Path | None = None):
         self.network = LearnedImageRestorer(None, weights)
