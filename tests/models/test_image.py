@@ -303,3 +303,24 @@ def test_light_noise_on_fur_is_not_taken_for_more(classifier):
         assert psnr(restored, clean, 255) - psnr(degraded, clean, 255) > least_gain
     small = np.rint(noisy(np.full((24, 24), 128.0), 5, 255, seed=9))  # too few patches for the cap: the classical reading stands
     assert classifier.predict(small).sigma == pytest.approx(5, rel=0.3)
+
+
+def test_turned_training_crops_are_the_same_crops_turned_mirrored_and_recoloured():
+    """``--turns`` (models/train_image.py) shows the network more views of the same photos, not
+    other pictures: each clean crop is the unturned sampler's crop under a quarter turn, a mirror and
+    an order of its channels, and over a few seeds more than one of them comes up."""
+    import itertools
+
+    from models.data.image_pairs import CropSampler, clean_images
+
+    images = clean_images("train")[:4]
+    views_seen = set()
+    for seed in range(12):
+        plain = CropSampler(images, np.random.default_rng(seed)).clean_crop(32)
+        view = CropSampler(images, np.random.default_rng(seed), turns=True).batch(1, 32)[1][0].transpose(1, 2, 0)
+        views = {(k, mirror, order): np.ascontiguousarray((np.rot90(plain, k)[:, ::-1] if mirror else np.rot90(plain, k))[..., list(order)])
+                 for k in range(4) for mirror in (False, True) for order in itertools.permutations(range(3))}
+        matches = [key for key, candidate in views.items() if np.array_equal(candidate, view)]
+        assert matches, seed
+        views_seen.add(matches[0])
+    assert len(views_seen) > 1
