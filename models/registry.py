@@ -79,8 +79,7 @@ REGISTRY: tuple[ModelSpec, ...] = (
     ModelSpec("stack-fusion-low", "7", "stack", "restorer", "models.stack.learned:LearnedStackRestorer", level="low",
               weights="stack-low.pt", options={"partners": ("stack-medium.pt",)}),
     *_per_level("stack", "stack-fusion", "6", "models.stack.learned:LearnedStackRestorer", "stack-{level}.pt", ("medium", "high")),
-    # The classifier's network check has its own weight file, the restorer's of image-denoise v2, on which its thresholds
-    # were calibrated: retraining the restorer (v3) does not move the levels (models/image/learned.py).
+    # The classifier's check keeps the network its thresholds were calibrated on (why: models/image/learned.py).
     ModelSpec("image-noise", "5", "image", "classifier", "models.image.learned:LearnedImageNoiseClassifier", weights="image-noise.pt"),
     *_per_level("image", "image-denoise", "3", "models.image.learned:LearnedImageRestorer", "image.pt"),
     ModelSpec("video-noise", "4", "video", "classifier", "models.video.noise:VideoNoiseClassifier"),
