@@ -54,10 +54,13 @@ def model_mismatch(entry: dict, kind: str, task: str, scale: int | None) -> str 
 
 @dataclass(frozen=True)
 class NoiseEstimate:
-    """A classifier's verdict: the level picks the model, sigma is the noise std in input units."""
+    """A classifier's verdict: the level picks the model, sigma is the noise std in input units.
+    ``lower``: the low end of the range sigma could be in, where the reading cannot tell noise
+    from texture (None: no such doubt), for a restorer that must not remove texture as noise."""
 
     level: NoiseLevel
     sigma: float
+    lower: float | None = None
 
 
 class Canceled(Exception):

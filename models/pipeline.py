@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -153,7 +153,7 @@ class Pipeline:
         estimate: NoiseEstimate = self._loaded[classifier_for(kind).name].predict(sample)
         source = "classifier"
         if noise_level != "auto":
-            estimate = NoiseEstimate(level=noise_level, sigma=estimate.sigma)
+            estimate = replace(estimate, level=noise_level)
             source = "override"
         report.noise(estimate, source)
         chain = self._chain(kind, estimate.level, task, scale, model)

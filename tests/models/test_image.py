@@ -305,6 +305,25 @@ def test_light_noise_on_fur_is_not_taken_for_more(classifier):
     assert classifier.predict(small).sigma == pytest.approx(5, rel=0.3)
 
 
+def test_light_noise_on_grass_is_blended_by_the_low_end_of_the_reading(classifier):
+    """Grass leaves no untextured patch, so no reading tells its blades from noise of sigma 1: it read
+    5.3 and SURE, told that much, smoothed the blades away (5.1 dB below the input; clean: 2.4 levels
+    RMS of change). The estimate keeps that reading but gives its low end, what the network removes
+    from the flattest parts, and the blend is told that: too little leaves noise, too much removes
+    texture. At sigma 5 the noise is still removed."""
+    restorer = restorer_for("image", "low").build("cpu")
+    clean = data.grass()[128:384, 128:384].astype(np.float32)
+    for sigma, least_gain in ((0, None), (1, -2.5), (5, 0.0)):
+        degraded = np.rint(noisy(clean, sigma, 255, seed=sigma)) if sigma else clean
+        estimate = classifier.predict(degraded)
+        assert estimate.level == "low" and estimate.lower is not None and estimate.lower < 0.8 * estimate.sigma
+        restored = np.rint(np.clip(restorer.predict(degraded, estimate, no_progress), 0, 255))
+        if least_gain is None:
+            assert np.sqrt(np.mean((restored - clean) ** 2)) < 1.2
+        else:
+            assert psnr(restored, clean, 255) - psnr(degraded, clean, 255) > least_gain
+
+
 def test_turned_training_crops_are_the_same_crops_turned_mirrored_and_recoloured():
     """``--turns`` (models/train_image.py) shows the network more views of the same photos, not
     other pictures: each clean crop is the unturned sampler's crop under a quarter turn, a mirror and
