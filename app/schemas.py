@@ -24,6 +24,8 @@ class NoiseOut(BaseModel):
     level: str = Field(examples=["medium"])
     sigma: float = Field(description="Noise std estimate in input units", examples=[23.4])
     source: str = Field(description="`classifier` or `override`", examples=["classifier"])
+    lower: float | None = Field(
+        default=None, description="Images only, where fine texture and light noise read alike: the low end of sigma's range, which the restorer's blend is told")
     recheck: NoiseRecheckOut | None = Field(
         default=None, description="Videos only: the noise is measured again every 25 frames (from the 75th on) and the model follows it")
 

@@ -70,7 +70,8 @@ class _BarReporter:
         self.bar.console.print(f"input: {info}")
 
     def noise(self, estimate, source: str) -> None:
-        self.bar.console.print(f"noise: {estimate.level} (sigma {estimate.sigma:.2f}, {source})")
+        lower = "" if estimate.lower is None else f"; texture reads like light noise, blended as if {estimate.lower:.2f}"
+        self.bar.console.print(f"noise: {estimate.level} (sigma {estimate.sigma:.2f}, {source}{lower})")
 
     def noise_recheck(self, frame: int, sigma: float) -> None:
         """Shown beside the progress, not printed: a long clip re-checks its noise every 25 frames."""

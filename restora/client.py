@@ -29,6 +29,7 @@ class Noise(BaseModel):
     level: Literal["low", "medium", "high"]
     sigma: float
     source: Literal["classifier", "override"]
+    lower: float | None = None
 
 
 class ModelRef(BaseModel):

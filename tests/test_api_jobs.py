@@ -155,6 +155,23 @@ def test_jpeg_comes_back_jpeg_and_other_formats_on_request(api):
     assert api.get(f"/v1/jobs/{job['id']}/result", params={"format": "mp4"}).status_code == 422
 
 
+def test_grass_with_light_noise_says_its_reading_is_uncertain_and_keeps_its_blades(api):
+    """Grass reads like noise of sigma 5 whatever light noise it has: the job shows that reading and its
+    low end, which the blend was told (told 5, it smoothed the blades 5 dB below the input)."""
+    from skimage import data
+
+    clean = data.grass()[128:384, 128:384].astype(np.float64)
+    noisy = np.clip(np.rint(clean + np.random.default_rng(1).normal(0, 1, clean.shape)), 0, 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(noisy).save(buffer, format="PNG")
+    job = wait_for(api, submit(api, "grass.png", buffer.getvalue())["id"])
+    assert job["status"] == "succeeded", job["error"]
+    assert job["noise"]["level"] == "low" and job["noise"]["lower"] < 0.8 * job["noise"]["sigma"]
+    with Image.open(io.BytesIO(api.get(f"/v1/jobs/{job['id']}/result").content)) as image:
+        restored = np.asarray(image).astype(np.float64)
+    assert psnr(restored, clean, 255) > psnr(noisy, clean, 255) - 2.5
+
+
 def test_a_phone_photo_comes_back_upright_and_in_its_colour_profile(api):
     """A portrait JPEG stored sideways (EXIF orientation 6) with a colour profile: the result and the
     input preview are upright and carry the profile (before: sideways and untagged, so off-colour);

@@ -50,6 +50,8 @@ class JobReporter:
 
     def noise(self, estimate: NoiseEstimate, source: str) -> None:
         self._noise = {"level": estimate.level, "sigma": round(float(estimate.sigma), 4), "source": source}
+        if estimate.lower is not None:
+            self._noise["lower"] = round(float(estimate.lower), 4)
         self._write(noise=self._noise)
 
     def noise_recheck(self, frame: int, sigma: float) -> None:
