@@ -81,7 +81,7 @@ REGISTRY: tuple[ModelSpec, ...] = (
     *_per_level("stack", "stack-fusion", "6", "models.stack.learned:LearnedStackRestorer", "stack-{level}.pt", ("medium", "high")),
     # The classifier's check keeps the network its thresholds were calibrated on (why: models/image/learned.py).
     ModelSpec("image-noise", "5", "image", "classifier", "models.image.learned:LearnedImageNoiseClassifier", weights="image-noise.pt"),
-    *_per_level("image", "image-denoise", "3", "models.image.learned:LearnedImageRestorer", "image.pt"),
+    *_per_level("image", "image-denoise", "4", "models.image.learned:LearnedImageRestorer", "image.pt"),
     ModelSpec("video-noise", "4", "video", "classifier", "models.video.noise:VideoNoiseClassifier"),
     # Low-noise video gets the fusion alone: there the refiner network did not beat it (models/train_video.py).
     ModelSpec("video-fusion-low", "4", "video", "restorer", "models.video.restorer:VideoRestorer", level="low"),

@@ -159,18 +159,22 @@ def test_flat_saturated_colours_read_their_noise_whole():
 
 
 def test_the_sure_weight_of_a_large_image_comes_from_a_window_and_matches_the_whole(restorer):
-    """Above models.sure.WINDOW px a side only a centred window is rerun; its weight is the whole image's."""
+    """Above models.sure.WINDOW px a side only a centred window is rerun; its weight is the whole image's
+    up to what the window's content shifts (0.05 with image-denoise v3, 0.06 with v4), and its result is
+    as good: the same PSNR within 0.05 dB (v4: 0.02 dB higher)."""
     import cv2
 
     from models.image.learned import TILE_MARGIN, planes_of
-    from models.sure import WINDOW, sure_weight, window_weight
+    from models.sure import WINDOW, blend, sure_weight, window_weight
 
     clean = cv2.resize(data.astronaut(), (WINDOW + 200, WINDOW + 100), interpolation=cv2.INTER_AREA).astype(np.float32)
     planes, _ = planes_of(noisy(clean, 2, 255))  # nearly clean: the weight is well inside (0, 1)
     restored = restorer._network(planes, no_progress)
     whole = sure_weight(planes, restored, (2 / 255) ** 2, lambda delta: restorer._network(planes + delta, no_progress))
     window = window_weight(planes, restored, (2 / 255) ** 2, lambda moved, _: restorer._network(moved, no_progress), TILE_MARGIN)
-    assert 0.2 < whole < 0.9 and window == pytest.approx(whole, abs=0.06)
+    assert 0.2 < whole < 0.9 and window == pytest.approx(whole, abs=0.08)
+    truth = planes_of(clean)[0]
+    assert psnr(blend(planes, restored, window), truth, 1) == pytest.approx(psnr(blend(planes, restored, whole), truth, 1), abs=0.05)
 
 
 def test_luma_and_chroma_split_and_join_exactly_and_tell_independent_noise_from_shared():
