@@ -11,11 +11,12 @@ no reading: the classifier before it). Reported per degradation: mean and worst 
 input's (for clean photos: the RMS change in 8-bit levels, and how many come back unchanged), and the mean
 sigma read against the true one.
 
-Clips: 12 frames of 320 x 180 made as models/eval_video.py makes its clips (validation photos: a coffee and a
-gravel background, seed 2026), white Gaussian noise of sigma 0, 1, 3 and 5, stored losslessly; each through
-the video classifier and the restorer for its level, as served, with the larger of the spatial and temporal
+Clips: 12 frames of 320 x 180 made as models/eval_video.py makes its clips (validation photos: a camera, coffee,
+coins and gravel background, seed 2026), white Gaussian noise of sigma 0, 1, 2, 3 and 5, stored losslessly;
+each through the video classifier and the restorer for its level, as served; without the fine temporal reading
+(models.video.noise.FINE_SHARE at 0: the classifier before it); with the larger of the spatial and temporal
 readings at low noise too (models.video.noise.CORRELATED_NOISE_RATIO at -inf: the classifier before the
-low-noise rule), and without the same cap on the spatial reading (models.image.noise.weak_texture_sigma
+low-noise rule); and without the same cap on the spatial reading (models.image.noise.weak_texture_sigma
 giving no reading).
 """
 from __future__ import annotations
@@ -55,13 +56,14 @@ def clips() -> list[str]:
     classifier = classifier_for("video").build("cpu")
     restorers = {level: restorer_for("video", level).build("cpu") for level in ("low", "medium", "high")}
     variants = {"served": (video_noise, "CORRELATED_NOISE_RATIO", video_noise.CORRELATED_NOISE_RATIO),
+                "fine reading off": (video_noise, "FINE_SHARE", 0.0),
                 "larger reading": (video_noise, "CORRELATED_NOISE_RATIO", float("-inf")),
                 "cap off": (image_noise, "weak_texture_sigma", lambda _: None)}
     lines = ["| clip | true sigma | " + " | ".join(f"{variant}: sigma read / level | Restora - input, dB" for variant in variants) + " |",
              "|---|---:|" + "---|---:|" * len(variants)]
     with tempfile.TemporaryDirectory() as tmp:
-        for sigma in (0, 1, 3, 5):
-            for background, name in ((1, "coffee"), (3, "gravel")):
+        for sigma in (0, 1, 2, 3, 5):
+            for background, name in ((0, "camera"), (1, "coffee"), (2, "coins"), (3, "gravel")):
                 path = Path(tmp) / "clip.mkv"
                 plan = eval_video.ClipPlan("val", background, 0, 12, background)
                 clean = eval_video.make(plan, eval_video.Case(sigma), path, size=(320, 180)).astype(np.float32)

@@ -144,3 +144,16 @@ def test_images_and_stacks_go_before_queued_videos_and_see_their_place(api, tmp_
     done = {job_id: wait_for(api, job_id) for job_id in (running, video["id"], image["id"])}
     assert all(job["status"] == "succeeded" for job in done.values())
     assert done[image["id"]]["started_at"] < done[video["id"]]["started_at"]
+
+
+def test_a_clip_cut_short_fails_with_a_reason_and_the_service_stays_healthy(api, tmp_path):
+    """A Matroska file whose tail was lost in transfer still opens: the worker refuses it rather than
+    silently return a shorter clip, and the next job runs."""
+    whole = tmp_path / "clip.mkv"
+    make_clip(whole, np.random.default_rng(8), sigma=10, frames=50, width=160, height=96)
+    data = whole.read_bytes()
+    job = api.post("/v1/jobs", files={"file": ("cut.mkv", data[:int(len(data) * 0.6)])}).json()
+    job = wait_for(api, job["id"])
+    assert job["status"] == "failed" and "is cut short: its header says it runs to 2.0 s" in job["error"] and "send the whole file" in job["error"]
+    job = wait_for(api, api.post("/v1/jobs", files={"file": ("clip.mkv", data)}).json()["id"])
+    assert job["status"] == "succeeded", job["error"]

@@ -93,7 +93,7 @@ from models.image.noise import (
     data_range,
     edge_strength,
     finest_details,
-    flattest_half,
+    flattest,
     level_of_sigma,
     plateau_share,
     without_border,
@@ -234,7 +234,7 @@ class LearnedImageNoiseClassifier:
                 restored = self.network.run_network(tile)
                 usable = without_border(((tile > low) & (tile < high)).all(axis=0), SAMPLE_BORDER)
                 if usable.sum() >= MIN_SAMPLES:
-                    flat = flattest_half(usable, sum(edge_strength(plane) for plane in restored))
+                    flat = flattest(usable, sum(edge_strength(plane) for plane in restored))
                     removed.append(np.abs(tile - restored)[:, flat].ravel())
         return clipped_rms(np.concatenate(removed)) * scale if removed else 0.0
 

@@ -81,11 +81,11 @@ def finest_details(image: np.ndarray, clip_margin: float = CLIP_MARGIN_IN_SIGMAS
     flatness = np.broadcast_to(flatness[..., None], diagonal.shape)
     if not unclipped.any():
         return 0.0, 1.0
-    used = flattest_half(unclipped, flatness)
+    used = flattest(unclipped, flatness)
     sigma = clipped_rms(diagonal[used])
     inside = unclipped & (block_mean > low + clip_margin * sigma) & (block_mean < high - clip_margin * sigma)
     if clip_margin > 0 and inside.sum() >= MIN_SAMPLES:
-        used = flattest_half(inside, flatness)
+        used = flattest(inside, flatness)
         sigma = clipped_rms(diagonal[used])
     if sigma <= 0:
         return 0.0, 1.0
@@ -181,9 +181,9 @@ def plateau_share(image: np.ndarray) -> float:
     return float(np.unique(colours, return_counts=True)[1].max()) / flat.size
 
 
-def flattest_half(usable: np.ndarray, flatness: np.ndarray) -> np.ndarray:
-    """The ``usable`` samples whose ``flatness`` (an :func:`edge_strength`) is at most its median over them."""
-    return usable & (flatness <= np.median(flatness[usable]))
+def flattest(usable: np.ndarray, flatness: np.ndarray, share: float = 0.5) -> np.ndarray:
+    """The ``usable`` samples whose ``flatness`` (an :func:`edge_strength`) is at most its ``share`` quantile over them (default: the flatter half)."""
+    return usable & (flatness <= np.quantile(flatness[usable], share))
 
 
 def without_border(mask: np.ndarray, px: int) -> np.ndarray:

@@ -36,6 +36,9 @@ MP4_AUDIO_CODECS = {"aac", "mp3", "ac3", "eac3", "alac", "flac", "opus"}
 # Matrices we convert RGB with when the source names one; anything else gets BT.709.
 YUV_MATRICES = {1: "ITU709", 5: "ITU601", 6: "SMPTE170M", 7: "SMPTE240M", 9: "BT2020"}
 BT709 = 1
+# Data ending more than this before the declared duration (seconds, or this share of it when larger), or fewer
+# frames than the index lists by more than this share, is a file cut short.
+CUT_SHORT_TOLERANCE_S, CUT_SHORT_TOLERANCE_SHARE = 0.5, 0.02
 FFV1_PIXEL_FORMATS = {(False, False): "bgr0", (True, False): "gbrp16le", (False, True): "bgra", (True, True): "gbrap16le"}  # (deep, alpha)
 
 
@@ -100,8 +103,10 @@ class VideoReader:
             first = next(container.decode(stream), None)
             if first is None:
                 raise ValueError(f"{self.path.name} has no decodable video frame")
-            frames = stream.frames or _count_packets(self.path)
+            packets, data_end = _scan_packets(self.path)
+            frames = stream.frames or packets
             duration = _duration(container, stream)
+            _refuse_cut_short(self.path, container, stream, packets, data_end)
             rate = stream.average_rate or stream.guessed_rate or _rate_from(frames, duration)
             self.source = SourceVideo(
                 time_base=stream.time_base,
@@ -201,11 +206,36 @@ def _next_pts(pts: int | None, last: int | None, step: int) -> int:
     return last + step if pts is None else max(pts, last + 1)
 
 
-def _count_packets(path: Path) -> int:
-    """Frame count for containers that do not store it: demux (no decoding) and count."""
+def _scan_packets(path: Path) -> tuple[int, float]:
+    """Demux the whole file (no decoding): how many packets the video stream has (for containers that
+    do not store a frame count) and where the data of any stream ends, in seconds."""
+    count, end = 0, 0.0
     with open_input(path) as container:
         stream = video_stream(container)
-        return sum(1 for packet in container.demux(stream) if packet.size)
+        for packet in container.demux():
+            if packet.stream is stream and packet.size:
+                count += 1
+            if packet.pts is not None and packet.time_base:
+                end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
+    return count, end
+
+
+def _refuse_cut_short(path: Path, container: av.container.InputContainer, stream: av.video.stream.VideoStream,
+                      packets: int, data_end: float) -> None:
+    """Raise ValueError when the tail of a finished recording is missing (an interrupted upload or copy):
+    its data ends well before the duration its header declares, or (an MP4 whose index comes first) fewer
+    frames are in it than its index lists. Restoring the rest would silently return a shorter clip. A
+    recording that was never finished declares neither and is restored as it is."""
+    missing = ""
+    if stream.frames and packets < stream.frames * (1 - CUT_SHORT_TOLERANCE_SHARE):
+        missing = f"its index lists {stream.frames} frames, but only {packets} are in the file"
+    elif container.duration:
+        declared = container.duration / av.time_base
+        declared_end = (container.start_time or 0) / av.time_base + declared
+        if data_end < declared_end - max(CUT_SHORT_TOLERANCE_S, CUT_SHORT_TOLERANCE_SHARE * declared):
+            missing = f"its header says it runs to {declared_end:.1f} s, but its data ends at {data_end:.1f} s"
+    if missing:
+        raise ValueError(f"{path.name} is cut short: {missing} (an interrupted upload or copy?); send the whole file")
 
 
 def _duration(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float:
