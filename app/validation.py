@@ -186,6 +186,7 @@ def _inspect_video(path: Path, filename: str, settings: Settings) -> dict[str, A
             duration = float(stream.duration * stream.time_base) if stream.duration else (container.duration or 0) / 1e6
             frames = stream.frames or round(duration * fps)
             alpha = formats.video_has_alpha(stream, first)
+            lossless = formats.video_is_lossless(stream)
     except InvalidInput:
         raise
     except Exception as exc:  # PyAV and FFmpeg raise many types for corrupt files
@@ -203,4 +204,5 @@ def _inspect_video(path: Path, filename: str, settings: Settings) -> dict[str, A
         "width": width,
         "height": height,
         **({"alpha": True} if alpha else {}),
+        **({"lossless": True} if lossless else {}),
     }

@@ -34,7 +34,9 @@ VIDEO_OPEN_OPTIONS = {
 }
 # A WebM's VP8/VP9 alpha is a side stream that FFmpeg's own decoders ignore; libvpx's decoders read it.
 VIDEO_ALPHA_DECODERS = {"vp8": "libvpx", "vp9": "libvpx-vp9"}
-ALPHA_VIDEO_FORMAT = "mkv"  # the video result format that keeps transparency (FFV1 with alpha; H.264 has none)
+EXACT_VIDEO_FORMAT = "mkv"  # the video result format that keeps transparency and every value (FFV1; H.264 keeps neither)
+# Decoders of lossless video codecs: a clip in one of them comes back as EXACT_VIDEO_FORMAT by default.
+LOSSLESS_VIDEO_CODECS = frozenset({"ffv1", "huffyuv", "ffvhuff", "utvideo", "magicyuv", "rawvideo", "png", "qtrle", "zlib", "v210", "v410"})
 # Users' own model files (models/user_models.py): safetensors, or a pickled state dict read by
 # torch's weights-only unpickler. TorchScript (.pt) is refused: loading it can run the file's code.
 SAFETENSORS_SUFFIX = ".safetensors"  # how `restora models add` stores every model
@@ -88,7 +90,8 @@ _FORMAT_OF_SUFFIX = {".npy": "npy", ".tif": "tiff", ".tiff": "tiff", ".png": "pn
                      ".webp": "webp", ".heic": "heic", ".heif": "heic", ".avif": "avif", ".mp4": "mp4", ".mkv": "mkv"}
 # What a job produces unless its ``formats`` field asks otherwise: every format for stacks, the
 # cheap ones for images (and always their own: HEIC and AVIF take seconds to encode, so only for
-# HEIC and AVIF inputs), only H.264 for video (a lossless FFV1 copy is many times larger; on request).
+# HEIC and AVIF inputs), only H.264 for video (a lossless FFV1 copy is many times larger than a lossy
+# clip; on request, and by default for a lossless or transparent clip: see produced_formats).
 DEFAULT_PRODUCED: dict[str, tuple[str, ...]] = {"stack": RESULT_FORMATS["stack"], "image": ("png", "tiff", "jpg", "webp", "npy"),
                                                 "video": ("mp4",)}
 # PNG signature (8 bytes), IHDR length and type (8), width and height (8), then bit depth and colour type.
@@ -158,17 +161,18 @@ def npy_kind(shape: tuple[int, ...], requested: KindChoice = "auto") -> Kind:
     return "image"
 
 
-def produced_formats(kind: str, requested: list[str] | None, alpha: bool = False) -> tuple[str, ...]:
+def produced_formats(kind: str, requested: list[str] | None, exact: bool = False) -> tuple[str, ...]:
     """The result formats a job makes: for a video the ``formats`` asked for (by default MP4, or MKV for
-    a clip with ``alpha``: only it keeps the transparency), for an image the default ones and those
-    asked for (HEIC, AVIF), for a stack every one. ValueError names what is allowed."""
+    an ``exact`` clip, one that is lossless or transparent: only MKV keeps every value and the alpha),
+    for an image the default ones and those asked for (HEIC, AVIF), for a stack every one. ValueError
+    names what is allowed."""
     unknown = [f for f in requested or () if f not in RESULT_FORMATS[kind]]
     if unknown:
         raise ValueError(f"{', '.join(unknown)} cannot be made for a {kind}; choose from {', '.join(RESULT_FORMATS[kind])}")
     if kind == "video" and requested:
         return tuple(dict.fromkeys(requested))
-    if kind == "video" and alpha:
-        return (ALPHA_VIDEO_FORMAT,)
+    if kind == "video" and exact:
+        return (EXACT_VIDEO_FORMAT,)
     extra = requested or () if kind == "image" else ()
     return tuple(dict.fromkeys((*DEFAULT_PRODUCED[kind], *extra)))
 
@@ -189,10 +193,20 @@ def video_has_alpha(stream, first_frame) -> bool:
         stream.codec_context.name in VIDEO_ALPHA_DECODERS and stream.metadata.get("alpha_mode") == "1")
 
 
-def alpha_left_out(info: dict, fmt: str) -> str | None:
-    """What a user is told when a transparent clip's result is written as ``fmt`` that cannot hold its alpha."""
-    if info.get("alpha") and fmt != ALPHA_VIDEO_FORMAT:  # only a clip's input says alpha
-        return f"{info.get('filename', 'the clip')} is transparent; a .{fmt} result is opaque: ask for .{ALPHA_VIDEO_FORMAT} to keep its alpha"
+def video_is_lossless(stream) -> bool:
+    """Whether a clip (a PyAV stream) is stored losslessly (FFV1, HuffYUV, UT Video, raw...)."""
+    return stream.codec_context.name in LOSSLESS_VIDEO_CODECS
+
+
+def exactness_left_out(info: dict, fmt: str) -> str | None:
+    """What a user is told when a transparent or lossless clip's result is written as ``fmt``, which keeps neither."""
+    if fmt == EXACT_VIDEO_FORMAT:  # only a clip's input says alpha or lossless
+        return None
+    name = info.get("filename", "the clip")
+    if info.get("alpha"):
+        return f"{name} is transparent; a .{fmt} result is opaque: ask for .{EXACT_VIDEO_FORMAT} to keep its alpha"
+    if info.get("lossless"):
+        return f"{name} is lossless; a .{fmt} result is H.264, lossy: ask for .{EXACT_VIDEO_FORMAT} to keep every value"
     return None
 
 

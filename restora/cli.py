@@ -182,7 +182,7 @@ def run(
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(1) from None
     console.print(f"wrote {output} in {summary.seconds:.2f} s")
-    _note_alpha(summary.input, fmt)
+    _note_exactness(summary.input, fmt)
 
 
 @app.command()
@@ -228,11 +228,11 @@ def submit(
         console.print(f"[red]cannot reach {server}:[/red] {exc}")
         raise typer.Exit(1) from None
     console.print(f"wrote {output} (noise {job.noise.level}, sigma {job.noise.sigma:g}, model {job.model.name} v{job.model.version})")
-    _note_alpha(job.input, fmt)
+    _note_exactness(job.input, fmt)
 
 
-def _note_alpha(info: dict, fmt: str) -> None:
-    note = formats.alpha_left_out(info, fmt)
+def _note_exactness(info: dict, fmt: str) -> None:
+    note = formats.exactness_left_out(info, fmt)
     if note:
         console.print(f"[yellow]note:[/yellow] {note}")
 

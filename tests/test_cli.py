@@ -154,13 +154,17 @@ def test_run_restores_a_video_in_tiles_under_a_small_memory_budget(tmp_path):
     assert max(float(np.abs(a - b).max()) for a, b in pairs) <= 1.0  # 8-bit steps: rounding of tile seams at most
 
 
-def test_run_says_when_a_transparent_clip_is_written_opaque(tmp_path):
-    """A WebM with alpha written as .mp4 (which cannot hold it) is opaque, and `restora run` says so and
-    how to keep it; as .mkv it keeps the alpha and says nothing."""
+def test_run_says_when_a_transparent_or_lossless_clip_is_written_lossy(tmp_path):
+    """A WebM with alpha written as .mp4 (which cannot hold it) is opaque, and an FFV1 clip written as
+    .mp4 is lossy: `restora run` says so and how to keep it; as .mkv each keeps it and says nothing."""
     scene = "testsrc2=s=96x64:r=25:d=0.2,format=yuva420p,geq=lum='lum(X,Y)':cb='cb(X,Y)':cr='cr(X,Y)':a='X*255/W'"
     subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", scene, "-c:v", "libvpx-vp9", "-pix_fmt", "yuva420p",
                     str(tmp_path / "overlay.webm")], check=True)
-    for name, noted in (("out.mp4", True), ("out.mkv", False)):
-        done = restora("run", str(tmp_path / "overlay.webm"), "-o", str(tmp_path / name), timeout=300, env={**os.environ, "COLUMNS": "200"})
-        assert done.returncode == 0, done.stderr
-        assert ("overlay.webm is transparent; a .mp4 result is opaque: ask for .mkv" in done.stderr) is noted, done.stderr
+    make_clip(tmp_path / "master.mkv", np.random.default_rng(3), sigma=10, frames=5, width=96, height=64, audio=False)
+    notes = {"overlay.webm": "overlay.webm is transparent; a .mp4 result is opaque: ask for .mkv",
+             "master.mkv": "master.mkv is lossless; a .mp4 result is H.264, lossy: ask for .mkv"}
+    for source, note in notes.items():
+        for name, noted in (("out.mp4", True), ("out.mkv", False)):
+            done = restora("run", str(tmp_path / source), "-o", str(tmp_path / name), timeout=300, env={**os.environ, "COLUMNS": "200"})
+            assert done.returncode == 0, done.stderr
+            assert (note in done.stderr) is noted, done.stderr

@@ -28,7 +28,7 @@ import av
 import numpy as np
 
 from models.device import thread_limit
-from models.formats import VIDEO_ALPHA_DECODERS, VIDEO_MUXERS, VIDEO_OPEN_OPTIONS, format_of, video_has_alpha
+from models.formats import VIDEO_ALPHA_DECODERS, VIDEO_MUXERS, VIDEO_OPEN_OPTIONS, format_of, video_has_alpha, video_is_lossless
 from models.image.upscale import enlarge_alpha
 
 # Audio codecs that common MP4 players take; others are re-encoded to AAC. Matroska takes anything.
@@ -131,6 +131,7 @@ class VideoReader:
                 "pix_fmt": stream.codec_context.pix_fmt,
                 "duration": duration,
                 **({"alpha": True} if self.source.alpha else {}),
+                **({"lossless": True} if video_is_lossless(stream) else {}),
             }
 
     def __enter__(self) -> VideoReader:
