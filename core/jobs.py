@@ -94,7 +94,7 @@ class JobRecord(BaseModel):
     @property
     def formats(self) -> tuple[str, ...]:
         """The result formats this job makes, the default first."""
-        made = produced_formats(self.kind, self.options.formats, bool(self.input.get("alpha") or self.input.get("lossless")))
+        made = produced_formats(self.kind, self.options.formats, self.input)
         first = default_format(self.kind, self.input.get("filename", ""))
         own = first in made or self.kind == "image"  # an image always gets its own format (HEIC, AVIF: not made by default)
         return (first, *[f for f in made if f != first]) if own else made

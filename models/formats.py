@@ -161,17 +161,17 @@ def npy_kind(shape: tuple[int, ...], requested: KindChoice = "auto") -> Kind:
     return "image"
 
 
-def produced_formats(kind: str, requested: list[str] | None, exact: bool = False) -> tuple[str, ...]:
+def produced_formats(kind: str, requested: list[str] | None, info: dict | None = None) -> tuple[str, ...]:
     """The result formats a job makes: for a video the ``formats`` asked for (by default MP4, or MKV for
-    an ``exact`` clip, one that is lossless or transparent: only MKV keeps every value and the alpha),
-    for an image the default ones and those asked for (HEIC, AVIF), for a stack every one. ValueError
-    names what is allowed."""
+    a clip whose ``info`` says lossless or transparent: only MKV keeps every value and the alpha), for
+    an image the default ones and those asked for (HEIC, AVIF), for a stack every one. ValueError names
+    what is allowed."""
     unknown = [f for f in requested or () if f not in RESULT_FORMATS[kind]]
     if unknown:
         raise ValueError(f"{', '.join(unknown)} cannot be made for a {kind}; choose from {', '.join(RESULT_FORMATS[kind])}")
     if kind == "video" and requested:
         return tuple(dict.fromkeys(requested))
-    if kind == "video" and exact:
+    if kind == "video" and info and (info.get("alpha") or info.get("lossless")):
         return (EXACT_VIDEO_FORMAT,)
     extra = requested or () if kind == "image" else ()
     return tuple(dict.fromkeys((*DEFAULT_PRODUCED[kind], *extra)))
