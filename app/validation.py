@@ -171,6 +171,9 @@ def _check_pixels(width: int, height: int, settings: Settings) -> None:
 
 
 def _inspect_video(path: Path, filename: str, settings: Settings) -> dict[str, Any]:
+    missing = formats.video_cut_short(path)  # the container's own sizes: an interrupted upload of an MP4 or MKV is refused here
+    if missing:
+        raise InvalidInput(400, formats.cut_short(filename, missing))
     try:
         with av.open(str(path), options=formats.VIDEO_OPEN_OPTIONS) as container:
             if not container.streams.video:

@@ -210,6 +210,99 @@ def exactness_left_out(info: dict, fmt: str) -> str | None:
     return None
 
 
+ISO_BMFF_LEADING_BOXES = (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip")  # what an MP4 / MOV / 3GP starts with
+EBML_MAGIC, MATROSKA_SEGMENT = b"\x1a\x45\xdf\xa3", b"\x18\x53\x80\x67"
+
+
+def cut_short(name: str, missing: str) -> str:
+    """What a user is told about a file whose tail is missing."""
+    return f"{name} is cut short: {missing} (an interrupted upload or copy?); send the whole file"
+
+
+def video_cut_short(path: Path) -> str | None:
+    """What is missing from an MP4 / MOV, Matroska / WebM or AVI file whose container declares more
+    bytes than the file holds, read from the container's own sizes (no decoding): a top-level MP4 box
+    running past the end, or no index box at all; the Matroska segment or a RIFF chunk running past the
+    end. None when the file is whole or its container does not say (a live recording of unknown size)."""
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        head = f.read(12)
+        if head[4:8] in ISO_BMFF_LEADING_BOXES:
+            return _iso_bmff_cut_short(f, size)
+        if head[:4] == EBML_MAGIC:
+            return _matroska_cut_short(f, size)
+        if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+            return _avi_cut_short(f, size)
+    return None
+
+
+def _iso_bmff_cut_short(f, size: int) -> str | None:
+    """Walk the top-level boxes (32-bit size and type; size 1: a 64-bit size follows; 0: to the end)."""
+    offset, seen = 0, set()
+    while offset + 8 <= size:
+        f.seek(offset)
+        header = f.read(16)
+        box_size, box_type = int.from_bytes(header[:4], "big"), header[4:8]
+        if box_size == 1:
+            box_size = int.from_bytes(header[8:16], "big")
+        elif box_size == 0:  # the last box runs to the end of the file, whatever its length
+            return None
+        if box_size < 8:  # not a box chain: FFmpeg says what is wrong
+            return None
+        seen.add(box_type)
+        if offset + box_size > size:
+            return f"its container declares at least {offset + box_size} bytes (its '{box_type.decode('latin-1')}' box), but the file has {size}"
+        offset += box_size
+    if b"mdat" in seen and b"moov" not in seen:
+        return "its index (the 'moov' box, which MP4 and MOV writers add last) is missing"
+    return None
+
+
+def _avi_cut_short(f, size: int) -> str | None:
+    """Walk the RIFF chunks ('AVI ', then 'AVIX' ones past 1 GiB): 32-bit little-endian sizes, padded to even."""
+    offset = 0
+    while offset + 8 <= size:
+        f.seek(offset)
+        header = f.read(12)
+        declared = int.from_bytes(header[4:8], "little")
+        if header[:4] != b"RIFF" or declared == 0:  # trailing bytes, or a size a crashed recorder never wrote
+            return None
+        end = offset + 8 + declared
+        if end > size:
+            return f"its container declares at least {end} bytes (its '{header[8:12].decode('latin-1')}' RIFF chunk), but the file has {size}"
+        offset = end + (end & 1)
+    return None
+
+
+def _matroska_cut_short(f, size: int) -> str | None:
+    """The EBML header's size, then the segment's: all of the file after them is the segment's."""
+    f.seek(4)
+    header_size, header_end = _ebml_size(f)
+    if header_size is None:
+        return None
+    f.seek(header_end + header_size)
+    if f.read(4) != MATROSKA_SEGMENT:
+        return None
+    segment_size, segment_start = _ebml_size(f)
+    if segment_size is None or segment_start + segment_size <= size:
+        return None
+    return f"its container declares {segment_start + segment_size} bytes (its Matroska segment), but the file has {size}"
+
+
+def _ebml_size(f) -> tuple[int | None, int]:
+    """An EBML variable-length size at the file's position (None: "unknown", a live recording's), and where its data starts."""
+    first = f.read(1)
+    if not first or first[0] == 0:
+        return None, f.tell()
+    length = 9 - first[0].bit_length()
+    value = first[0] & (0xFF >> length)
+    rest = f.read(length - 1)
+    for byte in rest:
+        value = value << 8 | byte
+    unknown = value == (1 << 7 * length) - 1
+    return (None if unknown else value), f.tell()
+
+
 def png_bit_depth(header: bytes) -> int | None:
     """Bits per sample from a PNG's first 25 bytes (Pillow reports 16-bit colour PNGs as 8-bit)."""
     if len(header) > _PNG_BIT_DEPTH_OFFSET and header[:8] == b"\x89PNG\r\n\x1a\n":

@@ -168,14 +168,16 @@ def test_images_and_stacks_go_before_queued_videos_and_see_their_place(api, tmp_
     assert done[image["id"]]["started_at"] < done[video["id"]]["started_at"]
 
 
-def test_a_clip_cut_short_fails_with_a_reason_and_the_service_stays_healthy(api, tmp_path):
-    """A Matroska file whose tail was lost in transfer still opens: the worker refuses it rather than
-    silently return a shorter clip, and the next job runs."""
+def test_a_clip_cut_short_is_refused_at_upload_and_the_service_stays_healthy(api, tmp_path):
+    """A Matroska file whose tail was lost in transfer still opens: it was queued, and the worker either
+    returned a shorter clip or failed the job. Its container's size tells at once, however little is missing."""
     whole = tmp_path / "clip.mkv"
     make_clip(whole, np.random.default_rng(8), sigma=10, frames=50, width=160, height=96)
     data = whole.read_bytes()
-    job = api.post("/v1/jobs", files={"file": ("cut.mkv", data[:int(len(data) * 0.6)])}).json()
-    job = wait_for(api, job["id"])
-    assert job["status"] == "failed" and "is cut short: its header says it runs to 2.0 s" in job["error"] and "send the whole file" in job["error"]
+    for share in (0.6, 0.99):
+        response = api.post("/v1/jobs", files={"file": ("cut.mkv", data[:int(len(data) * share)])})
+        assert response.status_code == 400
+        assert response.json()["detail"].startswith(f"cut.mkv is cut short: its container declares {len(data)} bytes (its Matroska segment), "
+                                                     f"but the file has {int(len(data) * share)}")
     job = wait_for(api, api.post("/v1/jobs", files={"file": ("clip.mkv", data)}).json()["id"])
     assert job["status"] == "succeeded", job["error"]

@@ -28,7 +28,7 @@ import av
 import numpy as np
 
 from models.device import thread_limit
-from models.formats import VIDEO_ALPHA_DECODERS, VIDEO_MUXERS, VIDEO_OPEN_OPTIONS, format_of, video_has_alpha, video_is_lossless
+from models.formats import VIDEO_ALPHA_DECODERS, VIDEO_MUXERS, VIDEO_OPEN_OPTIONS, cut_short, format_of, video_cut_short, video_has_alpha, video_is_lossless
 from models.image.upscale import enlarge_alpha
 
 # Audio codecs that common MP4 players take; others are re-encoded to AAC. Matroska takes anything.
@@ -98,6 +98,9 @@ class VideoReader:
 
     def _probe(self) -> None:
         """Read the facts the job reports and the writer copies; decode the first frame to be sure."""
+        missing = video_cut_short(self.path)  # before FFmpeg, which cannot open an MP4 that lost its index
+        if missing:
+            raise ValueError(cut_short(self.path.name, missing))
         with open_input(self.path) as container:
             stream = video_stream(container)
             first = next(container.decode(stream), None)
@@ -226,7 +229,8 @@ def _refuse_cut_short(path: Path, container: av.container.InputContainer, stream
     """Raise ValueError when the tail of a finished recording is missing (an interrupted upload or copy):
     its data ends well before the duration its header declares, or (an MP4 whose index comes first) fewer
     frames are in it than its index lists. Restoring the rest would silently return a shorter clip. A
-    recording that was never finished declares neither and is restored as it is."""
+    recording that was never finished declares neither and is restored as it is. (MP4, MOV and Matroska
+    files were already checked byte for byte by :func:`models.formats.video_cut_short`; this catches the rest.)"""
     missing = ""
     if stream.frames and packets < stream.frames * (1 - CUT_SHORT_TOLERANCE_SHARE):
         missing = f"its index lists {stream.frames} frames, but only {packets} are in the file"
@@ -236,7 +240,7 @@ def _refuse_cut_short(path: Path, container: av.container.InputContainer, stream
         if data_end < declared_end - max(CUT_SHORT_TOLERANCE_S, CUT_SHORT_TOLERANCE_SHARE * declared):
             missing = f"its header says it runs to {declared_end:.1f} s, but its data ends at {data_end:.1f} s"
     if missing:
-        raise ValueError(f"{path.name} is cut short: {missing} (an interrupted upload or copy?); send the whole file")
+        raise ValueError(cut_short(path.name, missing))
 
 
 def _duration(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float:

@@ -250,24 +250,39 @@ def test_cancel_between_frames_leaves_no_output(tmp_path):
 
 
 def test_a_clip_cut_short_is_refused_and_says_so(tmp_path):
-    """An interrupted copy of a finished Matroska file, or of an MP4 whose index comes first, still opens
-    and decodes: restored as it was, it came back 40 % shorter and said nothing. The Matroska header still
-    declares the whole duration; the MP4's index still lists every frame."""
+    """An interrupted copy of a finished clip: a Matroska file or an MP4 whose index comes first still
+    opened and decoded (restored as it was, it came back shorter and said nothing); an MP4 whose index
+    comes last did not open ("Invalid data found"). Their containers' sizes say so, however little is missing.
+    Other containers: the frames the header lists (an AVI) or the duration it declares, against the data."""
     import subprocess
 
     whole = tmp_path / "clip.mkv"
     make_clip(whole, np.random.default_rng(3), sigma=5, frames=50, width=160, height=96)
-    indexed_first = tmp_path / "clip.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-i", str(whole), "-c:v", "libx264", "-c:a", "aac", "-movflags", "+faststart", str(indexed_first)], check=True)
-    for source, reason in ((whole, r"its header says it runs to 2\.0 s, but its data ends at 1\.\d s"),
-                           (indexed_first, r"its index lists 50 frames, but only \d\d are in the file")):
+
+    def converted(name: str, *options: str) -> Path:
+        path = tmp_path / name
+        subprocess.run(["ffmpeg", "-v", "error", "-i", str(whole), *options, str(path)], check=True)
+        return path
+
+    h264 = ("-c:v", "libx264", "-c:a", "aac")
+    sources = {whole: r"its container declares \d+ bytes \(its Matroska segment\), but the file has \d+",
+               converted("first.mp4", *h264, "-movflags", "+faststart"): r"its container declares at least \d+ bytes \(its 'mdat' box\)",
+               converted("last.mp4", *h264): r"its container declares at least \d+ bytes \(its '(mdat|moov)' box\)",
+               converted("clip.avi", "-c:v", "mpeg4", "-c:a", "pcm_s16le"): r"its container declares at least \d+ bytes \(its 'AVI ' RIFF chunk\)"}
+    for source, reason in sources.items():
         data = source.read_bytes()
-        cut = tmp_path / f"cut{source.suffix}"
-        cut.write_bytes(data[:int(len(data) * 0.6)])
-        with pytest.raises(ValueError, match=rf"cut{source.suffix} is cut short: {reason} \(an interrupted upload or copy\?\)"):
-            VideoReader(cut)
+        for share in (0.6, 0.995):
+            cut = tmp_path / f"cut{source.suffix}"
+            cut.write_bytes(data[:int(len(data) * share)])
+            with pytest.raises(ValueError, match=rf"cut{source.suffix} is cut short: {reason}.* \(an interrupted upload or copy\?\)"):
+                VideoReader(cut)
         with VideoReader(source) as reader:
             assert reader.info["frames"] == 50 and sum(1 for _ in reader.frames()) == 50
+    unsized = tmp_path / "unsized.avi"  # the RIFF size zeroed, as a crashed recorder leaves it: the frame count still tells
+    data = (tmp_path / "clip.avi").read_bytes()
+    unsized.write_bytes(data[:4] + bytes(4) + data[8:int(len(data) * 0.6)])
+    with pytest.raises(ValueError, match=r"unsized.avi is cut short: its index lists 50 frames, but only \d\d are in the file"):
+        VideoReader(unsized)
 
 
 def test_playlist_disguised_as_video_is_refused(tmp_path):
