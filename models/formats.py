@@ -310,6 +310,13 @@ def png_bit_depth(header: bytes) -> int | None:
     return None
 
 
+def png_gray_bits(header: bytes) -> int | None:
+    """Bits per sample of a gray PNG (colour type 0: 1, 2, 4, 8 or 16) from its first 26 bytes; None for other PNGs
+    (a palette PNG's bit depth is its index's, not its colours')."""
+    depth = png_bit_depth(header)
+    return depth if depth is not None and len(header) > _PNG_BIT_DEPTH_OFFSET + 1 and header[_PNG_BIT_DEPTH_OFFSET + 1] == 0 else None
+
+
 def png_is_gray_alpha(header: bytes) -> bool:
     """Whether a PNG's first 26 bytes say gray + alpha (colour type 4), which OpenCV reads as RGBA."""
     return png_bit_depth(header) is not None and len(header) > _PNG_BIT_DEPTH_OFFSET + 1 and header[_PNG_BIT_DEPTH_OFFSET + 1] == 4

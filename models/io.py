@@ -149,8 +149,11 @@ def read_image(path: Path, tags: metadata.Tags | None = None) -> tuple[np.ndarra
     raw = _gray_or_colour(raw, path)
     tags = tags or picture_tags(path)
     raw = metadata.upright(raw, tags.orientation)
+    bits = raw.dtype.itemsize * 8
+    if suffix == ".png":  # a 1-, 2- or 4-bit gray PNG (line art, a scanned page) is read, and written back, as 8 bits
+        bits = min(bits, formats.png_gray_bits(_head(path)) or bits)
     info = {"filename": path.name, "shape": list(raw.shape), "dtype": str(raw.dtype), "layout": None,
-            "bits": raw.dtype.itemsize * 8, "channels": GRAY_ALPHA_CHANNELS if gray_alpha else 1 if raw.ndim == 2 else raw.shape[2]}
+            "bits": bits, "channels": GRAY_ALPHA_CHANNELS if gray_alpha else 1 if raw.ndim == 2 else raw.shape[2]}
     if tags.orientation != 1:
         info["orientation"] = tags.orientation
     if tags.profile is not None:

@@ -180,15 +180,22 @@ class VideoReader:
                     yield rgb
 
     def _frames_of(self, container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> Iterator[av.VideoFrame]:
-        """The stream's frames; a WebM's VP8/VP9 alpha needs libvpx's decoder, which reads its side stream."""
+        """The stream's frames; a WebM's VP8/VP9 alpha needs libvpx's decoder, which reads its side stream.
+        Data the decoder refuses mid-clip (a damaged file) stops the clip with a ValueError saying where."""
         decoder = VIDEO_ALPHA_DECODERS.get(stream.codec_context.name) if self.source.alpha else None
         if decoder is None:
-            yield from container.decode(stream)
-            return
-        context = av.CodecContext.create(decoder, "r")
-        context.thread_count = thread_limit()
+            context = stream.codec_context
+        else:
+            context = av.CodecContext.create(decoder, "r")
+            context.thread_count = thread_limit()
         for packet in container.demux(stream):  # the last, empty packet flushes the decoder
-            yield from context.decode(packet)
+            try:
+                frames = context.decode(packet)
+            except av.FFmpegError as exc:
+                at = f" at {float(packet.pts * packet.time_base):.2f} s" if packet.pts is not None and packet.time_base else ""
+                raise ValueError(f"{self.path.name} has damaged data{at} that its {context.name} decoder cannot read "
+                                 f"({exc.strerror}): repair the file or export it again") from exc
+            yield from frames
 
 
 def to_rgb_and_alpha(frame: av.VideoFrame, alpha: bool = False) -> tuple[np.ndarray, np.ndarray | None]:

@@ -6,7 +6,7 @@ import pytest
 import tifffile
 from PIL import Image
 
-from models import io, metadata
+from models import formats, io, metadata
 
 
 def scene_stack(frames: int, size: int, seed: int = 0) -> np.ndarray:
@@ -178,6 +178,25 @@ def test_write_unknown_extension_refused(tmp_path):
     with pytest.raises(ValueError, match="cannot write"):
         io.write_frame(tmp_path / "o.bmp", np.zeros((2, 2), np.float32), {})
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("bits", [1, 2, 4])
+def test_a_gray_png_of_under_8_bits_says_so_and_comes_back_8_bit(tmp_path, bits):
+    """Line art and scanned pages come as 1-bit PNGs: the job said 8 bits; the result, gray levels, is 8-bit."""
+    from PIL import Image
+
+    levels = np.random.default_rng(bits).integers(0, 2**bits, (12, 10)).astype(np.uint8)
+    if bits == 1:
+        Image.fromarray(levels.astype(bool)).save(tmp_path / "art.png")
+    else:
+        Image.fromarray(levels).save(tmp_path / "art.png", bits=bits)
+    assert formats.png_gray_bits((tmp_path / "art.png").read_bytes()[:26]) == bits
+    image, info = io.read_image(tmp_path / "art.png")
+    assert (info["dtype"], info["bits"], info["channels"]) == ("uint8", bits, 1)
+    np.testing.assert_array_equal(image, levels * (255 // (2**bits - 1)))
+    io.write_frame(tmp_path / "out.png", image, info)
+    again, again_info = io.read_image(tmp_path / "out.png")
+    assert again_info["bits"] == 8 and np.array_equal(again, image)
 
 
 def test_sixteen_bit_colour_png_round_trip_keeps_every_bit(tmp_path):

@@ -459,3 +459,26 @@ def test_a_fade_is_restored_nearly_as_well_as_steady_frames():
     assert min(fading) > steady - 2.5, (steady, fading)
     nearly = frames[3] * np.float32(1 + BRIGHTNESS_TOLERANCE / 2)
     assert brightness_matched(nearly, frames[3]) is nearly
+
+
+@pytest.mark.parametrize("threads", [1, 4])
+def test_damaged_data_mid_clip_fails_saying_where(tmp_path, threads, monkeypatch):
+    """A damaged H.264 packet half-way: the job failed with PyAV's "[Errno 1094995529] Invalid data found
+    when processing input: 'avcodec_send_packet()'", which says neither what nor where."""
+    import subprocess
+
+    from models import device
+
+    monkeypatch.setattr(device, "_thread_limit", threads)
+    source, clip = tmp_path / "clip.mkv", tmp_path / "clip.mp4"
+    make_clip(source, np.random.default_rng(3), sigma=10, frames=100, width=320, height=180, audio=False)
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(source), "-c:v", "libx264", str(clip)], check=True)
+    data = bytearray(clip.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 2000] = np.random.default_rng(0).integers(0, 256, 2000, dtype=np.uint8).tobytes()
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(bytes(data))
+    with VideoReader(damaged) as reader, pytest.raises(ValueError, match=r"^damaged.mp4 has damaged data at \d\.\d\d s that its h264 decoder "
+                                                                          r"cannot read \(Invalid data found when processing input\): repair"):
+        for _ in reader.frames():
+            pass
