@@ -77,6 +77,11 @@ class _BarReporter:
         """Shown beside the progress, not printed: a long clip re-checks its noise every 25 frames."""
         self.sigma_note = f" (sigma now {sigma:.2f})"
 
+    def damaged(self, seconds: list[float]) -> None:
+        at = ", ".join(f"{t:.2f}" for t in seconds[:10]) + (", ..." if len(seconds) > 10 else "")
+        self.bar.console.print(f"[yellow]note:[/yellow] damaged data the decoder could not read was skipped at {at} s: "
+                               "the result is missing or marred there as the input is")
+
     def model(self, name: str, version: str) -> None:
         self.bar.console.print(f"model: {name} v{version}")
 

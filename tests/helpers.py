@@ -25,3 +25,20 @@ def npy_bytes(array: np.ndarray, allow_pickle: bool = False) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=allow_pickle)
     return buffer.getvalue()
+
+
+def damaged_copy(data: bytes, share: float = 0.0, seed: int = 0) -> bytes:
+    """A file's bytes with ``share`` of them (at least 2000), from the middle on, replaced by random ones."""
+    damaged = bytearray(data)
+    start, count = len(damaged) // 2, max(2000, int(len(damaged) * share))
+    damaged[start:start + count] = np.random.default_rng(seed).integers(0, 256, count, dtype=np.uint8).tobytes()
+    return bytes(damaged)
+
+
+def damage_in(path) -> tuple[int, list[float]]:
+    """What a full read of a clip finds: frames decoded, and where (seconds, rounded as jobs show them) data was refused."""
+    from models.video.io import VideoReader
+
+    with VideoReader(path) as reader:
+        decoded = sum(1 for _ in reader.frames())
+        return decoded, sorted(round(seconds, 2) for _, seconds in reader.damaged)

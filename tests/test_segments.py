@@ -18,6 +18,7 @@ from core.queues import PRIORITY_QUEUE, RESTORE_QUEUE, connect, restore_lane
 from core.settings import Settings
 from models.video.synthetic import make_clip
 from tests.conftest import kill_and_replace, start_worker, stop, wait_for
+from tests.helpers import damage_in, damaged_copy
 from workers.segments import segment_bounds, worth_splitting
 
 
@@ -114,3 +115,22 @@ def test_a_split_clip_is_upscaled_segment_by_segment_and_joined_at_the_new_size(
         assert (container.streams.video[0].width, container.streams.video[0].height) == (192, 128)
     source, result = media(clip.read_bytes()), media(data)
     assert result == source  # frames, fps and audio samples
+
+
+def test_damaged_data_in_a_split_clip_is_skipped_and_the_job_says_where(split, tmp_path):
+    """Each segment notes the damage among its own frames; the join puts all of it in the job's input."""
+    settings, api = split
+    clip = tmp_path / "clip.mp4"
+    make_clip(clip, np.random.default_rng(5), sigma=15, frames=100, width=192, height=108, fps=25, audio=False)
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(damaged_copy(clip.read_bytes(), 0.02))
+    decoded, damage = damage_in(damaged)
+    assert decoded < 100 and damage
+    worker = start_worker(settings)
+    try:
+        job = wait_for(api, api.post("/v1/jobs", files={"file": ("damaged.mp4", damaged.read_bytes())}).json()["id"], timeout=240)
+    finally:
+        stop(worker)
+    assert job["status"] == "succeeded", job
+    assert job["segments"]["total"] == 4 and job["input"]["damaged_at"] == pytest.approx(damage, abs=0.3)  # decoder threads: a few frames late
+    assert media(api.get(f"/v1/jobs/{job['id']}/result").content)["frames"] == decoded

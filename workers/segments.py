@@ -13,6 +13,7 @@ Progress: every segment writes its frames done into the hash and the job record'
 """
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -77,6 +78,10 @@ class SegmentReporter(SilentReporter):
             raise WorkerStopping(self.job_id)
         if time.monotonic() - self._last_write >= PROGRESS_EVERY_S:
             self.write(round(fraction * self.frames), "running")
+
+    def damaged(self, seconds: list[float]) -> None:
+        """Kept in the hash: the join writes every segment's into the job's input."""
+        self.rt.redis.hset(segments_key(self.job_id), f"damaged:{self.index}", json.dumps(seconds))
 
     def write(self, frames_done: int, state: str) -> None:
         """Record this segment's frames done and state, and the job's totals from every segment."""
@@ -163,6 +168,9 @@ def join_segments(job_id: str) -> str:
                 folder.mkdir()
                 parts[Path(tmp) / f"result.{fmt}"] = [rt.storage.local_copy(segment_key(job_id, i, fmt), folder) for i in range(count)]
             rt.pipeline.join_segments(rt.storage.local_copy(job.input_key, Path(tmp)), parts)
+            damaged = sorted(t for k, v in rt.redis.hgetall(segments_key(job_id)).items() if k.startswith(b"damaged:") for t in json.loads(v))
+            if damaged and rt.store.update(job_id, allowed_from=("running",), input={**job.input, "damaged_at": damaged}) is None:
+                return "stopped"
             for path in parts:
                 rt.storage.put(result_key(job_id, path.suffix[1:]), path)
         except Exception as exc:

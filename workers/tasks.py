@@ -48,6 +48,9 @@ class JobReporter:
         if job is not None:
             self._write(input={**job.input, **{k: v for k, v in info.items() if k != "filename"}})
 
+    def damaged(self, seconds: list[float]) -> None:
+        self.input({"damaged_at": seconds})
+
     def noise(self, estimate: NoiseEstimate, source: str) -> None:
         self._noise = {"level": estimate.level, "sigma": round(float(estimate.sigma), 4), "source": source}
         if estimate.lower is not None:

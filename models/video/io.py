@@ -39,6 +39,7 @@ BT709 = 1
 # Data ending more than this before the declared duration (seconds, or this share of it when larger), or fewer
 # frames than the index lists by more than this share, is a file cut short.
 CUT_SHORT_TOLERANCE_S, CUT_SHORT_TOLERANCE_SHARE = 0.5, 0.02
+DAMAGED_SHARE_LIMIT = 0.05  # of the video's packets: refused by its decoder beyond this, the file is not worth restoring
 FFV1_PIXEL_FORMATS = {(False, False): "bgr0", (True, False): "gbrp16le", (False, True): "bgra", (True, True): "gbrap16le"}  # (deep, alpha)
 
 
@@ -91,6 +92,9 @@ class VideoReader:
         self.timestamps: deque[int] = deque()
         self.alphas: deque[np.ndarray] = deque()
         self._passes: list[Iterator[np.ndarray]] = []
+        # Packets the decoder refused in the latest pass (damaged data): (index of the next frame, seconds; with
+        # frame threads the decoder says so a few packets late, so both are a few frames late).
+        self.damaged: list[tuple[int, float]] = []
         try:
             self._probe()
         except av.FFmpegError as exc:
@@ -107,6 +111,7 @@ class VideoReader:
             if first is None:
                 raise ValueError(f"{self.path.name} has no decodable video frame")
             packets, data_end = _scan_packets(self.path)
+            self._packets = packets
             frames = stream.frames or packets
             duration = _duration(container, stream)
             _refuse_cut_short(self.path, container, stream, packets, data_end)
@@ -163,6 +168,7 @@ class VideoReader:
     def _decode(self, record_from: int | None = None, yield_from: int = 0) -> Iterator[np.ndarray]:
         step = max(1, round(1 / (self.source.rate * self.source.time_base)))
         last_pts: int | None = None
+        self.damaged.clear()
         with open_input(self.path) as container:
             stream = video_stream(container)
             stream.thread_type = "AUTO"
@@ -181,21 +187,30 @@ class VideoReader:
 
     def _frames_of(self, container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> Iterator[av.VideoFrame]:
         """The stream's frames; a WebM's VP8/VP9 alpha needs libvpx's decoder, which reads its side stream.
-        Data the decoder refuses mid-clip (a damaged file) stops the clip with a ValueError saying where."""
+        A packet the decoder refuses (damaged data) is skipped, as players do, and noted in ``damaged``;
+        past ``DAMAGED_SHARE_LIMIT`` of the packets the clip stops with a ValueError saying where."""
         decoder = VIDEO_ALPHA_DECODERS.get(stream.codec_context.name) if self.source.alpha else None
         if decoder is None:
             context = stream.codec_context
         else:
             context = av.CodecContext.create(decoder, "r")
             context.thread_count = thread_limit()
+        decoded = 0
         for packet in container.demux(stream):  # the last, empty packet flushes the decoder
             try:
                 frames = context.decode(packet)
             except av.FFmpegError as exc:
-                at = f" at {float(packet.pts * packet.time_base):.2f} s" if packet.pts is not None and packet.time_base else ""
-                raise ValueError(f"{self.path.name} has damaged data{at} that its {context.name} decoder cannot read "
-                                 f"({exc.strerror}): repair the file or export it again") from exc
+                self._note_damage(packet, exc, decoded, context.name)
+                continue
+            decoded += len(frames)
             yield from frames
+
+    def _note_damage(self, packet: av.Packet, exc: av.FFmpegError, decoded: int, decoder: str) -> None:
+        at = float(packet.pts * packet.time_base) if packet.pts is not None and packet.time_base else decoded / float(self.source.rate)
+        self.damaged.append((decoded, at))
+        if len(self.damaged) > max(1, DAMAGED_SHARE_LIMIT * self._packets):
+            raise ValueError(f"{self.path.name} has damaged data at {at:.2f} s that its {decoder} decoder cannot read ({exc.strerror}), "
+                             f"{len(self.damaged)} packets so far: repair the file or export it again") from exc
 
 
 def to_rgb_and_alpha(frame: av.VideoFrame, alpha: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
