@@ -12,7 +12,7 @@ photos (gray and colour), a gray texture, flat saturated colours, printed text, 
 (signal-dependent, demosaicked), a panning photo clip through H.264 at CRF 18 / 23 / 28 and H.265 at
 CRF 23, the same clip with colour camera raw noise (lossless, and through H.264 at CRF 23), and FFmpeg's ``testsrc2`` pattern with FFmpeg's own ``noise`` filter (temporal, uniform)
 through H.264 at its default CRF, as users make test clips. The classifiers see exactly what the
-worker gives them: the image as read; a clip's first frames as decoded RGB.
+worker gives them: the image as read; a clip's first frames as decoded RGB, and whether its codec is lossy.
 
 Pass: the estimate within ``TOLERANCE`` (20 %) of the true sigma, and the level right.
 """
@@ -158,7 +158,8 @@ def run(log: Callable[[str], None] = print) -> dict[str, Any]:
         record("image", name, true_sigma(clean, noisy), image_classifier.predict(noisy))
     for name, clean, noisy, coded in video_cases(rng):
         head = [f.astype(np.float32) for f in noisy[:NOISE_FRAMES]]
-        record("video", name, head_sigma(clean, noisy), video_classifier.predict(head), None if coded is None else head_sigma(clean, coded))
+        lossy = coded is not None  # the worker tells the classifier what the clip's codec is
+        record("video", name, head_sigma(clean, noisy), video_classifier.predict(head, lossy=lossy), head_sigma(clean, coded) if lossy else None)
     within = sum(r["within"] for r in rows)
     levels = sum(r["level_right"] for r in rows)
     return {"rows": rows, "within_fraction": within / len(rows), "level_fraction": levels / len(rows),

@@ -151,9 +151,10 @@ class Pipeline:
         return Chain(denoiser, self._loaded[after.name], f"{denoiser.name}+{after.name}", f"{denoiser.version}+{after.version}")
 
     def _classify(self, kind: Kind, sample: Any, noise_level: NoiseChoice, task: Task, scale: int | None, model: str | None,
-                  report: Reporter) -> tuple[NoiseEstimate, str, Chain]:
+                  report: Reporter, **facts: Any) -> tuple[NoiseEstimate, str, Chain]:
+        """``facts``: what the classifier is told besides the sample (a clip: whether it was stored lossy)."""
         report.progress(0.0, "classifying noise")
-        estimate: NoiseEstimate = self._loaded[classifier_for(kind).name].predict(sample)
+        estimate: NoiseEstimate = self._loaded[classifier_for(kind).name].predict(sample, **facts)
         source = "classifier"
         if noise_level != "auto":
             estimate = replace(estimate, level=noise_level)
@@ -196,7 +197,7 @@ class Pipeline:
     def _classify_clip(self, reader, noise_level: NoiseChoice, task: Task, scale: int | None, model: str | None, report: Reporter):
         """Report the clip's facts and classify its noise on its first frames."""
         report.input(reader.info)
-        return self._classify("video", reader.head(NOISE_FRAMES), noise_level, task, scale, model, report)
+        return self._classify("video", reader.head(NOISE_FRAMES), noise_level, task, scale, model, report, lossy=_lossy(reader))
 
     def plan_video(self, src: Path, noise_level: NoiseChoice = "auto", task: Task = "denoise", scale: int | None = None,
                    model: str | None = None, report: Reporter | None = None) -> RunSummary:
@@ -239,7 +240,8 @@ class Pipeline:
         end = int(reader.info["frames"]) if stop is None else stop
         total = max(end - first, 1)
         frames = reader.frames(first, warmup)
-        restored = denoiser.predict(frames, noise, report.noise_recheck, start=first - warmup, warmup=warmup) if denoiser is not None else frames
+        restored = denoiser.predict(frames, noise, report.noise_recheck, start=first - warmup, warmup=warmup, lossy=_lossy(reader)) \
+            if denoiser is not None else frames
         done = 0
         with VideoWriter(outputs, reader, audio, chain.scale) as writer:
             for done, frame in enumerate(itertools.islice(restored, None if stop is None else stop - first), start=1):
@@ -251,3 +253,8 @@ class Pipeline:
         if damaged:
             report.damaged(damaged)
         return done
+
+
+def _lossy(reader) -> bool:
+    """Whether a clip was stored by a lossy codec, which the video noise reading is told (models.video.noise)."""
+    return not reader.info.get("lossless")

@@ -82,9 +82,9 @@ REGISTRY: tuple[ModelSpec, ...] = (
     # The classifier's check keeps the network its thresholds were calibrated on (why: models/image/learned.py).
     ModelSpec("image-noise", "5", "image", "classifier", "models.image.learned:LearnedImageNoiseClassifier", weights="image-noise.pt"),
     *_per_level("image", "image-denoise", "4", "models.image.learned:LearnedImageRestorer", "image.pt"),
-    ModelSpec("video-noise", "5", "video", "classifier", "models.video.noise:VideoNoiseClassifier"),
+    ModelSpec("video-noise", "6", "video", "classifier", "models.video.noise:VideoNoiseClassifier"),
     # Low-noise video gets the fusion alone: there the refiner network did not beat it (models/train_video.py).
-    ModelSpec("video-fusion-low", "4", "video", "restorer", "models.video.restorer:VideoRestorer", level="low"),
+    ModelSpec("video-fusion-low", "5", "video", "restorer", "models.video.restorer:VideoRestorer", level="low"),
     # Retrained (medium v3 and v4, high v3) so they no longer lose to the fusion alone on flat colours (models/train_video.py);
     # medium v5, high v4 and low v4: the fusion matches the other frames' brightness in fades (models/video/restorer.py)
     *_per_level("video", "video-fusion", {"medium": "5", "high": "4"}, "models.video.learned:LearnedVideoRestorer", "video-{level}.pt"),

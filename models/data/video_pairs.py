@@ -68,11 +68,12 @@ def make_clip_pairs(photos: list[np.ndarray], level: NoiseLevel, rng: np.random.
     clean = [frame.astype(np.uint8) for frame in scene.clean_frames()]
     sigma = rng.uniform(*TRAIN_SIGMA[level])
     noisy = [np.clip(np.rint(c + rng.normal(0, sigma, c.shape)), 0, 255).astype(np.uint8) for c in clean]
-    if rng.random() < 0.5:
+    lossy = rng.random() < 0.5
+    if lossy:
         noisy = compress(noisy, int(rng.integers(*CRF_RANGE)))
     frames = [f.astype(np.float32) for f in noisy]
-    measured = clip_sigma(frames[:NOISE_FRAMES])
-    fusion = _Fusion(FusionSettings(), measured, level)
+    measured = clip_sigma(frames[:NOISE_FRAMES], lossy)
+    fusion = _Fusion(FusionSettings(), measured, level, lossy=lossy)
     inputs, targets = [], []
     for i, (frame, following) in enumerate(lookahead(map(fusion.prepare, frames), FusionSettings().ahead)):
         fused, weights = fusion.fuse(frame, following)

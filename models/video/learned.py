@@ -64,10 +64,10 @@ class LearnedVideoRestorer(TrainedModel):
         self.net_memory_mb = net_memory_mb or DEFAULT_NET_MEMORY_MB
 
     def predict(self, frames: Iterator[np.ndarray], noise: NoiseEstimate, on_sigma: SigmaUpdate = no_sigma_update,
-                *, start: int = 0, warmup: int = 0) -> Iterator[np.ndarray]:
+                *, start: int = 0, warmup: int = 0, lossy: bool = False) -> Iterator[np.ndarray]:
         """One restored frame (float32 RGB, 8-bit units) per input frame after the first ``warmup``,
-        in order; ``start`` and ``warmup`` as in :meth:`VideoRestorer.predict` (warm-up frames skip the network)."""
-        fusion = _Fusion(self.settings, noise.sigma, self.level, on_sigma, start)
+        in order; ``start``, ``warmup`` and ``lossy`` as in :meth:`VideoRestorer.predict` (warm-up frames skip the network)."""
+        fusion = _Fusion(self.settings, noise.sigma, self.level, on_sigma, start, lossy)
         for index, (frame, following) in enumerate(lookahead(map(fusion.prepare, frames), self.settings.ahead)):
             fused, weights = fusion.fuse(frame, following)
             if index < warmup:

@@ -90,11 +90,12 @@ class VideoRestorer:
         """Nothing to load: OpenCV runs on the CPU whatever ``device`` says."""
 
     def predict(self, frames: Iterator[np.ndarray], noise: NoiseEstimate, on_sigma: SigmaUpdate = no_sigma_update,
-                *, start: int = 0, warmup: int = 0) -> Iterator[np.ndarray]:
+                *, start: int = 0, warmup: int = 0, lossy: bool = False) -> Iterator[np.ndarray]:
         """One restored frame per input frame after the first ``warmup`` (those only warm the
         temporal estimate up), in order, holding ``ahead + 1`` frames at a time. ``start``: the
-        clip's index of the first frame (a segment's noise re-checks fall where an unsplit run's do)."""
-        fusion = _Fusion(self.settings, noise.sigma, self.level, on_sigma, start)
+        clip's index of the first frame (a segment's noise re-checks fall where an unsplit run's do).
+        ``lossy``: the clip was stored by a lossy codec, as the classifier was told."""
+        fusion = _Fusion(self.settings, noise.sigma, self.level, on_sigma, start, lossy)
         for index, (frame, following) in enumerate(lookahead(map(fusion.prepare, frames), self.settings.ahead)):
             if index < warmup:
                 fusion.fuse(frame, following)
@@ -163,9 +164,11 @@ class _Estimate(_Frame):
 class _Fusion:
     """Restores the frames of one clip in order; keeps the last temporal estimate between calls."""
 
-    def __init__(self, settings: FusionSettings, sigma: float, level: NoiseLevel, on_sigma: SigmaUpdate = no_sigma_update, start: int = 0):
+    def __init__(self, settings: FusionSettings, sigma: float, level: NoiseLevel, on_sigma: SigmaUpdate = no_sigma_update, start: int = 0,
+                 lossy: bool = False):
         self.settings = settings
         self.on_sigma = on_sigma
+        self.lossy = lossy  # the clip's codec: its noise re-checks read as the classifier's did
         # One flow engine per clip: DIS keeps buffers between calls, so it is not shared across threads.
         self.flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
         self.level = level
@@ -194,7 +197,7 @@ class _Fusion:
         ``on_sigma``. Each measurement is the classifier's reading of the frame and the one before it.
         """
         if self._seen % RECHECK_EVERY == 0 and self._seen > 0:
-            self._recent_sigmas.append(frame_sigma(rgb, self._previous))
+            self._recent_sigmas.append(frame_sigma(rgb, self._previous, self.lossy))
             if len(self._recent_sigmas) >= RECHECK_MIN:
                 self._set_sigma(float(np.median(self._recent_sigmas)))
                 self.on_sigma(self._seen, self.sigma)
