@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from clean_and_broken_inputs import patched  # noqa: E402
 
 from models import eval_noise, eval_video  # noqa: E402
-from models.data.image_pairs import add_gaussian, camera_noise, jpeg  # noqa: E402
+from models.data.image_pairs import add_gaussian, camera_noise, jpeg, jpeg_step_at  # noqa: E402
 from models.eval_images import _eight_bit, degraded_image, held_out_images, psnr  # noqa: E402
 from models.image import noise as image_noise  # noqa: E402
 from models.interface import no_progress  # noqa: E402
@@ -47,13 +47,14 @@ from models.video import noise as video_noise  # noqa: E402
 from models.video.io import VideoReader  # noqa: E402
 
 SEED = 27
+JPEG_QUALITY = 60  # the classifier is told the file's quantisation, as the service reads it from a JPEG
 
 
 def degradations(rng: np.random.Generator) -> dict:
     makers = {"clean": lambda c: _eight_bit(c)}
     makers |= {f"sigma {s}": (lambda s: lambda c: _eight_bit(add_gaussian(c, s, rng)))(s) for s in (1, 2, 3, 5, 7)}
     makers |= {f"camera {p} photons": (lambda p: lambda c: _eight_bit(camera_noise(c, p, 0.002, rng)))(p) for p in (1000, 300)}
-    makers["jpeg q60"] = lambda c: jpeg(c, 60)
+    makers[f"jpeg q{JPEG_QUALITY}"] = lambda c: jpeg(c, JPEG_QUALITY)
     return makers
 
 
@@ -131,9 +132,10 @@ def main() -> None:
         for name, clean in images:
             noisy = degraded_image(make, clean)
             truths.append(float(np.std(noisy - clean)))
+            facts = {"jpeg_step": jpeg_step_at(JPEG_QUALITY)} if degradation.startswith("jpeg") else {}
             for variant in cells:
                 with patched(image_noise, "weak_texture_sigma", image_noise.weak_texture_sigma if variant == "served" else lambda _: None):
-                    estimate = classifier.predict(noisy)
+                    estimate = classifier.predict(noisy, **facts)
                 out = np.rint(np.clip(restorers[estimate.level].predict(noisy, estimate, no_progress), 0, 255))
                 readings[variant].append(estimate.sigma)
                 cells[variant].append(float(np.sqrt(np.mean((out - noisy) ** 2))) if degradation == "clean" else psnr(clean, out) - psnr(clean, noisy))

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from models.data.image_pairs import add_gaussian, camera_noise, clean_images, jpeg, load_rgb
+from models.data.image_pairs import add_gaussian, camera_noise, clean_images, jpeg, jpeg_step_at, load_rgb
 from models.io import RESULTS_DIR, write_report
 from models.registry import classifier_for, restorer_for
 from models.stack.still import load_bm3d
@@ -72,6 +72,9 @@ def degradations(rng: np.random.Generator) -> dict[str, Callable[[np.ndarray], n
         "mixed: sigma 10 + jpeg q50": lambda c: jpeg(_eight_bit(add_gaussian(c, 10, rng)), 50),
         "clean": lambda c: _eight_bit(c),
     }
+
+
+JPEG_QUALITY = {"jpeg q60": 60, "jpeg q30": 30, "mixed: sigma 10 + jpeg q50": 50}  # the classifier is told their files' quantisation
 
 
 def held_out_images(quick: bool) -> dict[str, list[tuple[str, np.ndarray]]]:
@@ -170,7 +173,8 @@ def run(quick: bool = False, log: Callable[[str], None] = print) -> dict[str, An
                     record("BM3D (true sigma)", *timed(lambda: bm3d_denoise(noisy, true_sigma)))
                     record("NLM (tuned)", *timed(lambda: nlm_denoise(noisy, true_sigma, NLM_FACTOR[group])))
                 started = time.perf_counter()
-                estimate = classifier.predict(noisy)
+                facts = {"jpeg_step": jpeg_step_at(JPEG_QUALITY[degradation])} if degradation in JPEG_QUALITY else {}
+                estimate = classifier.predict(noisy, **facts)
                 if estimate.level not in restorers:
                     restorers[estimate.level] = restorer_for("image", estimate.level).build("cpu")
                 out = restorers[estimate.level].predict(noisy, estimate, no_progress)

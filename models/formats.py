@@ -303,6 +303,22 @@ def _ebml_size(f) -> tuple[int | None, int]:
     return (None if unknown else value), f.tell()
 
 
+def jpeg_step(source: Path | bytes) -> float | None:
+    """The mean step of a JPEG's luma quantisation table, in 8-bit units (46 at libjpeg's quality 60, 96
+    at 30): how coarsely its encoder rounded, which the image noise reading is told (models.image.learned).
+    None for anything else."""
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
+            tables = getattr(image, "quantization", None) or {}
+    except Exception:  # not a picture Pillow reads: no table
+        return None
+    return float(sum(tables[0]) / len(tables[0])) if 0 in tables else None
+
+
 def png_bit_depth(header: bytes) -> int | None:
     """Bits per sample from a PNG's first 25 bytes (Pillow reports 16-bit colour PNGs as 8-bit)."""
     if len(header) > _PNG_BIT_DEPTH_OFFSET and header[:8] == b"\x89PNG\r\n\x1a\n":

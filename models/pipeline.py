@@ -14,7 +14,7 @@ import numpy as np
 
 from models import io
 from models.device import pick_device
-from models.formats import KindChoice
+from models.formats import KindChoice, format_of, jpeg_step
 from models.image.noise import data_range
 from models.image.upscale import enlarge_alpha
 from models.interface import FrameModel, Kind, NoiseEstimate, NoiseLevel, Task, model_mismatch, no_progress
@@ -152,7 +152,7 @@ class Pipeline:
 
     def _classify(self, kind: Kind, sample: Any, noise_level: NoiseChoice, task: Task, scale: int | None, model: str | None,
                   report: Reporter, **facts: Any) -> tuple[NoiseEstimate, str, Chain]:
-        """``facts``: what the classifier is told besides the sample (a clip: whether it was stored lossy)."""
+        """``facts``: what the classifier is told besides the sample (a clip: whether it was stored lossy; a JPEG: its quantisation step)."""
         report.progress(0.0, "classifying noise")
         estimate: NoiseEstimate = self._loaded[classifier_for(kind).name].predict(sample, **facts)
         source = "classifier"
@@ -179,7 +179,8 @@ class Pipeline:
         gray_in_colour = kind == "image" and data.ndim == 3 and bool((data == data[..., :1]).all())
         if gray_in_colour:  # a gray picture stored as RGB (or gray + alpha, which OpenCV reads as RGBA): restored as gray, it gains no false colour
             data = data[..., 0]
-        estimate, source, chain = self._classify(kind, data, noise_level, task, scale, model, report)
+        facts = {"jpeg_step": jpeg_step(src)} if kind == "image" and format_of(src) == "jpg" else {}
+        estimate, source, chain = self._classify(kind, data, noise_level, task, scale, model, report, **facts)
         restored = data
         if chain.denoiser is not None:
             restored = self._loaded[chain.denoiser.name].predict(data, estimate, report.progress)

@@ -80,7 +80,7 @@ REGISTRY: tuple[ModelSpec, ...] = (
               weights="stack-low.pt", options={"partners": ("stack-medium.pt",)}),
     *_per_level("stack", "stack-fusion", "6", "models.stack.learned:LearnedStackRestorer", "stack-{level}.pt", ("medium", "high")),
     # The classifier's check keeps the network its thresholds were calibrated on (why: models/image/learned.py).
-    ModelSpec("image-noise", "5", "image", "classifier", "models.image.learned:LearnedImageNoiseClassifier", weights="image-noise.pt"),
+    ModelSpec("image-noise", "6", "image", "classifier", "models.image.learned:LearnedImageNoiseClassifier", weights="image-noise.pt"),
     *_per_level("image", "image-denoise", "4", "models.image.learned:LearnedImageRestorer", "image.pt"),
     ModelSpec("video-noise", "6", "video", "classifier", "models.video.noise:VideoNoiseClassifier"),
     # Low-noise video gets the fusion alone: there the refiner network did not beat it (models/train_video.py).

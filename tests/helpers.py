@@ -35,10 +35,17 @@ def damaged_copy(data: bytes, share: float = 0.0, seed: int = 0) -> bytes:
     return bytes(damaged)
 
 
-def damage_in(path) -> tuple[int, list[float]]:
-    """What a full read of a clip finds: frames decoded, and where (seconds, rounded as jobs show them) data was refused."""
+def damaged_clip(folder, share: float):
+    """A 100-frame H.264 clip (192 x 108, 4 s) with ``share`` of its bytes damaged half-way; the frames a
+    full read decodes, and where (seconds, rounded as jobs show them) its decoder refused data."""
     from models.video.io import VideoReader
+    from models.video.synthetic import make_clip
 
-    with VideoReader(path) as reader:
+    clip, damaged = folder / "clip.mp4", folder / "damaged.mp4"
+    make_clip(clip, np.random.default_rng(5), sigma=15, frames=100, width=192, height=108, fps=25, audio=False)
+    damaged.write_bytes(damaged_copy(clip.read_bytes(), share))
+    with VideoReader(damaged) as reader:
         decoded = sum(1 for _ in reader.frames())
-        return decoded, sorted(round(seconds, 2) for _, seconds in reader.damaged)
+        damage = sorted(round(seconds, 2) for _, seconds in reader.damaged)
+    assert decoded < 100 and damage
+    return damaged, decoded, damage

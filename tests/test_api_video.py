@@ -10,7 +10,7 @@ import pytest
 
 from models.video.synthetic import make_clip
 from tests.conftest import wait_for
-from tests.helpers import damage_in, damaged_copy, psnr
+from tests.helpers import damaged_clip, psnr
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -186,12 +186,7 @@ def test_a_clip_cut_short_is_refused_at_upload_and_the_service_stays_healthy(api
 def test_damaged_data_mid_clip_is_skipped_and_the_job_says_where(api, tmp_path):
     """A damaged packet half-way failed the job with PyAV's "[Errno 1094995529] Invalid data found when
     processing input: 'avcodec_send_packet()'". Players skip it; so does the worker, and the job says where."""
-    clip = tmp_path / "clip.mp4"
-    make_clip(clip, np.random.default_rng(5), sigma=15, frames=100, width=192, height=108, fps=25, audio=False)
-    damaged = tmp_path / "damaged.mp4"
-    damaged.write_bytes(damaged_copy(clip.read_bytes(), 0.01))
-    decoded, damage = damage_in(damaged)
-    assert decoded < 100 and damage
+    damaged, decoded, damage = damaged_clip(tmp_path, 0.01)
     job = wait_for(api, api.post("/v1/jobs", files={"file": ("damaged.mp4", damaged.read_bytes())}).json()["id"])
     assert job["status"] == "succeeded", job["error"]
     assert job["input"]["damaged_at"] == pytest.approx(damage, abs=0.3)  # decoder threads report it a few frames late

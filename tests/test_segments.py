@@ -18,7 +18,7 @@ from core.queues import PRIORITY_QUEUE, RESTORE_QUEUE, connect, restore_lane
 from core.settings import Settings
 from models.video.synthetic import make_clip
 from tests.conftest import kill_and_replace, start_worker, stop, wait_for
-from tests.helpers import damage_in, damaged_copy
+from tests.helpers import damaged_clip
 from workers.segments import segment_bounds, worth_splitting
 
 
@@ -120,12 +120,7 @@ def test_a_split_clip_is_upscaled_segment_by_segment_and_joined_at_the_new_size(
 def test_damaged_data_in_a_split_clip_is_skipped_and_the_job_says_where(split, tmp_path):
     """Each segment notes the damage among its own frames; the join puts all of it in the job's input."""
     settings, api = split
-    clip = tmp_path / "clip.mp4"
-    make_clip(clip, np.random.default_rng(5), sigma=15, frames=100, width=192, height=108, fps=25, audio=False)
-    damaged = tmp_path / "damaged.mp4"
-    damaged.write_bytes(damaged_copy(clip.read_bytes(), 0.02))
-    decoded, damage = damage_in(damaged)
-    assert decoded < 100 and damage
+    damaged, decoded, damage = damaged_clip(tmp_path, 0.02)
     worker = start_worker(settings)
     try:
         job = wait_for(api, api.post("/v1/jobs", files={"file": ("damaged.mp4", damaged.read_bytes())}).json()["id"], timeout=240)

@@ -133,6 +133,14 @@ def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
     return decoded.astype(np.float32) / 255
 
 
+def jpeg_step_at(quality: int) -> float:
+    """The mean luma quantisation step :func:`jpeg` leaves in its file at ``quality`` (what the service reads from a JPEG's header)."""
+    from models.formats import jpeg_step
+
+    ok, encoded = cv2.imencode(".jpg", np.zeros((8, 8), np.uint8), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    return jpeg_step(encoded.tobytes())
+
+
 def degrade(clean: np.ndarray, kind: Degradation, rng: np.random.Generator, quantise: bool = True) -> np.ndarray:
     """``clean`` (RGB 0..1) with degradation ``kind`` drawn at random strength; 8-bit rounded if ``quantise``."""
     if kind == "gaussian":
