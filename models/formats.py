@@ -6,7 +6,7 @@ stretched. Torch-free (numpy only inside the preview stretch): the API, the work
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 Kind = Literal["stack", "video", "image"]
 KindChoice = Literal["auto", "stack", "video", "image"]
@@ -236,7 +236,7 @@ def video_cut_short(path: Path) -> str | None:
     return None
 
 
-def _iso_bmff_cut_short(f, size: int) -> str | None:
+def _iso_bmff_cut_short(f: BinaryIO, size: int) -> str | None:
     """Walk the top-level boxes (32-bit size and type; size 1: a 64-bit size follows; 0: to the end)."""
     offset, seen = 0, set()
     while offset + 8 <= size:
@@ -247,7 +247,7 @@ def _iso_bmff_cut_short(f, size: int) -> str | None:
             box_size = int.from_bytes(header[8:16], "big")
         elif box_size == 0:  # the last box runs to the end of the file, whatever its length
             return None
-        if box_size < 8:  # not a box chain: FFmpeg says what is wrong
+        if box_size < 8 or not all(32 <= c < 127 for c in box_type):  # not a box chain (trailing bytes?): FFmpeg judges
             return None
         seen.add(box_type)
         if offset + box_size > size:
@@ -258,7 +258,7 @@ def _iso_bmff_cut_short(f, size: int) -> str | None:
     return None
 
 
-def _avi_cut_short(f, size: int) -> str | None:
+def _avi_cut_short(f: BinaryIO, size: int) -> str | None:
     """Walk the RIFF chunks ('AVI ', then 'AVIX' ones past 1 GiB): 32-bit little-endian sizes, padded to even."""
     offset = 0
     while offset + 8 <= size:
@@ -274,7 +274,7 @@ def _avi_cut_short(f, size: int) -> str | None:
     return None
 
 
-def _matroska_cut_short(f, size: int) -> str | None:
+def _matroska_cut_short(f: BinaryIO, size: int) -> str | None:
     """The EBML header's size, then the segment's: all of the file after them is the segment's."""
     f.seek(4)
     header_size, header_end = _ebml_size(f)
@@ -289,7 +289,7 @@ def _matroska_cut_short(f, size: int) -> str | None:
     return f"its container declares {segment_start + segment_size} bytes (its Matroska segment), but the file has {size}"
 
 
-def _ebml_size(f) -> tuple[int | None, int]:
+def _ebml_size(f: BinaryIO) -> tuple[int | None, int]:
     """An EBML variable-length size at the file's position (None: "unknown", a live recording's), and where its data starts."""
     first = f.read(1)
     if not first or first[0] == 0:

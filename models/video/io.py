@@ -251,7 +251,7 @@ def _refuse_cut_short(path: Path, container: av.container.InputContainer, stream
     """Raise ValueError when the tail of a finished recording is missing (an interrupted upload or copy):
     its data ends well before the duration its header declares, or (an MP4 whose index comes first) fewer
     frames are in it than its index lists. Restoring the rest would silently return a shorter clip. A
-    recording that was never finished declares neither and is restored as it is. (MP4, MOV and Matroska
+    recording that was never finished declares neither and is restored as it is. (MP4, MOV, Matroska and AVI
     files were already checked byte for byte by :func:`models.formats.video_cut_short`; this catches the rest.)"""
     missing = ""
     if stream.frames and packets < stream.frames * (1 - CUT_SHORT_TOLERANCE_SHARE):
