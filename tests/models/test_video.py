@@ -13,7 +13,7 @@ from models.video.io import VideoReader, VideoWriter
 from models.video.noise import VideoNoiseClassifier
 from models.video.restorer import VideoRestorer
 from models.video.synthetic import make_clip
-from tests.helpers import damaged_copy
+from tests.helpers import damaged_clip, damaged_copy
 
 
 def restore(src: Path, outputs: list[Path], stop_after: int | None = None) -> None:
@@ -462,38 +462,26 @@ def test_a_fade_is_restored_nearly_as_well_as_steady_frames():
     assert brightness_matched(nearly, frames[3]) is nearly
 
 
-@pytest.fixture(scope="module")
-def h264_clip(tmp_path_factory) -> Path:
-    import subprocess
-
-    folder = tmp_path_factory.mktemp("damaged")
-    source, clip = folder / "clip.mkv", folder / "clip.mp4"
-    make_clip(source, np.random.default_rng(3), sigma=10, frames=100, width=320, height=180, audio=False)
-    subprocess.run(["ffmpeg", "-v", "error", "-i", str(source), "-c:v", "libx264", str(clip)], check=True)
-    return clip
-
-
 @pytest.mark.parametrize("threads", [1, 4])
-def test_damaged_data_mid_clip_is_skipped_and_noted(tmp_path, h264_clip, threads, monkeypatch):
+def test_damaged_data_mid_clip_is_skipped_and_noted(tmp_path, threads, monkeypatch):
     """A damaged H.264 packet half-way: the job failed with PyAV's "[Errno 1094995529] Invalid data found
     when processing input: 'avcodec_send_packet()'", which says neither what nor where. Players skip it."""
     from models import device
 
     monkeypatch.setattr(device, "_thread_limit", threads)
-    damaged = tmp_path / "damaged.mp4"
-    damaged.write_bytes(damaged_copy(h264_clip.read_bytes(), 0.0))
+    damaged, decoded, damage = damaged_clip(tmp_path, 0.02)
+    assert 90 <= decoded < 100 and 1 <= len(damage) <= 100 - decoded and all(1.5 < seconds < 2.6 for seconds in damage), damage
     with VideoReader(damaged) as reader:
-        decoded = sum(1 for _ in reader.frames())
-        assert 90 <= decoded < 100 and len(reader.timestamps) == decoded
-        assert 1 <= len(reader.damaged) <= 100 - decoded and all(1.5 < seconds < 3.0 for _, seconds in reader.damaged), reader.damaged
-    with VideoReader(h264_clip) as reader:
+        assert sum(1 for _ in reader.frames()) == decoded and len(reader.timestamps) == decoded
+    with VideoReader(tmp_path / "clip.mp4") as reader:
         assert sum(1 for _ in reader.frames()) == 100 and reader.damaged == []
 
 
-def test_a_clip_mostly_damaged_fails_saying_where(tmp_path, h264_clip):
-    damaged = tmp_path / "damaged.mp4"
-    damaged.write_bytes(damaged_copy(h264_clip.read_bytes(), 0.3))
-    with VideoReader(damaged) as reader, pytest.raises(ValueError, match=r"^damaged.mp4 has damaged data at \d\.\d\d s that its h264 decoder "
+def test_a_clip_mostly_damaged_fails_saying_where(tmp_path):
+    damaged_clip(tmp_path, 0.02)  # writes the whole clip, tmp_path / "clip.mp4", too
+    damaged = tmp_path / "mostly.mp4"
+    damaged.write_bytes(damaged_copy((tmp_path / "clip.mp4").read_bytes(), 0.3))
+    with VideoReader(damaged) as reader, pytest.raises(ValueError, match=r"^mostly.mp4 has damaged data at \d\.\d\d s that its h264 decoder "
                                                                           r"cannot read \(Invalid data found when processing input\), 6 packets so far: repair"):
         for _ in reader.frames():
             pass
