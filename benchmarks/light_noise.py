@@ -47,6 +47,7 @@ from models.video import noise as video_noise  # noqa: E402
 from models.video.io import VideoReader  # noqa: E402
 
 SEED = 27
+CLIP_BACKGROUNDS = ((0, "camera"), (1, "coffee"), (2, "coins"), (3, "gravel"))  # validation photos, split_images order
 JPEG_QUALITY = 60  # the classifier is told the file's quantisation, as the service reads it from a JPEG
 
 
@@ -69,7 +70,7 @@ def clips() -> list[str]:
              "|---|---:|" + "---|---:|" * len(variants)]
     with tempfile.TemporaryDirectory() as tmp:
         for sigma in (0, 1, 2, 3, 5):
-            for background, name in ((0, "camera"), (1, "coffee"), (2, "coins"), (3, "gravel")):
+            for background, name in CLIP_BACKGROUNDS:
                 path = Path(tmp) / "clip.mkv"
                 plan = eval_video.ClipPlan("val", background, 0, 12, background)
                 clean = eval_video.make(plan, eval_video.Case(sigma), path, size=(320, 180)).astype(np.float32)
@@ -107,7 +108,7 @@ def compressed_clips() -> list[str]:
     with tempfile.TemporaryDirectory() as tmp:
         for crf in (8, 18, 23, 28):
             for sigma in (0, 2, 5):
-                for background, name in ((0, "camera"), (1, "coffee"), (2, "coins"), (3, "gravel")):
+                for background, name in CLIP_BACKGROUNDS:
                     path = Path(tmp) / "clip.mp4"
                     plan = eval_video.ClipPlan("val", background, 0, 12, background)
                     clean = eval_video.make(plan, eval_video.Case(sigma, crf), path, size=(320, 180)).astype(np.float32)

@@ -59,6 +59,9 @@ def _eight_bit(image: np.ndarray) -> np.ndarray:
     return (np.rint(np.clip(image, 0.0, 1.0) * 255) / 255).astype(np.float32)
 
 
+JPEG_QUALITY = {"jpeg q60": 60, "jpeg q30": 30, "mixed: sigma 10 + jpeg q50": 50}  # the classifier is told their files' quantisation
+
+
 def degradations(rng: np.random.Generator) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
     """Name -> function of a clean RGB 0..1 image giving the 8-bit degraded file's values (0..1)."""
     return {
@@ -67,14 +70,11 @@ def degradations(rng: np.random.Generator) -> dict[str, Callable[[np.ndarray], n
         "sigma 50": lambda c: _eight_bit(add_gaussian(c, 50, rng)),
         "camera 300 photons": lambda c: _eight_bit(camera_noise(c, 300, 0.002, rng)),
         "camera 30 photons": lambda c: _eight_bit(camera_noise(c, 30, 0.004, rng)),
-        "jpeg q60": lambda c: jpeg(c, 60),
-        "jpeg q30": lambda c: jpeg(c, 30),
-        "mixed: sigma 10 + jpeg q50": lambda c: jpeg(_eight_bit(add_gaussian(c, 10, rng)), 50),
+        "jpeg q60": lambda c: jpeg(c, JPEG_QUALITY["jpeg q60"]),
+        "jpeg q30": lambda c: jpeg(c, JPEG_QUALITY["jpeg q30"]),
+        "mixed: sigma 10 + jpeg q50": lambda c: jpeg(_eight_bit(add_gaussian(c, 10, rng)), JPEG_QUALITY["mixed: sigma 10 + jpeg q50"]),
         "clean": lambda c: _eight_bit(c),
     }
-
-
-JPEG_QUALITY = {"jpeg q60": 60, "jpeg q30": 30, "mixed: sigma 10 + jpeg q50": 50}  # the classifier is told their files' quantisation
 
 
 def held_out_images(quick: bool) -> dict[str, list[tuple[str, np.ndarray]]]:
