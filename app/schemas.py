@@ -64,6 +64,10 @@ class JobOut(BaseModel):
         default=None, description="A long video split into segments that workers restore in parallel (RESTORA_SEGMENT_SECONDS)")
     eta_s: float | None = Field(default=None, description="While running: seconds left, from the speed so far", examples=[95.0])
     formats: list[str] = Field(description="The result formats this job makes (`?format=`), its default first", examples=[["mp4"]])
+    result_notes: dict[str, str] | None = Field(
+        default=None, description="Result format -> what that result is when it is not the restored frames: a lightly noisy "
+                                  "lossy clip's MP4 is its own video stream, copied, when encoding the restored frames again "
+                                  "would cost more than restoring them gained")
     queue_position: int | None = Field(
         default=None, description="While queued: 1 = the next job a worker takes (images, stacks and short clips go before long videos)", examples=[2])
 

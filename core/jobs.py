@@ -86,6 +86,7 @@ class JobRecord(BaseModel):
     options: Options = Field(default_factory=Options)
     segments: dict[str, Any] | None = None  # a split video: its segments' counts, frames done and fps
     eta_s: float | None = None  # seconds left, from the speed so far (while running)
+    result_notes: dict[str, str] | None = None  # result format -> what that result is, when not the restored frames
     attempts: int = 0
     input_key: str
     queue: str | None = None  # the RQ queue it was put in

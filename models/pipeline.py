@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import itertools
 import time
-from dataclasses import dataclass, replace
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -14,7 +16,7 @@ import numpy as np
 
 from models import io
 from models.device import pick_device
-from models.formats import KindChoice, format_of, jpeg_step
+from models.formats import MP4_COPYABLE_VIDEO_CODECS, KindChoice, format_of, jpeg_step
 from models.image.noise import data_range
 from models.image.upscale import enlarge_alpha
 from models.interface import FrameModel, Kind, NoiseEstimate, NoiseLevel, Task, model_mismatch, no_progress
@@ -70,6 +72,15 @@ class RunSummary:
     noise_source: str
     model: Chain
     seconds: float
+    result_notes: dict[str, str] = field(default_factory=dict)  # format -> what its result is, when not the restored frames
+
+
+@dataclass
+class SegmentRun:
+    """What restoring a segment of a split clip made: the frames written and, for each lossy result
+    format, what its encode cost (``models.video.io.EncodingCost``; the join adds them up)."""
+    frames: int
+    costs: dict[str, Any]
 
 
 class Pipeline:
@@ -116,12 +127,14 @@ class Pipeline:
 
             with VideoReader(src) as reader:
                 estimate, source, chain = self._classify_clip(reader, noise_level, task, scale, model, report)
-                self._stream_video(reader, chain, estimate, outputs, 0, None, report)
+                _, costs = self._stream_video(reader, chain, estimate, outputs, 0, None, report)
+                notes = _keep_input_where_cheaper(reader, costs)
             info = reader.info
         else:
+            notes = {}
             info, estimate, source, chain = self._restore_frame(kind, src, outputs, noise_level, layout, task, scale, model, report)
         report.progress(1.0, "done")
-        return RunSummary(kind, info, estimate, source, chain, time.perf_counter() - started)
+        return RunSummary(kind, info, estimate, source, chain, time.perf_counter() - started, notes)
 
     def check(self, kind: Kind, task: Task, scale: int | None, model: str | None) -> None:
         """ValueError, in words, when nothing here serves this kind, task, scale and model."""
@@ -214,46 +227,81 @@ class Pipeline:
             return RunSummary("video", reader.info, estimate, source, chain, time.perf_counter() - started)
 
     def restore_segment(self, src: Path, outputs: list[Path], *, first: int, stop: int | None, noise: NoiseEstimate,
-                        task: Task = "denoise", scale: int | None = None, model: str | None = None, report: Reporter | None = None) -> int:
+                        task: Task = "denoise", scale: int | None = None, model: str | None = None, report: Reporter | None = None) -> SegmentRun:
         """Frames ``first`` to ``stop`` (None: the end) of a clip, restored as :meth:`plan_video` planned
         into video-only files for :meth:`join_segments`; the frames before ``first`` that the denoiser's
-        temporal estimate needs are fused first, so the frames match an unsplit run's. Returns the frames written."""
+        temporal estimate needs are fused first, so the frames match an unsplit run's."""
         from models.video.io import VideoReader
 
         chain = self._chain("video", noise.level, task, scale, model)
         with VideoReader(src) as reader:
-            return self._stream_video(reader, chain, noise, outputs, first, stop, report or SilentReporter(), audio=False)
+            frames, costs = self._stream_video(reader, chain, noise, outputs, first, stop, report or SilentReporter(), audio=False)
+        return SegmentRun(frames, {format_of(path): cost for path, cost in costs.items()})
 
-    def join_segments(self, src: Path, parts: dict[Path, list[Path]]) -> None:
-        """Each output from its segments, in order, with the source clip's audio (see :func:`models.video.io.join_segments`)."""
+    def join_segments(self, src: Path, parts: dict[Path, list[Path]], costs: dict[str, Any] | None = None) -> dict[str, str]:
+        """Each output from its segments, in order, with the source clip's audio (see :func:`models.video.io.join_segments`),
+        or, where the segments' summed ``costs`` (by format) say so, the source's own video stream. Returns the result notes."""
         from models.video.io import VideoReader, join_segments
 
+        costs = costs or {}
         with VideoReader(src) as reader:
             for output, segments in parts.items():
                 join_segments(reader, segments, output)
+            return _keep_input_where_cheaper(reader, {path: costs[format_of(path)] for path in parts if format_of(path) in costs})
 
     def _stream_video(self, reader, chain: Chain, noise: NoiseEstimate, outputs: list[Path], first: int, stop: int | None,
-                      report: Reporter, audio: bool = True) -> int:
+                      report: Reporter, audio: bool = True) -> tuple[int, dict[Path, Any]]:
+        """Restore and write the frames; returns how many, and each lossy output's encoding cost for a lossy
+        clip restored at its own size (``models.video.io.EncodingCost``; see :func:`_keep_input_where_cheaper`)."""
         from models.video.io import VideoWriter
 
         denoiser = self._loaded[chain.denoiser.name] if chain.denoiser is not None else None
         warmup = min(first, denoiser.settings.warmup_frames) if denoiser is not None else 0
         end = int(reader.info["frames"]) if stop is None else stop
         total = max(end - first, 1)
-        frames = reader.frames(first, warmup)
+        compare = _lossy(reader) and chain.scale == 1
+        sources: deque[np.ndarray] = deque()
+        frames = _kept(reader.frames(first, warmup), sources) if compare else reader.frames(first, warmup)
         restored = denoiser.predict(frames, noise, report.noise_recheck, start=first - warmup, warmup=warmup, lossy=_lossy(reader)) \
             if denoiser is not None else frames
         done = 0
-        with VideoWriter(outputs, reader, audio, chain.scale) as writer:
+        with VideoWriter(outputs, reader, audio, chain.scale, compare) as writer:
             for done, frame in enumerate(itertools.islice(restored, None if stop is None else stop - first), start=1):
                 if chain.after is not None:
                     frame = chain.after.predict(frame, noise, no_progress, peak=255.0)  # video frames are in 8-bit units
-                writer.write(frame)
+                if compare and done == 1:
+                    for _ in range(warmup):
+                        sources.popleft()
+                writer.write(frame, sources.popleft() if compare else None)
                 report.progress(min(done / total, 0.99), f"frame {first + done}/{int(reader.info['frames'])}")
         damaged = sorted(round(seconds, 2) for index, seconds in reader.damaged if index >= first and (stop is None or index < stop))
         if damaged:
             report.damaged(damaged)
-        return done
+        return done, writer.costs
+
+
+def _kept(frames: Iterator[np.ndarray], into: deque[np.ndarray]) -> Iterator[np.ndarray]:
+    """``frames``, each also kept in ``into`` until the writer takes it with its restored frame."""
+    for frame in frames:
+        into.append(frame)
+        yield frame
+
+
+def _keep_input_where_cheaper(reader, costs: dict[Path, Any]) -> dict[str, str]:
+    """Outputs whose second encode costs at least what the restoration changed (``EncodingCost.outweighs_restoration``:
+    a lightly noisy lossy clip, whose MP4 result would come back further from the clean scene than the input)
+    become the input's own video stream, copied with its audio, when their format can hold it. Returns what
+    each such result is, by format."""
+    from models.video.io import join_segments
+
+    notes = {}
+    for path, cost in costs.items():
+        if cost.outweighs_restoration and reader.info["codec"] in MP4_COPYABLE_VIDEO_CODECS:
+            join_segments(reader, [reader.path], path)
+            notes[format_of(path)] = (f"this result is the input's own video stream, copied: restoring changed its frames less than encoding them "
+                                      f"again would cost ({cost}), so this result would have come back further from the clean "
+                                      f"picture than the input; ask for .mkv for the restored frames, written losslessly")
+    return notes
 
 
 def _lossy(reader) -> bool:

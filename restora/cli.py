@@ -187,7 +187,7 @@ def run(
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(1) from None
     console.print(f"wrote {output} in {summary.seconds:.2f} s")
-    _note_exactness(summary.input, fmt)
+    _note_exactness(summary.input, fmt, summary.result_notes)
 
 
 @app.command()
@@ -233,13 +233,14 @@ def submit(
         console.print(f"[red]cannot reach {server}:[/red] {exc}")
         raise typer.Exit(1) from None
     console.print(f"wrote {output} (noise {job.noise.level}, sigma {job.noise.sigma:g}, model {job.model.name} v{job.model.version})")
-    _note_exactness(job.input, fmt)
+    _note_exactness(job.input, fmt, job.result_notes or {})
 
 
-def _note_exactness(info: dict, fmt: str) -> None:
-    note = formats.exactness_left_out(info, fmt)
-    if note:
-        console.print(f"[yellow]note:[/yellow] {note}")
+def _note_exactness(info: dict, fmt: str, result_notes: dict[str, str]) -> None:
+    """What the result written is not: the input's alpha or exact values, or (``result_notes``) the restored frames."""
+    for note in (formats.exactness_left_out(info, fmt), result_notes.get(fmt)):
+        if note:
+            console.print(f"[yellow]note:[/yellow] {note}")
 
 
 user_models = typer.Typer(help="Your own model files (spandrel architectures): add them, list what the workers offer.", no_args_is_help=True)

@@ -58,6 +58,7 @@ class Job(BaseModel):
     queue_position: int | None = None
     segments: dict[str, Any] | None = None  # a long video split into segments: total, done, running, redone, frames_done, frames, fps
     eta_s: float | None = None
+    result_notes: dict[str, str] | None = None  # result format -> what that result is, when not the restored frames
 
     @property
     def finished(self) -> bool:

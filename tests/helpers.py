@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+from pathlib import Path
 
 import numpy as np
 
@@ -49,3 +51,24 @@ def damaged_clip(folder, share: float):
         damage = sorted(round(seconds, 2) for _, seconds in reader.damaged)
     assert decoded < 100 and damage
     return damaged, decoded, damage
+
+
+def ffmpeg_testsrc2(path: Path, noise: int = 0, seconds: float = 0.6, lossless: bool = False) -> Path:
+    """FFmpeg's testsrc2 (320 x 180, 25 fps) with temporal noise of ``noise`` (its noise filter's strength) and a
+    440 Hz tone, through x264 at CRF 18 with AAC; ``lossless``: the picture alone, as RGB FFV1."""
+    source = ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"testsrc2=size=320x180:rate=25:duration={seconds}"]
+    if lossless:
+        codec = ["-c:v", "ffv1", "-pix_fmt", "bgr0"]
+    else:
+        source += ["-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}"]
+        codec = ["-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest"]
+    subprocess.run([*source, *(["-vf", f"noise=alls={noise}:allf=t"] if noise else []), *codec, str(path)], check=True)
+    return path
+
+
+def video_packets(source: Path | bytes) -> list[bytes]:
+    """A clip's video packets, as stored (a result that copied its input's stream has the same)."""
+    import av
+
+    with av.open(str(source) if isinstance(source, Path) else io.BytesIO(source)) as container:
+        return [bytes(p) for p in container.demux(video=0) if p.size]

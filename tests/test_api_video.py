@@ -10,7 +10,7 @@ import pytest
 
 from models.video.synthetic import make_clip
 from tests.conftest import wait_for
-from tests.helpers import damaged_clip, psnr
+from tests.helpers import damaged_clip, ffmpeg_testsrc2, psnr, video_packets
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -192,3 +192,17 @@ def test_damaged_data_mid_clip_is_skipped_and_the_job_says_where(api, tmp_path):
     assert job["input"]["damaged_at"] == pytest.approx(damage, abs=0.3)  # decoder threads report it a few frames late
     with av.open(io.BytesIO(api.get(f"/v1/jobs/{job['id']}/result").content)) as container:
         assert sum(1 for _ in container.decode(video=0)) == decoded
+
+
+def test_a_lightly_noisy_lossy_clip_comes_back_as_its_own_stream_and_the_job_says_why(api, tmp_path):
+    """Its restored frames encoded to H.264 again would come back further from the clean picture than the
+    input; the MP4 result is the input's own video stream (with its audio) and ``result_notes`` says why.
+    The MKV result holds the restored frames."""
+    clip = ffmpeg_testsrc2(tmp_path / "light.mp4", noise=1)
+    job = wait_for(api, api.post("/v1/jobs", files={"file": ("light.mp4", clip.read_bytes())}, data={"formats": "mp4,mkv"}).json()["id"])
+    assert job["status"] == "succeeded", job["error"]
+    assert list(job["result_notes"]) == ["mp4"] and "own video stream" in job["result_notes"]["mp4"]
+    result = api.get(f"/v1/jobs/{job['id']}/result").content
+    assert video_packets(result) == video_packets(clip)
+    assert decode(result)[1]["audio"] == 1
+    assert len(decode(api.get(f"/v1/jobs/{job['id']}/result", params={"format": "mkv"}).content)[0]) == 15

@@ -18,7 +18,7 @@ from core.queues import PRIORITY_QUEUE, RESTORE_QUEUE, connect, restore_lane
 from core.settings import Settings
 from models.video.synthetic import make_clip
 from tests.conftest import kill_and_replace, start_worker, stop, wait_for
-from tests.helpers import damaged_clip
+from tests.helpers import damaged_clip, ffmpeg_testsrc2, video_packets
 from workers.segments import segment_bounds, worth_splitting
 
 
@@ -129,3 +129,19 @@ def test_damaged_data_in_a_split_clip_is_skipped_and_the_job_says_where(split, t
     assert job["status"] == "succeeded", job
     assert job["segments"]["total"] == 4 and job["input"]["damaged_at"] == pytest.approx(damage, abs=0.3)  # decoder threads: a few frames late
     assert media(api.get(f"/v1/jobs/{job['id']}/result").content)["frames"] == decoded
+
+
+def test_a_lightly_noisy_lossy_clip_split_in_segments_comes_back_as_its_own_stream(split, tmp_path):
+    """Each segment measures what its MP4 encode costs against what it restored; the join adds them up and,
+    as for an unsplit clip, makes the MP4 result the input's own stream, saying why."""
+    settings, api = split
+    clip = ffmpeg_testsrc2(tmp_path / "light.mp4", noise=1, seconds=3.0)
+    worker = start_worker(settings)
+    try:
+        job = wait_for(api, api.post("/v1/jobs", files={"file": ("light.mp4", clip.read_bytes())}).json()["id"], timeout=240)
+    finally:
+        stop(worker)
+    assert job["status"] == "succeeded", job
+    assert job["segments"]["total"] == 3 and "own video stream" in job["result_notes"]["mp4"]
+    result = api.get(f"/v1/jobs/{job['id']}/result").content
+    assert video_packets(result) == video_packets(clip) and media(result)["audio_samples"] > 0

@@ -6,7 +6,8 @@ segment task has finished. A segment decodes the clip from its start but restore
 frames, after fusing the ``warmup_frames`` before them, so its frames match an unsplit run's.
 Each finished segment is stored (``jobs/<id>/segments/``) and marked done in a Redis hash, so a
 segment whose worker died is the only one run again (RQ retries it; the hash counts the redone
-runs). The join copies the segments' packets into the results with the source's audio.
+runs). The join copies the segments' packets into the results with the source's audio (or, for an MP4
+result whose encode cost more than the restoration changed, over all segments, the source's own stream).
 
 Progress: every segment writes its frames done into the hash and the job record's ``segments``
 (total / done / running / redone, frames done, fps) and ``eta_s`` from all of them.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from rq import Retry, get_current_job
@@ -26,6 +28,7 @@ from core.settings import Settings
 from core.storage import result_key, segment_key
 from models.interface import Canceled, NoiseEstimate
 from models.pipeline import SilentReporter
+from models.video.io import EncodingCost
 from workers.records import MAX_SHUTDOWN_REQUEUES, PROGRESS_EVERY_S, drop_results, finish
 from workers.runtime import WorkerStopping, current
 
@@ -128,12 +131,14 @@ def restore_segment(job_id: str, index: int, first: int, stop: int | None) -> st
         try:
             report.write(0, "running")
             noise = NoiseEstimate(job.noise["level"], job.noise["sigma"])
-            written = rt.pipeline.restore_segment(rt.storage.local_copy(job.input_key, Path(tmp)), list(outputs.values()),
-                                                  first=first, stop=stop, noise=noise, task=job.options.task, scale=job.options.scale,
-                                                  model=job.options.model, report=report)
+            run = rt.pipeline.restore_segment(rt.storage.local_copy(job.input_key, Path(tmp)), list(outputs.values()),
+                                              first=first, stop=stop, noise=noise, task=job.options.task, scale=job.options.scale,
+                                              model=job.options.model, report=report)
             for fmt, path in outputs.items():
                 rt.storage.put(segment_key(job_id, index, fmt), path)
-            report.write(written, "done")
+            if run.costs:
+                rt.redis.hset(key, f"costs:{index}", json.dumps({fmt: asdict(cost) for fmt, cost in run.costs.items()}))
+            report.write(run.frames, "done")
         except WorkerStopping:
             rt.redis.hset(key, f"state:{index}", "requeued")
             requeues = get_current_job().number_of_retries or 0
@@ -167,8 +172,9 @@ def join_segments(job_id: str) -> str:
                 folder = Path(tmp) / fmt
                 folder.mkdir()
                 parts[Path(tmp) / f"result.{fmt}"] = [rt.storage.local_copy(segment_key(job_id, i, fmt), folder) for i in range(count)]
-            rt.pipeline.join_segments(rt.storage.local_copy(job.input_key, Path(tmp)), parts)
-            damaged = sorted(t for k, v in rt.redis.hgetall(segments_key(job_id)).items() if k.startswith(b"damaged:") for t in json.loads(v))
+            fields = rt.redis.hgetall(segments_key(job_id))
+            notes = rt.pipeline.join_segments(rt.storage.local_copy(job.input_key, Path(tmp)), parts, _summed_costs(fields))
+            damaged = sorted(t for k, v in fields.items() if k.startswith(b"damaged:") for t in json.loads(v))
             if damaged and rt.store.update(job_id, allowed_from=("running",), input={**job.input, "damaged_at": damaged}) is None:
                 return "stopped"
             for path in parts:
@@ -178,11 +184,21 @@ def join_segments(job_id: str) -> str:
             finish(job_id, None, "failed", stage="failed", error=f"joining the segments failed: {type(exc).__name__}: {exc}")
             return "failed"
     _drop_segments(job_id, job)
-    if finish(job_id, None, "succeeded", progress=1.0, stage="done") is None:
+    if finish(job_id, None, "succeeded", progress=1.0, stage="done", result_notes=notes or None) is None:
         drop_results(job_id)  # canceled while joining
         return "stopped"
     log.info("job %s: %d segments joined", job_id, count)
     return "succeeded"
+
+
+def _summed_costs(fields: dict[bytes, bytes]) -> dict[str, EncodingCost]:
+    """Each lossy result format's encoding cost over every segment (each stored its own in the hash)."""
+    total: dict[str, EncodingCost] = {}
+    for key, value in fields.items():
+        if key.startswith(b"costs:"):
+            for fmt, cost in json.loads(value).items():
+                total[fmt] = total.get(fmt, EncodingCost()).add(EncodingCost(**cost))
+    return total
 
 
 def _drop_segments(job_id: str, job: JobRecord) -> None:

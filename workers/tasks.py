@@ -105,7 +105,7 @@ def restore_job(job_id: str) -> str | Retry:
             source = rt.storage.local_copy(job.input_key, Path(tmp))
             if segments.worth_splitting(job, rt.settings):
                 return segments.split(job, attempt, source, reporter)
-            rt.pipeline.restore_file(
+            summary = rt.pipeline.restore_file(
                 source,
                 list(outputs.values()),
                 noise_level=job.options.noise_level,
@@ -129,7 +129,7 @@ def restore_job(job_id: str) -> str | Retry:
             message = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
             finish(job_id, attempt, "failed", error=f"restoration failed: {message}", stage="failed")
             return "failed"
-    if finish(job_id, attempt, "succeeded", progress=1.0, stage="done") is None:
+    if finish(job_id, attempt, "succeeded", progress=1.0, stage="done", result_notes=summary.result_notes or None) is None:
         if (job := store.get(job_id)) is not None and job.status == "canceled":
             drop_results(job_id)  # canceled at the last moment
         return "stopped"
