@@ -87,6 +87,7 @@ INPUT_MEDIA_TYPES = {".npy": "application/octet-stream", ".png": "image/png", ".
                      ".mkv": "video/x-matroska", ".mov": "video/quicktime", ".avi": "video/x-msvideo", ".webm": "video/webm"}
 VIDEO_MUXERS = {"mp4": "mp4", "mkv": "matroska"}  # video result format -> FFmpeg muxer
 MP4_COPYABLE_VIDEO_CODECS = frozenset({"h264", "hevc"})  # an input's video an MP4 result may be, copied as it is
+LOSSY_IMAGE_FORMATS = frozenset({"jpg", "webp", "heic", "avif"})  # image result formats that encode with loss (WebP: unless the input was lossless)
 _FORMAT_OF_SUFFIX = {".npy": "npy", ".tif": "tiff", ".tiff": "tiff", ".png": "png", ".jpg": "jpg", ".jpeg": "jpg",
                      ".webp": "webp", ".heic": "heic", ".heif": "heic", ".avif": "avif", ".mp4": "mp4", ".mkv": "mkv"}
 # What a job produces unless its ``formats`` field asks otherwise: every format for stacks, the

@@ -5,6 +5,7 @@ The one code path behind the worker and ``restora run``, so both give the same n
 from __future__ import annotations
 
 import itertools
+import shutil
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -16,10 +17,11 @@ import numpy as np
 
 from models import io
 from models.device import pick_device
-from models.formats import MP4_COPYABLE_VIDEO_CODECS, KindChoice, format_of, jpeg_step
+from models.formats import LOSSY_IMAGE_FORMATS, MP4_COPYABLE_VIDEO_CODECS, KindChoice, format_of, jpeg_step
 from models.image.noise import data_range
 from models.image.upscale import enlarge_alpha
 from models.interface import FrameModel, Kind, NoiseEstimate, NoiseLevel, Task, model_mismatch, no_progress
+from models.recompression import EncodingCost, kept_input_note
 from models.registry import REGISTRY, ModelSpec, classifier_for, model_for, restorer_for, spec_named
 from models.stack.frames import outlier_frames
 from models.user_models import UserModels
@@ -78,9 +80,9 @@ class RunSummary:
 @dataclass
 class SegmentRun:
     """What restoring a segment of a split clip made: the frames written and, for each lossy result
-    format, what its encode cost (``models.video.io.EncodingCost``; the join adds them up)."""
+    format, what its encode cost (the join adds them up)."""
     frames: int
-    costs: dict[str, Any]
+    costs: dict[str, EncodingCost]
 
 
 class Pipeline:
@@ -131,8 +133,7 @@ class Pipeline:
                 notes = _keep_input_where_cheaper(reader, costs)
             info = reader.info
         else:
-            notes = {}
-            info, estimate, source, chain = self._restore_frame(kind, src, outputs, noise_level, layout, task, scale, model, report)
+            info, estimate, source, chain, notes = self._restore_frame(kind, src, outputs, noise_level, layout, task, scale, model, report)
         report.progress(1.0, "done")
         return RunSummary(kind, info, estimate, source, chain, time.perf_counter() - started, notes)
 
@@ -206,7 +207,8 @@ class Pipeline:
         report.progress(0.99, "writing")
         for path in outputs:
             io.write_frame(path, restored, info, kind, tags)
-        return info, estimate, source, chain
+        notes = _keep_picture_where_cheaper(src, outputs, restored, info) if kind == "image" and chain.scale == 1 else {}
+        return info, estimate, source, chain, notes
 
     def _classify_clip(self, reader, noise_level: NoiseChoice, task: Task, scale: int | None, model: str | None, report: Reporter):
         """Report the clip's facts and classify its noise on its first frames."""
@@ -238,7 +240,7 @@ class Pipeline:
             frames, costs = self._stream_video(reader, chain, noise, outputs, first, stop, report or SilentReporter(), audio=False)
         return SegmentRun(frames, {format_of(path): cost for path, cost in costs.items()})
 
-    def join_segments(self, src: Path, parts: dict[Path, list[Path]], costs: dict[str, Any] | None = None) -> dict[str, str]:
+    def join_segments(self, src: Path, parts: dict[Path, list[Path]], costs: dict[str, EncodingCost] | None = None) -> dict[str, str]:
         """Each output from its segments, in order, with the source clip's audio (see :func:`models.video.io.join_segments`),
         or, where the segments' summed ``costs`` (by format) say so, the source's own video stream. Returns the result notes."""
         from models.video.io import VideoReader, join_segments
@@ -250,9 +252,9 @@ class Pipeline:
             return _keep_input_where_cheaper(reader, {path: costs[format_of(path)] for path in parts if format_of(path) in costs})
 
     def _stream_video(self, reader, chain: Chain, noise: NoiseEstimate, outputs: list[Path], first: int, stop: int | None,
-                      report: Reporter, audio: bool = True) -> tuple[int, dict[Path, Any]]:
+                      report: Reporter, audio: bool = True) -> tuple[int, dict[Path, EncodingCost]]:
         """Restore and write the frames; returns how many, and each lossy output's encoding cost for a lossy
-        clip restored at its own size (``models.video.io.EncodingCost``; see :func:`_keep_input_where_cheaper`)."""
+        clip restored at its own size (see :func:`_keep_input_where_cheaper`)."""
         from models.video.io import VideoWriter
 
         denoiser = self._loaded[chain.denoiser.name] if chain.denoiser is not None else None
@@ -287,21 +289,43 @@ def _kept(frames: Iterator[np.ndarray], into: deque[np.ndarray]) -> Iterator[np.
         yield frame
 
 
-def _keep_input_where_cheaper(reader, costs: dict[Path, Any]) -> dict[str, str]:
-    """Outputs whose second encode costs at least what the restoration changed (``EncodingCost.outweighs_restoration``:
-    a lightly noisy lossy clip, whose MP4 result would come back further from the clean scene than the input)
-    become the input's own video stream, copied with its audio, when their format can hold it. Returns what
-    each such result is, by format."""
+def _keep_input_where_cheaper(reader, costs: dict[Path, EncodingCost]) -> dict[str, str]:
+    """Video outputs whose second encode costs at least what the restoration changed (a lightly noisy lossy
+    clip, whose MP4 result would come back further from the clean picture than the input) become the input's
+    own video stream, copied with its audio, when MP4 can hold it. Returns what each such result is, by format."""
     from models.video.io import join_segments
 
     notes = {}
     for path, cost in costs.items():
         if cost.outweighs_restoration and reader.info["codec"] in MP4_COPYABLE_VIDEO_CODECS:
             join_segments(reader, [reader.path], path)
-            notes[format_of(path)] = (f"this result is the input's own video stream, copied: restoring changed its frames less than encoding them "
-                                      f"again would cost ({cost}), so this result would have come back further from the clean "
-                                      f"picture than the input; ask for .mkv for the restored frames, written losslessly")
+            notes[format_of(path)] = kept_input_note(cost, "video stream")
     return notes
+
+
+def _keep_picture_where_cheaper(src: Path, outputs: list[Path], restored: np.ndarray, info: dict[str, Any]) -> dict[str, str]:
+    """The image counterpart: a result in the input's own lossy format (a JPEG's .jpg, a lossy WebP's .webp,
+    HEIC, AVIF) whose encode costs at least what the restoration changed becomes a copy of the input file."""
+    notes = {}
+    fmt = format_of(src)
+    if fmt not in LOSSY_IMAGE_FORMATS or info.get("lossless"):
+        return notes
+    source = io.read_image(src)[0]
+    for path in outputs:
+        if format_of(path) != fmt:
+            continue
+        cost = EncodingCost()
+        channels = min(_channels(restored), 3)  # the colour: JPEG has no alpha, and the alpha was kept as sent
+        pick = (lambda a: a) if channels == 1 else (lambda a: a[..., :channels])
+        cost.compare(pick(restored).astype(np.float64), encoded=pick(io.read_image(path)[0]), source=pick(source))
+        if cost.outweighs_restoration:
+            shutil.copyfile(src, path)
+            notes[fmt] = kept_input_note(cost, "file")
+    return notes
+
+
+def _channels(image: np.ndarray) -> int:
+    return 1 if image.ndim == 2 else image.shape[2]
 
 
 def _lossy(reader) -> bool:

@@ -155,6 +155,18 @@ def test_jpeg_comes_back_jpeg_and_other_formats_on_request(api):
     assert api.get(f"/v1/jobs/{job['id']}/result", params={"format": "mp4"}).status_code == 422
 
 
+def test_a_clean_jpeg_comes_back_as_itself_and_the_job_says_why(api):
+    """Restoring a clean JPEG changes less than encoding it again costs: its .jpg result is the file it
+    was (metadata and all) and ``result_notes`` says why; the PNG holds the restored picture."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.rint(_smooth_rgb(96, 128, 255)).astype(np.uint8)).save(buffer, format="JPEG", quality=92)
+    job = wait_for(api, submit(api, "clean.jpg", buffer.getvalue())["id"])
+    assert job["status"] == "succeeded", job["error"]
+    assert list(job["result_notes"]) == ["jpg"] and "own file" in job["result_notes"]["jpg"]
+    assert api.get(f"/v1/jobs/{job['id']}/result").content == buffer.getvalue()
+    assert api.get(f"/v1/jobs/{job['id']}/result", params={"format": "png"}).content[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_grass_with_light_noise_says_its_reading_is_uncertain_and_keeps_its_blades(api):
     """Grass reads like noise of sigma 5 whatever light noise it has: the job shows that reading and its
     low end, which the blend was told (told 5, it smoothed the blades 5 dB below the input)."""

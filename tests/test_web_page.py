@@ -16,7 +16,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.helpers import synthetic_stack
+from tests.helpers import ffmpeg_testsrc2, synthetic_stack
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
@@ -124,3 +124,14 @@ def test_choose_a_users_own_model(live_url, browser, settings, tmp_path):
     assert browser.find_element(By.ID, "job-model").text.startswith("web-compact-x2 v")
     result = httpx.get(f"{live_url}/v1/jobs/{browser.find_element(By.ID, 'job-id').text}/result")
     assert Image.open(io.BytesIO(result.content)).size == (64, 48)
+
+
+def test_a_clip_that_comes_back_as_its_own_stream_says_why(live_url, browser, tmp_path):
+    """A lightly noisy H.264 clip's MP4 result is its own stream: the page's before and after would look the
+    same without a word, so it shows the job's result note."""
+    clip = ffmpeg_testsrc2(tmp_path / "light.mp4", noise=1)
+    browser.get(live_url + "/")
+    browser.find_element(By.ID, "file").send_keys(str(clip))
+    WebDriverWait(browser, 90, poll_frequency=0.2).until(lambda b: b.find_element(By.ID, "result-notes").is_displayed())
+    assert browser.find_element(By.ID, "compare-video").is_displayed()
+    assert browser.find_element(By.ID, "result-notes").text.startswith("mp4: this result is the input's own video stream")

@@ -28,7 +28,7 @@ from core.settings import Settings
 from core.storage import result_key, segment_key
 from models.interface import Canceled, NoiseEstimate
 from models.pipeline import SilentReporter
-from models.video.io import EncodingCost
+from models.recompression import EncodingCost
 from workers.records import MAX_SHUTDOWN_REQUEUES, PROGRESS_EVERY_S, drop_results, finish
 from workers.runtime import WorkerStopping, current
 

@@ -133,6 +133,9 @@ async function showResult(job) {
     return link;
   });
   $("downloads").replaceChildren("Download: ", ...links);
+  const notes = Object.entries(job.result_notes || {}).map(([fmt, note]) => `${fmt}: ${note}`);
+  $("result-notes").textContent = notes.join("\n");  // e.g. the mp4 is the input's own stream, and why
+  $("result-notes").hidden = notes.length === 0;
   $("result").hidden = false;
 }
 

@@ -30,6 +30,7 @@ import numpy as np
 from models.device import thread_limit
 from models.formats import VIDEO_ALPHA_DECODERS, VIDEO_MUXERS, VIDEO_OPEN_OPTIONS, cut_short, format_of, video_cut_short, video_has_alpha, video_is_lossless
 from models.image.upscale import enlarge_alpha
+from models.recompression import EncodingCost
 
 # Audio codecs that common MP4 players take; others are re-encoded to AAC. Matroska takes anything.
 MP4_AUDIO_CODECS = {"aac", "mp3", "ac3", "eac3", "alac", "flac", "opus"}
@@ -281,37 +282,6 @@ def _rate_from(frames: int, duration: float) -> Fraction:
     return Fraction(frames / duration).limit_denominator(1001) if frames and duration else Fraction(25)
 
 
-@dataclass
-class EncodingCost:
-    """What writing restored frames to a lossy (H.264) output costs them, against what the restoration
-    changed: sums of squared differences in 8-bit units over the frames compared, with their counts of
-    values. Sums, so a split clip's segments add up (:meth:`add`)."""
-
-    encoding: float = 0.0  # restored frame - its encode, decoded again
-    encoded_values: int = 0
-    change: float = 0.0  # restored frame - the input's frame
-    changed_values: int = 0
-
-    @property
-    def outweighs_restoration(self) -> bool:
-        """The encode costs the frames at least what the restoration changed in them.
-
-        With T the clean scene, X the input, R the restored frames and E their encode:
-        |E - T|^2 - |X - T|^2 = |E - R|^2 - |X - R|^2 + 2<E - R, R - T> - 2<X - R, R - T>. The cross terms
-        vanish when the encode's error and the restorer's own error are unrelated, and when that error is
-        unrelated to what the restorer changed (as a good estimator leaves it), so then the result is no closer
-        to T than the input was: a lightly noisy clip's restoration gains less than its second encode loses."""
-        return self.encoded_values > 0 and self.encoding / self.encoded_values >= self.change / max(self.changed_values, 1)
-
-    def add(self, other: EncodingCost) -> EncodingCost:
-        return EncodingCost(self.encoding + other.encoding, self.encoded_values + other.encoded_values,
-                            self.change + other.change, self.changed_values + other.changed_values)
-
-    def __str__(self) -> str:
-        return (f"mean squared change {self.change / max(self.changed_values, 1):.2f}, encoding error "
-                f"{self.encoding / max(self.encoded_values, 1):.2f}, in 8-bit units")
-
-
 class VideoWriter:
     """Writes restored frames to every output at once; the files appear only when all succeed.
 
@@ -533,8 +503,7 @@ class _EncodeCheck:
             return
         restored = _eight_bit(pixels[..., :3])
         self._held[pts] = restored
-        self.cost.change += float(np.square(restored - source, dtype=np.float64).sum())
-        self.cost.changed_values += restored.size
+        self.cost.compare(restored, source=source)
 
     def encoded(self, packets: list[av.Packet] | None) -> None:
         """The encoder's packets (None: the end, which flushes the decoder)."""
@@ -548,9 +517,7 @@ class _EncodeCheck:
             for frame in self._decoder.decode(packet):
                 restored = self._held.pop(frame.pts, None)
                 if restored is not None:
-                    rgb, _ = to_rgb_and_alpha(frame)
-                    self.cost.encoding += float(np.square(rgb - restored, dtype=np.float64).sum())
-                    self.cost.encoded_values += restored.size
+                    self.cost.compare(restored, encoded=to_rgb_and_alpha(frame)[0])
 
 
 def _eight_bit(pixels: np.ndarray) -> np.ndarray:
