@@ -305,10 +305,11 @@ def _keep_input_where_cheaper(reader, costs: dict[Path, EncodingCost]) -> dict[s
 
 def _keep_picture_where_cheaper(src: Path, outputs: list[Path], restored: np.ndarray, info: dict[str, Any]) -> dict[str, str]:
     """The image counterpart: a result in the input's own lossy format (a JPEG's .jpg, a lossy WebP's .webp,
-    HEIC, AVIF) whose encode costs at least what the restoration changed becomes a copy of the input file."""
+    HEIC, AVIF) whose encode costs at least what the restoration changed becomes a copy of the input file.
+    Not a photo stored sideways (an EXIF orientation): its results are upright, as documented."""
     notes = {}
     fmt = format_of(src)
-    if fmt not in LOSSY_IMAGE_FORMATS or info.get("lossless"):
+    if fmt not in LOSSY_IMAGE_FORMATS or info.get("lossless") or info.get("orientation"):
         return notes
     source = io.read_image(src)[0]
     for path in outputs:
