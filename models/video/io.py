@@ -381,7 +381,7 @@ def join_segments(reader: VideoReader, parts: list[Path], output: Path) -> None:
         for part in parts:
             with av.open(str(part)) as segment:
                 for packet in segment.demux(video_stream(segment)):
-                    if packet.dts is None:  # the demuxer's end-of-stream marker
+                    if packet.size == 0:  # the demuxer's end-of-stream marker
                         continue
                     if audio:
                         audio.mux_until(float(packet.pts * packet.time_base))

@@ -530,6 +530,10 @@ def test_a_lossy_clips_mp4_result_never_comes_back_further_from_the_clean_clip_t
             assert result.streams.audio and result.streams.video[0].frames == 15
         assert gain[".mp4"] > (-0.01 if kept else 2.0) and gain[".mkv"] >= 0, gain
 
+    matroska = ffmpeg_testsrc2(tmp_path / "noise1.mkv", 1)  # its packets have no decoding times, which MP4 needs
+    assert "mp4" in pipeline.restore_file(matroska, [tmp_path / "from-mkv.mp4"]).result_notes
+    assert video_packets(tmp_path / "from-mkv.mp4") == video_packets(matroska) and len(decoded(tmp_path / "from-mkv.mp4")) == 15
+
     plan = pipeline.plan_video(tmp_path / "noise1.mp4")
     runs = [pipeline.restore_segment(tmp_path / "noise1.mp4", [tmp_path / f"part{i}.mp4"], first=first, stop=stop, noise=plan.noise,
                                      model=plan.model.name) for i, (first, stop) in enumerate([(0, 8), (8, None)])]
