@@ -318,7 +318,7 @@ def _keep_picture_where_cheaper(src: Path, outputs: list[Path], restored: np.nda
         cost = EncodingCost()
         channels = min(_channels(restored), 3)  # the colour: JPEG has no alpha, and the alpha was kept as sent
         pick = (lambda a: a) if channels == 1 else (lambda a: a[..., :channels])
-        cost.compare(pick(restored).astype(np.float64), encoded=pick(io.read_image(path)[0]), source=pick(source))
+        cost.compare(pick(restored), encoded=pick(io.read_image(path)[0]), source=pick(source))
         if cost.outweighs_restoration:
             shutil.copyfile(src, path)
             notes[fmt] = kept_input_note(cost, "file")

@@ -25,10 +25,10 @@ class EncodingCost:
     def compare(self, restored: np.ndarray, encoded: np.ndarray | None = None, source: np.ndarray | None = None) -> None:
         """Add one picture's differences: ``encoded`` (decoded again) and ``source`` (the input's) against ``restored``."""
         if encoded is not None:
-            self.encoding += float(np.square(np.asarray(encoded, np.float64) - restored).sum())
+            self.encoding += _squared_sum(encoded, restored)
             self.encoded_values += restored.size
         if source is not None:
-            self.change += float(np.square(np.asarray(source, np.float64) - restored).sum())
+            self.change += _squared_sum(source, restored)
             self.changed_values += restored.size
 
     @property
@@ -50,6 +50,11 @@ class EncodingCost:
     def __str__(self) -> str:
         return (f"mean squared change {self.change / max(self.changed_values, 1):.2f}, "
                 f"encoding error {self.encoding / max(self.encoded_values, 1):.2f}")
+
+
+def _squared_sum(a: np.ndarray, b: np.ndarray) -> float:
+    difference = (np.asarray(a, np.float32) - np.asarray(b, np.float32)).ravel()
+    return float(np.dot(difference, difference))
 
 
 def kept_input_note(cost: EncodingCost, what: str) -> str:

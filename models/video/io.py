@@ -45,9 +45,10 @@ FFV1_PIXEL_FORMATS = {(False, False): "bgr0", (True, False): "gbrp16le", (False,
 # How RGB is averaged into 4:2:0 chroma: swscale's default (bilinear) took FFmpeg's testsrc2 through RGB ->
 # 4:2:0 -> RGB at 34.8 dB, area averaging at 45.8; on photos area is 0.1-0.5 dB better, never worse.
 CHROMA_DOWNSAMPLING = "AREA"
-# An H.264 output's frames held for comparing with their encode: about this many bytes over the encoder's delay
-# (x264 "medium" holds some 40 frames), so large frames are compared one in several.
-ENCODE_CHECK_BYTES, ENCODER_DELAY_FRAMES = 64 << 20, 40
+# An H.264 output's frames compared with their encode: one in ENCODE_CHECK_EVERY (a mean needs no more; the
+# check then takes 0.5 s of a 3 s 720p clip's 37 s, by cProfile), and fewer for large frames, so the frames
+# held over the encoder's delay (x264 "medium" holds some 40) stay within about ENCODE_CHECK_BYTES.
+ENCODE_CHECK_EVERY, ENCODE_CHECK_BYTES, ENCODER_DELAY_FRAMES = 4, 64 << 20, 40
 
 
 def open_input(path: Path) -> av.container.InputContainer:
@@ -491,7 +492,7 @@ class _EncodeCheck:
     def __init__(self, stream: av.video.stream.VideoStream):
         self._stream = stream
         self._decoder: av.CodecContext | None = None  # made once the encoder is open (its first packet): it needs the encoder's headers
-        self._every = max(1, -(-ENCODER_DELAY_FRAMES * stream.width * stream.height * 3 // ENCODE_CHECK_BYTES))
+        self._every = max(ENCODE_CHECK_EVERY, -(-ENCODER_DELAY_FRAMES * stream.width * stream.height * 3 // ENCODE_CHECK_BYTES))
         self._count = 0
         self._held: dict[int, np.ndarray] = {}
         self.cost = EncodingCost()
