@@ -168,3 +168,17 @@ def test_run_says_when_a_transparent_or_lossless_clip_is_written_lossy(tmp_path)
             done = restora("run", str(tmp_path / source), "-o", str(tmp_path / name), timeout=300, env={**os.environ, "COLUMNS": "200"})
             assert done.returncode == 0, done.stderr
             assert (note in done.stderr) is noted, done.stderr
+
+
+def test_run_says_when_a_result_is_the_input_itself(tmp_path):
+    """A clean JPEG written back as .jpg gains less from restoring than a second encode would cost it:
+    `restora run` writes the input file itself and says why; as .png it writes the restored picture."""
+    import cv2
+    from skimage import data
+
+    cv2.imwrite(str(tmp_path / "clean.jpg"), data.astronaut()[:128, 160:288, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 92])
+    for name, kept in (("out.jpg", True), ("out.png", False)):
+        done = restora("run", str(tmp_path / "clean.jpg"), "-o", str(tmp_path / name), timeout=300, env={**os.environ, "COLUMNS": "300"})
+        assert done.returncode == 0, done.stderr
+        assert ("this result is the input's own file, copied" in done.stderr) is kept, done.stderr
+    assert (tmp_path / "out.jpg").read_bytes() == (tmp_path / "clean.jpg").read_bytes()
