@@ -183,6 +183,7 @@ class Pipeline:
         report.progress(0.0, "reading")
         tags = io.picture_tags(src) if kind == "image" else None  # read once: the result carries them
         data, info = io.read_stack(src, layout) if kind == "stack" else io.read_image(src, tags)
+        sent = data  # as read: the restored picture ends up in its shape (alpha back, gray repeated)
         if kind == "stack" and (dropped := outlier_frames(data)):  # black, blown-out or blank frames
             data = np.delete(data, dropped, axis=0)
             info["frames_left_out"] = dropped
@@ -207,7 +208,7 @@ class Pipeline:
         report.progress(0.99, "writing")
         for path in outputs:
             io.write_frame(path, restored, info, kind, tags)
-        notes = _keep_picture_where_cheaper(src, outputs, restored, info) if kind == "image" and chain.scale == 1 else {}
+        notes = _keep_picture_where_cheaper(src, outputs, sent, restored, info) if kind == "image" and chain.scale == 1 else {}
         return info, estimate, source, chain, notes
 
     def _classify_clip(self, reader, noise_level: NoiseChoice, task: Task, scale: int | None, model: str | None, report: Reporter):
@@ -247,9 +248,11 @@ class Pipeline:
 
         costs = costs or {}
         with VideoReader(src) as reader:
+            notes = _keep_input_where_cheaper(reader, {path: costs[format_of(path)] for path in parts if format_of(path) in costs})
             for output, segments in parts.items():
-                join_segments(reader, segments, output)
-            return _keep_input_where_cheaper(reader, {path: costs[format_of(path)] for path in parts if format_of(path) in costs})
+                if format_of(output) not in notes:
+                    join_segments(reader, segments, output)
+            return notes
 
     def _stream_video(self, reader, chain: Chain, noise: NoiseEstimate, outputs: list[Path], first: int, stop: int | None,
                       report: Reporter, audio: bool = True) -> tuple[int, dict[Path, EncodingCost]]:
@@ -263,7 +266,7 @@ class Pipeline:
         total = max(end - first, 1)
         compare = _lossy(reader) and chain.scale == 1
         sources: deque[np.ndarray] = deque()
-        frames = _kept(reader.frames(first, warmup), sources) if compare else reader.frames(first, warmup)
+        frames = _kept(reader.frames(first, warmup), sources, warmup) if compare else reader.frames(first, warmup)
         restored = denoiser.predict(frames, noise, report.noise_recheck, start=first - warmup, warmup=warmup, lossy=_lossy(reader)) \
             if denoiser is not None else frames
         done = 0
@@ -271,9 +274,6 @@ class Pipeline:
             for done, frame in enumerate(itertools.islice(restored, None if stop is None else stop - first), start=1):
                 if chain.after is not None:
                     frame = chain.after.predict(frame, noise, no_progress, peak=255.0)  # video frames are in 8-bit units
-                if compare and done == 1:
-                    for _ in range(warmup):
-                        sources.popleft()
                 writer.write(frame, sources.popleft() if compare else None)
                 report.progress(min(done / total, 0.99), f"frame {first + done}/{int(reader.info['frames'])}")
         damaged = sorted(round(seconds, 2) for index, seconds in reader.damaged if index >= first and (stop is None or index < stop))
@@ -282,10 +282,12 @@ class Pipeline:
         return done, writer.costs
 
 
-def _kept(frames: Iterator[np.ndarray], into: deque[np.ndarray]) -> Iterator[np.ndarray]:
-    """``frames``, each also kept in ``into`` until the writer takes it with its restored frame."""
-    for frame in frames:
-        into.append(frame)
+def _kept(frames: Iterator[np.ndarray], into: deque[np.ndarray], warmup: int) -> Iterator[np.ndarray]:
+    """``frames``, each after the first ``warmup`` (which only warm the restorer up) also kept in ``into``
+    until the writer takes it with its restored frame."""
+    for index, frame in enumerate(frames):
+        if index >= warmup:
+            into.append(frame)
         yield frame
 
 
@@ -303,7 +305,7 @@ def _keep_input_where_cheaper(reader, costs: dict[Path, EncodingCost]) -> dict[s
     return notes
 
 
-def _keep_picture_where_cheaper(src: Path, outputs: list[Path], restored: np.ndarray, info: dict[str, Any]) -> dict[str, str]:
+def _keep_picture_where_cheaper(src: Path, outputs: list[Path], sent: np.ndarray, restored: np.ndarray, info: dict[str, Any]) -> dict[str, str]:
     """The image counterpart: a result in the input's own lossy format (a JPEG's .jpg, a lossy WebP's .webp,
     HEIC, AVIF) whose encode costs at least what the restoration changed becomes a copy of the input file.
     Not a photo stored sideways (an EXIF orientation): its results are upright, as documented."""
@@ -311,22 +313,20 @@ def _keep_picture_where_cheaper(src: Path, outputs: list[Path], restored: np.nda
     fmt = format_of(src)
     if fmt not in LOSSY_IMAGE_FORMATS or info.get("lossless") or info.get("orientation"):
         return notes
-    source = io.read_image(src)[0]
     for path in outputs:
         if format_of(path) != fmt:
             continue
         cost = EncodingCost()
-        channels = min(_channels(restored), 3)  # the colour: JPEG has no alpha, and the alpha was kept as sent
-        pick = (lambda a: a) if channels == 1 else (lambda a: a[..., :channels])
-        cost.compare(pick(restored), encoded=pick(io.read_image(path)[0]), source=pick(source))
+        cost.compare(_colour(restored), encoded=_colour(io.read_image(path)[0]), source=_colour(sent))
         if cost.outweighs_restoration:
             shutil.copyfile(src, path)
             notes[fmt] = kept_input_note(cost, "file")
     return notes
 
 
-def _channels(image: np.ndarray) -> int:
-    return 1 if image.ndim == 2 else image.shape[2]
+def _colour(image: np.ndarray) -> np.ndarray:
+    """A picture without its alpha (JPEG has none, and the alpha was kept as sent)."""
+    return image[..., :3] if image.ndim == 3 else image
 
 
 def _lossy(reader) -> bool:
