@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -105,19 +106,26 @@ def compressed_clips() -> list[str]:
         lines.append(f"| {name} | {float(np.std(np.stack(frames) - clean)):.2f} | {' | '.join(cells)} |")
         print(lines[-1], flush=True)
 
+    for name, clean, frames in held_out_compressed_clips((0, 2, 5)):
+        row(name, clean, frames)
+    return lines
+
+
+def held_out_compressed_clips(sigmas: tuple[int, ...]) -> Iterator[tuple[str, np.ndarray, list[np.ndarray]]]:
+    """(name, clean frames, decoded frames), float32: the clips above with noise of ``sigmas`` through x264 at
+    CRF 8, 18, 23 and 28, then FFmpeg's testsrc2 with its noise filter through x264's defaults."""
     with tempfile.TemporaryDirectory() as tmp:
         for crf in (8, 18, 23, 28):
-            for sigma in (0, 2, 5):
+            for sigma in sigmas:
                 for background, name in CLIP_BACKGROUNDS:
                     path = Path(tmp) / "clip.mp4"
                     plan = eval_video.ClipPlan("val", background, 0, 12, background)
                     clean = eval_video.make(plan, eval_video.Case(sigma, crf), path, size=(320, 180)).astype(np.float32)
                     with VideoReader(path) as reader:
-                        row(f"{name}, sigma {sigma}, CRF {crf}", clean, [frame.astype(np.float32) for frame in reader.frames()])
+                        yield f"{name}, sigma {sigma}, CRF {crf}", clean, [frame.astype(np.float32) for frame in reader.frames()]
     for strength in (5, 10, 20):
         pattern, noisy, _ = eval_noise.ffmpeg_testsrc2(strength)
-        row(f"testsrc2, noise=alls={strength}, x264 defaults", np.stack(pattern).astype(np.float32), [f.astype(np.float32) for f in noisy])
-    return lines
+        yield f"testsrc2, noise=alls={strength}, x264 defaults", np.stack(pattern).astype(np.float32), [f.astype(np.float32) for f in noisy]
 
 
 def main() -> None:

@@ -82,7 +82,7 @@ REGISTRY: tuple[ModelSpec, ...] = (
     # The classifier's check keeps the network its thresholds were calibrated on (why: models/image/learned.py).
     ModelSpec("image-noise", "6", "image", "classifier", "models.image.learned:LearnedImageNoiseClassifier", weights="image-noise.pt"),
     *_per_level("image", "image-denoise", "4", "models.image.learned:LearnedImageRestorer", "image.pt"),
-    ModelSpec("video-noise", "6", "video", "classifier", "models.video.noise:VideoNoiseClassifier"),
+    ModelSpec("video-noise", "7", "video", "classifier", "models.video.noise:VideoNoiseClassifier"),
     # Low-noise video gets the fusion alone: there the refiner network did not beat it (models/train_video.py).
     ModelSpec("video-fusion-low", "5", "video", "restorer", "models.video.restorer:VideoRestorer", level="low"),
     # Retrained (medium v3 and v4, high v3) so they no longer lose to the fusion alone on flat colours (models/train_video.py);

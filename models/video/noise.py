@@ -34,6 +34,20 @@ clips (10 photos through x264 at CRF 18 to 28, sigma 0 to 8: none worse by over 
 held-out ones (``benchmarks/light_noise.py``: 4 photos at sigma 0, 2 and 5 through x264 at CRF 8 to 28, up
 to +0.34 dB, at worst 0.09 dB less, at CRF 8). A lossless clip keeps the cautious minimum.
 
+That smaller reading is the noise the codec left, not the noise the clip was given: noise of sigma 7 to 20
+through x264 / x265 at CRF 18 to 28 reads 3.5 to 7 on training clips, ``low``, while the medium networks
+were trained on just such clips (models/data/video_pairs.py: half their clips through H.264) and restore
+them better than the low level's fusion alone. So a lossy clip reading low from ``LOSSY_MEDIUM_FROM`` is
+``medium`` where two readings show its noise went through the codec: the spatial reading (the finest
+details) at most ``CODEC_SMOOTHED_RATIO`` of the temporal one (white noise a high-quality encode kept reads
+alike in both, and there the fusion with its reading is right: at CRF 8 and 12 the medium networks lost up
+to 1.8 dB), and the temporal reading at most ``READINGS_AGREE`` times the fine one (where the flow misses
+fine texture, fast-moving grass, the temporal reading grows; the medium networks wiped such texture, 1.6 dB
+worse). Chosen on training clips (``python benchmarks/lossy_level.py --training``: 10 draws of training
+photos with Gaussian noise of sigma 0 to 30 or camera noise, through x264 at CRF 8 to 28 and x265 at 23;
+42 of 232 clips switch, +0.64 dB on average over the low level, worst -0.05, none below its input) and
+checked on held-out ones (``python benchmarks/lossy_level.py``). The reported sigma stays the reading.
+
 The low reading also takes a third, finer one: the frame difference warped by the exact (sub-pixel)
 flow, bicubic, each pixel's difference divided by the noise it holds (the interpolation averages the
 previous frame's noise variance down by up to half), on the flattest sixteenth of the pixels instead of half.
@@ -51,6 +65,7 @@ The fusion re-measures during a clip with :func:`frame_sigma`, the same reading.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -65,6 +80,9 @@ FLOW_GUIDE_BLUR_PX = 1.5  # so the flow follows the picture, not the grain
 BORDER_PX = 8  # warped borders repeat edge pixels: left out
 FINE_SHARE = 1 / 16  # of the pixels: the flattest, where the flow's errors over texture leave the least (module docstring)
 CORRELATED_NOISE_RATIO = 3.0  # temporal / spatial reading above which the noise is spatially correlated (module docstring)
+LOSSY_MEDIUM_FROM = 3.5  # a lossy clip's low reading from which the medium networks may restore it (module docstring):
+CODEC_SMOOTHED_RATIO = 0.7  # if its spatial reading is at most this times the temporal one (the codec took the finest noise)
+READINGS_AGREE = 1.3  # and its temporal reading at most this times the fine one (noise, not texture the flow missed)
 
 
 class FramePair:
@@ -136,27 +154,66 @@ def spatial_sigma(frame: np.ndarray) -> float:
     return capped_by_untextured(estimate_sigma(frame, clip_margin=0), frame)
 
 
-def frame_sigma(current: np.ndarray, previous: np.ndarray | None = None, lossy: bool = False) -> float:
+@dataclass(frozen=True)
+class FrameReading:
+    """One frame's noise reading, with the readings behind it (temporal and fine where they were taken)."""
+
+    sigma: float
+    spatial: float
+    temporal: float | None = None
+    fine: float | None = None
+
+
+def frame_reading(current: np.ndarray, previous: np.ndarray | None = None, lossy: bool = False) -> FrameReading:
     """The noise reading of one frame: the spatial one, and given the frame before, the larger of it and
     the temporal one, or at low noise the smaller, of the temporal ones alone when the clip was stored
     ``lossy`` (module docstring)."""
     spatial = spatial_sigma(current)
     if previous is None:
-        return spatial
+        return FrameReading(spatial, spatial)
     pair = FramePair(previous, current)
     temporal = pair.temporal_sigma()
     larger = max(spatial, temporal)
-    if level_of_sigma_8bit(larger) == "low" and temporal <= CORRELATED_NOISE_RATIO * spatial:
-        fine = pair.fine_sigma()
-        return min(temporal, fine if fine is not None else np.inf, np.inf if lossy else spatial)
-    return larger
+    if level_of_sigma_8bit(larger) != "low":
+        return FrameReading(larger, spatial, temporal)
+    correlated = temporal > CORRELATED_NOISE_RATIO * spatial
+    fine = pair.fine_sigma() if lossy or not correlated else None
+    if correlated:
+        return FrameReading(larger, spatial, temporal, fine)
+    return FrameReading(min(temporal, fine if fine is not None else np.inf, np.inf if lossy else spatial), spatial, temporal, fine)
+
+
+def frame_sigma(current: np.ndarray, previous: np.ndarray | None = None, lossy: bool = False) -> float:
+    """:func:`frame_reading`'s sigma: what the fusion re-measures a clip with."""
+    return frame_reading(current, previous, lossy).sigma
+
+
+def clip_readings(frames: list[np.ndarray], lossy: bool = False) -> list[FrameReading]:
+    """Each frame's reading with the one before it (the first alone when it is the only one)."""
+    if len(frames) == 1:
+        return [frame_reading(frames[0])]
+    return [frame_reading(current, previous, lossy) for previous, current in zip(frames[:-1], frames[1:])]
 
 
 def clip_sigma(frames: list[np.ndarray], lossy: bool = False) -> float:
-    """The median reading over the frames (each with the one before it, the first alone when it is the only one)."""
-    if len(frames) == 1:
-        return spatial_sigma(frames[0])
-    return float(np.median([frame_sigma(current, previous, lossy) for previous, current in zip(frames[:-1], frames[1:])]))
+    """The median reading over the frames."""
+    return float(np.median([reading.sigma for reading in clip_readings(frames, lossy)]))
+
+
+def clip_level(readings: list[FrameReading], sigma: float, lossy: bool) -> NoiseLevel:
+    """The level of the clip's reading ``sigma``, except that a lossy clip reading low from
+    LOSSY_MEDIUM_FROM is medium where its codec took the finest part of its noise (its spatial reading
+    well below the temporal one) and its frame differences are noise, not texture the flow missed (the
+    temporal reading near the fine one): module docstring."""
+    level = level_of_sigma_8bit(sigma)
+    if not lossy or level != "low" or sigma < LOSSY_MEDIUM_FROM:
+        return level
+    taken = [(r.spatial, r.temporal, r.fine) for r in readings if r.temporal is not None and r.fine is not None]
+    if not taken:
+        return level
+    spatial, temporal, fine = np.median(taken, axis=0)
+    codec_took_the_finest = spatial <= CODEC_SMOOTHED_RATIO * temporal
+    return "medium" if codec_took_the_finest and temporal <= READINGS_AGREE * fine else level
 
 
 class VideoNoiseClassifier:
@@ -172,5 +229,6 @@ class VideoNoiseClassifier:
         """``lossy``: the clip was stored by a lossy codec (H.264, HEVC, VP9...; module docstring)."""
         if not frames:
             raise ValueError("no frames to estimate noise on")
-        sigma = clip_sigma(frames, lossy)
-        return NoiseEstimate(level=level_of_sigma_8bit(sigma), sigma=sigma)
+        readings = clip_readings(frames, lossy)
+        sigma = float(np.median([reading.sigma for reading in readings]))
+        return NoiseEstimate(level=clip_level(readings, sigma, lossy), sigma=sigma)
