@@ -49,6 +49,8 @@ TRAINING_CODECS = (("libx264", 8), ("libx264", 12), ("libx264", 18), ("libx264",
 
 
 class Restorers:
+    """The video classifier and the served restorer of each level, loaded once."""
+
     def __init__(self):
         self.classifier = classifier_for("video").build("cpu")
         self.by_level = {level: restorer_for("video", level).build("cpu") for level in ("low", "medium", "high")}
@@ -60,6 +62,7 @@ class Restorers:
 
 
 def held_out() -> list[str]:
+    """Table rows: each held-out lossy clip classified and restored with the rule and without it."""
     restorers = Restorers()
     lines = ["| clip | sigma read | without the rule: level / Restora - input, dB | served: level / Restora - input, dB | served - without |",
              "|---|---:|---|---|---:|"]
@@ -99,6 +102,7 @@ def training_clip(photos: list[np.ndarray], draw: int, noise: tuple[str, int], c
 
 
 def training() -> list[str]:
+    """Table rows: for thresholds around the chosen ones, what switching the training clips would gain."""
     restorers = Restorers()
     photos = split_images("train", seed=5)
     clips = []

@@ -197,7 +197,12 @@ def clip_readings(frames: list[np.ndarray], lossy: bool = False) -> list[FrameRe
 
 def clip_sigma(frames: list[np.ndarray], lossy: bool = False) -> float:
     """The median reading over the frames."""
-    return float(np.median([reading.sigma for reading in clip_readings(frames, lossy)]))
+    return median_sigma(clip_readings(frames, lossy))
+
+
+def median_sigma(readings: list[FrameReading]) -> float:
+    """The clip's reading: the median over its frames ignores a cut or a flash."""
+    return float(np.median([reading.sigma for reading in readings]))
 
 
 def clip_level(readings: list[FrameReading], sigma: float, lossy: bool) -> NoiseLevel:
@@ -230,5 +235,5 @@ class VideoNoiseClassifier:
         if not frames:
             raise ValueError("no frames to estimate noise on")
         readings = clip_readings(frames, lossy)
-        sigma = float(np.median([reading.sigma for reading in readings]))
+        sigma = median_sigma(readings)
         return NoiseEstimate(level=clip_level(readings, sigma, lossy), sigma=sigma)
