@@ -256,15 +256,15 @@ class Pipeline:
 
     def _stream_video(self, reader, chain: Chain, noise: NoiseEstimate, outputs: list[Path], first: int, stop: int | None,
                       report: Reporter, audio: bool = True) -> tuple[int, dict[Path, EncodingCost]]:
-        """Restore and write the frames; returns how many, and each lossy output's encoding cost for a lossy
-        clip restored at its own size (see :func:`_keep_input_where_cheaper`)."""
+        """Restore and write the frames; returns how many, and each lossy output's encoding cost where the
+        result could be the input's own stream (:func:`_input_could_be_kept`, :func:`_keep_input_where_cheaper`)."""
         from models.video.io import VideoWriter
 
         denoiser = self._loaded[chain.denoiser.name] if chain.denoiser is not None else None
         warmup = min(first, denoiser.settings.warmup_frames) if denoiser is not None else 0
         end = int(reader.info["frames"]) if stop is None else stop
         total = max(end - first, 1)
-        compare = _lossy(reader) and chain.scale == 1
+        compare = _input_could_be_kept(reader, chain)
         sources: deque[np.ndarray] = deque()
         frames = _kept(reader.frames(first, warmup), sources, warmup) if compare else reader.frames(first, warmup)
         restored = denoiser.predict(frames, noise, report.noise_recheck, start=first - warmup, warmup=warmup, lossy=_lossy(reader)) \
@@ -291,15 +291,22 @@ def _kept(frames: Iterator[np.ndarray], into: deque[np.ndarray], warmup: int) ->
         yield frame
 
 
+def _input_could_be_kept(reader, chain: Chain) -> bool:
+    """Whether an MP4 result could be the input's own stream (a lossy clip restored at its own size, in a codec
+    MP4 holds): only then does the writer measure what its encode costs."""
+    return _lossy(reader) and chain.scale == 1 and reader.info["codec"] in MP4_COPYABLE_VIDEO_CODECS
+
+
 def _keep_input_where_cheaper(reader, costs: dict[Path, EncodingCost]) -> dict[str, str]:
     """Video outputs whose second encode costs at least what the restoration changed (a lightly noisy lossy
     clip, whose MP4 result would come back further from the clean picture than the input) become the input's
-    own video stream, copied with its audio, when MP4 can hold it. Returns what each such result is, by format."""
+    own video stream, copied with its audio (costs are measured only where MP4 can hold it:
+    :func:`_input_could_be_kept`). Returns what each such result is, by format."""
     from models.video.io import join_segments
 
     notes = {}
     for path, cost in costs.items():
-        if cost.outweighs_restoration and reader.info["codec"] in MP4_COPYABLE_VIDEO_CODECS:
+        if cost.outweighs_restoration:
             join_segments(reader, [reader.path], path)
             notes[format_of(path)] = kept_input_note(cost, "video stream")
     return notes

@@ -98,16 +98,20 @@ def test_a_killed_worker_costs_one_segment_not_the_clip(split, tmp_path):
     assert media(api.get(f"/v1/jobs/{job['id']}/result").content)["frames"] == 150
 
 
+def restored_by_one_worker(settings, api, name: str, body: bytes, data: dict[str, str] | None = None) -> dict:
+    """The finished job of a file restored by one worker (its segments and their join)."""
+    worker = start_worker(settings)
+    try:
+        return wait_for(api, api.post("/v1/jobs", files={"file": (name, body)}, data=data or {}).json()["id"], timeout=240)
+    finally:
+        stop(worker)
+
+
 def test_a_split_clip_is_upscaled_segment_by_segment_and_joined_at_the_new_size(split, tmp_path):
     settings, api = split
     clip = tmp_path / "clip.mp4"
     make_clip(clip, np.random.default_rng(4), sigma=15, frames=60, width=96, height=64, fps=25)
-    worker = start_worker(settings)
-    try:
-        job = api.post("/v1/jobs", files={"file": ("clip.mp4", clip.read_bytes())}, data={"task": "upscale", "scale": "2"}).json()
-        job = wait_for(api, job["id"], timeout=240)
-    finally:
-        stop(worker)
+    job = restored_by_one_worker(settings, api, "clip.mp4", clip.read_bytes(), {"task": "upscale", "scale": "2"})
     assert job["status"] == "succeeded", job
     assert job["segments"]["total"] == 2 and "image-upscale-x2" in job["model"]["name"]
     data = api.get(f"/v1/jobs/{job['id']}/result").content
@@ -121,11 +125,7 @@ def test_damaged_data_in_a_split_clip_is_skipped_and_the_job_says_where(split, t
     """Each segment notes the damage among its own frames; the join puts all of it in the job's input."""
     settings, api = split
     damaged, decoded, damage = damaged_clip(tmp_path, 0.02)
-    worker = start_worker(settings)
-    try:
-        job = wait_for(api, api.post("/v1/jobs", files={"file": ("damaged.mp4", damaged.read_bytes())}).json()["id"], timeout=240)
-    finally:
-        stop(worker)
+    job = restored_by_one_worker(settings, api, "damaged.mp4", damaged.read_bytes())
     assert job["status"] == "succeeded", job
     assert job["segments"]["total"] == 4 and job["input"]["damaged_at"] == pytest.approx(damage, abs=0.3)  # decoder threads: a few frames late
     assert media(api.get(f"/v1/jobs/{job['id']}/result").content)["frames"] == decoded
@@ -136,11 +136,7 @@ def test_a_lightly_noisy_lossy_clip_split_in_segments_comes_back_as_its_own_stre
     as for an unsplit clip, makes the MP4 result the input's own stream, saying why."""
     settings, api = split
     clip = ffmpeg_testsrc2(tmp_path / "light.mp4", noise=1, seconds=3.0)
-    worker = start_worker(settings)
-    try:
-        job = wait_for(api, api.post("/v1/jobs", files={"file": ("light.mp4", clip.read_bytes())}).json()["id"], timeout=240)
-    finally:
-        stop(worker)
+    job = restored_by_one_worker(settings, api, "light.mp4", clip.read_bytes())
     assert job["status"] == "succeeded", job
     assert job["segments"]["total"] == 3 and "own video stream" in job["result_notes"]["mp4"]
     result = api.get(f"/v1/jobs/{job['id']}/result").content
