@@ -76,9 +76,9 @@ REGISTRY: tuple[ModelSpec, ...] = (
     # images neither saw, it beat the low one alone on 7 of 10 family averages (physics by 0.2 to
     # 0.3 dB), at the cost of a few single stacks slightly further below the aligned mean
     # (benchmarks/stack_unseen_images.py, models/train_stack.py).
-    ModelSpec("stack-fusion-low", "7", "stack", "restorer", "models.stack.learned:LearnedStackRestorer", level="low",
+    ModelSpec("stack-fusion-low", "8", "stack", "restorer", "models.stack.learned:LearnedStackRestorer", level="low",
               weights="stack-low.pt", options={"partners": ("stack-medium.pt",)}),
-    *_per_level("stack", "stack-fusion", "6", "models.stack.learned:LearnedStackRestorer", "stack-{level}.pt", ("medium", "high")),
+    *_per_level("stack", "stack-fusion", "7", "models.stack.learned:LearnedStackRestorer", "stack-{level}.pt", ("medium", "high")),
     # The classifier's check keeps the network its thresholds were calibrated on (why: models/image/learned.py).
     ModelSpec("image-noise", "6", "image", "classifier", "models.image.learned:LearnedImageNoiseClassifier", weights="image-noise.pt"),
     *_per_level("image", "image-denoise", "4", "models.image.learned:LearnedImageRestorer", "image.pt"),

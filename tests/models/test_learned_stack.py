@@ -28,7 +28,7 @@ def test_committed_weights_load_and_are_small(level):
     RegistrationConfig.from_dict(meta["registration"])  # readable
 
 
-@pytest.mark.parametrize(("level", "version"), [("low", "7"), ("medium", "6"), ("high", "6")])
+@pytest.mark.parametrize(("level", "version"), [("low", "8"), ("medium", "7"), ("high", "7")])
 def test_registry_serves_the_learned_restorer(level, version):
     spec = restorer_for("stack", level)
     assert spec.name == f"stack-fusion-{level}" and spec.version == version
