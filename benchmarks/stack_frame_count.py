@@ -14,8 +14,6 @@ DIS-aligned mean (models/eval_stacks.py). Writes benchmarks/results/stack_frame_
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -25,10 +23,10 @@ from models.data.families import FAMILIES
 from models.data.synthetic import sample_photons
 from models.eval_stacks import flow_aligned_mean, psnr
 from models.interface import NOISE_LEVELS
+from models.io import RESULTS_DIR, write_report
 from models.registry import restorer_for
 from models.stack.noise import StackNoiseClassifier
 
-RESULTS = Path(__file__).resolve().parent / "results"
 SEED = 6262
 FRAME_COUNTS = (8, 16, 32, 100)
 MOVING_FAMILIES = ("current", "wide", "sharp", "physics")
@@ -86,11 +84,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=SEED, help="another seed writes its own result files")
     args = parser.parse_args()
     report = run(args.level, tuple(args.frames), args.seed)
-    RESULTS.mkdir(exist_ok=True)
-    name = f"stack_frame_count_{args.level}" + ("" if args.seed == SEED else f"_seed{args.seed}")
-    (RESULTS / f"{name}.json").write_text(json.dumps(report, indent=1))
-    (RESULTS / f"{name}.md").write_text(markdown(report))
-    print(markdown(report))
+    text = markdown(report)
+    write_report(RESULTS_DIR, f"stack_frame_count_{args.level}" + ("" if args.seed == SEED else f"_seed{args.seed}"), report, text)
+    print(text)
 
 
 if __name__ == "__main__":

@@ -15,8 +15,6 @@ models/eval_stacks.py). Writes benchmarks/results/stack_unseen_images_LEVEL.{md,
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -28,10 +26,10 @@ from models.data.sources import dead_leaves, load_source, random_square
 from models.data.synthetic import sample_photons
 from models.data.targets import printed_targets
 from models.eval_stacks import TUNED, flow_aligned_mean, psnr, stack_frames, tuned_deblur
+from models.io import RESULTS_DIR, write_report
 from models.registry import WEIGHTS_DIR, restorer_for
 from models.stack.learned import LearnedStackRestorer
 
-RESULTS = Path(__file__).resolve().parent / "results"
 SEED = 5151
 SIZE = 271
 UNSEEN_PHOTOS = ("colorwheel", "logo")  # scikit-image samples in no split of models/data/sources.py
@@ -101,11 +99,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=SEED, help="another seed writes its own result files")
     args = parser.parse_args()
     report = run(args.level, args.stacks, args.seed)
-    RESULTS.mkdir(exist_ok=True)
-    name = f"stack_unseen_images_{args.level}" + ("" if args.seed == SEED else f"_seed{args.seed}")
-    (RESULTS / f"{name}.json").write_text(json.dumps(report, indent=1))
-    (RESULTS / f"{name}.md").write_text(markdown(report))
-    print(markdown(report))
+    text = markdown(report)
+    write_report(RESULTS_DIR, f"stack_unseen_images_{args.level}" + ("" if args.seed == SEED else f"_seed{args.seed}"), report, text)
+    print(text)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@
    ``python -m models.train_stack --level LEVEL``, removes the remaining blur and noise. It runs on
    the inputs and on their three mirror images, and the four results (mirrored back) are averaged:
    +0.1 dB on held-out pairs for ~0.3 s more per stack (:func:`mirror_ensemble`). A moving stack's
-   result is then blurred as much as the mean geometry is uncertain (:func:`blur_for_geometry`: few frames).
+   result is then blurred as much as the mean geometry is uncertain (:func:`geometry_uncertainty_px`: few frames).
 7. A still stack's result is the SURE-chosen blend of the plain mean, the network's result and BM3D
    of the mean (:func:`blend_still`); so is a moving stack's whose registered mean is nearly noiseless
    and shows no residual blur (:func:`nothing_to_deblur`). A moving high-noise stack's result must
@@ -431,7 +431,10 @@ def geometry_uncertainty_px(flows: np.ndarray) -> float:
     by the mean of their displacements, which averages out only over many frames: for T independent
     frames by their spread about the mean over sqrt(T - 1). Where the error is a random shift of this
     size, the estimate closest to the truth on average is the sharp result blurred by a Gaussian of
-    this width (:func:`blur_for_geometry`). Only the part that distorts counts: a shift of the whole
+    this width (the mean of its shifted copies weighted by their likelihood), which predict does. On
+    144 moving stacks of unseen images at 8 to 100 frames, three levels (benchmarks/stack_frame_count.py),
+    stacks more than 0.2 dB below their aligned mean went 19 -> 14, 17 -> 17 on a second seed, no
+    cell's mean lower; at 100 frames the width is 0.05-0.3 px. Only the part that distorts counts: a shift of the whole
     frame (jitter, camera shake) places the picture elsewhere, which no one can see or check, and
     blurring for it would trade sharpness for nothing (a shaken 30-frame stack lost 4.4 dB to it).
     Frames that move like the one before (frozen flow, slow wobble) average out more slowly still, but
@@ -448,15 +451,6 @@ def geometry_uncertainty_px(flows: np.ndarray) -> float:
     centred -= centred.mean(axis=0)
     spread = float(np.sum(centred * centred)) / (t_count * centred[0].size)  # per axis: centred[0] holds both
     return math.sqrt(spread / (t_count - 1))
-
-
-def blur_for_geometry(restored: np.ndarray, geometry_px: float) -> np.ndarray:
-    """``restored`` blurred by its geometry's uncertainty: the mean of its copies shifted by every error of
-    that size, weighted by their likelihood (a Gaussian), is the expected-loss-optimal answer to an
-    unknown random shift. On 144 moving stacks of unseen images at 8 to 100 frames, three levels
-    (benchmarks/stack_frame_count.py), stacks more than 0.2 dB below their aligned mean went 19 -> 14,
-    17 -> 17 on a second seed, no cell's mean lower; at 100 frames the width is 0.05-0.3 px."""
-    return _blurred(restored, geometry_px)
 
 
 def input_bounds(stack: np.ndarray) -> tuple[float, float]:
@@ -738,10 +732,8 @@ class LearnedStackRestorer(TrainedModel):
         prepared = prepare(stack, self.registration, lambda f, s: progress(0.9 * f, s))
         progress(0.9, "deblurring")
         started = time.perf_counter()
-        out = self.network(prepared.merged)
+        out = _blurred(self.network(prepared.merged), prepared.geometry_px)  # 0 for a still stack: no flows
         moving = prepared.motion_px >= STATIC_MOTION_PX
-        if moving:
-            out = blur_for_geometry(out, prepared.geometry_px)
         if moving and self.level in CONSISTENCY_LIMIT:
             out = consistent_with_mean(prepared.merged, out, CONSISTENCY_LIMIT[self.level])
         variance = nothing_to_deblur(prepared.merged, out) if moving else None
